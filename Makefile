@@ -1,0 +1,50 @@
+# fpdm-bench — set-up, tests and benchmarks. `make help` lists the targets.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# On this CPU machine `torch==2.13.0` takes the CPU wheel on disk; on a GPU machine install your CUDA
+# torch + torchvision first (or set TORCH_SPEC to it) and the torchvision shim stays inactive.
+TORCH_SPEC ?= torch==2.13.0
+TV_SPEC    ?= torchvision==0.28.0
+MODEL   ?= fpdm
+DATASET ?= synthetic
+LIMIT   ?=
+RUNS    ?= runs
+FLOORS  := copy-source oracle keypoint-warp
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help install test bench clean bench-scoring
+
+help:
+	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
+	@echo "make test                    run the test suite"
+	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n]   run the floors and MODEL on DATASET and print the metric table"
+	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
+	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "$(TV_SPEC)"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -c "import fpdm_bench, torchvision, diffusers, transformers; print('fpdm-bench installed; torchvision shim:', fpdm_bench._tv_shim.state)"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \
+	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --out $(RUNS)/$(DATASET)/$$m \
+	    $(if $(LIMIT),--limit $(LIMIT)) --no-progress > /dev/null; \
+	done
+	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m))
+
+bench-scoring: install
+	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-enable -q
+
+clean:
+	rm -rf $(RUNS) build dist *.egg-info .pytest_cache .benchmarks
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

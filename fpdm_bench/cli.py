@@ -1,0 +1,208 @@
+"""The `fpdm-bench` command line.
+
+Every option of `run` can also come from a YAML file (`--config run.yaml`, keys = option names with
+underscores); flags given on the command line win. The config that ran is saved in results.json.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from fpdm_bench import __version__
+from fpdm_bench.errors import BenchError
+from fpdm_bench.registry import UnknownName
+
+
+def _load_config(ctx: click.Context, param, value):
+    """Eager --config callback: the YAML file becomes the defaults of the other options."""
+    if value:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(value).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise click.BadParameter(f"{value}: {e}") from None
+        if not isinstance(data, dict):
+            raise click.BadParameter(f"{value}: expected a mapping of option names to values")
+        ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
+    return value
+
+
+def _size(value: str | None):
+    if value is None or isinstance(value, (list, tuple)):
+        return value
+    try:
+        h, w = (int(v) for v in str(value).lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"size must look like HxW, e.g. 256x176 (got {value!r})") from None
+    return [h, w]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fpdm-bench")
+def main():
+    """fpdm-bench: run and score pose-guided person image synthesis models on the same pairs.
+
+    \b
+    Quick start (embedded synthetic data, made on first use, offline):
+      fpdm-bench run --model keypoint-warp --dataset synthetic --out runs/kw
+      fpdm-bench report runs/kw
+    """
+
+
+# --- listing -----------------------------------------------------------------------------------
+
+
+@main.command("models")
+def models_cmd():
+    """List the registered models (adapters)."""
+    from fpdm_bench.models import MODELS
+
+    for name in MODELS.names():
+        click.echo(f"{name:16s} {MODELS.help(name)}")
+
+
+@main.command("datasets")
+def datasets_cmd():
+    """List the registered datasets and where each is looked for."""
+    from fpdm_bench.data import DATASETS, default_root
+
+    for name in DATASETS.names():
+        click.echo(f"{name:18s} {DATASETS.help(name)}  [default root: {default_root(name)}]")
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+@main.group("data")
+def data_grp():
+    """Make or inspect datasets."""
+
+
+@data_grp.command("synth")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write the dataset to.")
+@click.option("--kind", type=click.Choice(["deepfashion", "phoenix"]), default="deepfashion", show_default=True,
+              help="DeepFashion layout (full-body people) or PHOENIX-2014T layout (upper-body signers).")
+@click.option("--seed", default=0, show_default=True, help="Same seed gives byte-identical files.")
+@click.option("--size", default=None, help="Image size HxW (default 256x176; PHOENIX 260x210).")
+@click.option("--train-identities", type=int, default=None, help="Train identities (PHOENIX: train videos).")
+@click.option("--test-identities", type=int, default=None, help="Test identities (PHOENIX: test videos).")
+@click.option("--poses", type=int, default=None, help="Poses per identity (PHOENIX: frames per video).")
+def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
+    """Generate the embedded synthetic dataset (deterministic from --seed)."""
+    from fpdm_bench.data import synth
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BenchError(f"{out} is not empty: refusing to overwrite; choose another --out or delete it")
+    kwargs = {"seed": seed}
+    if size:
+        kwargs["size"] = tuple(_size(size))
+    if kind == "deepfashion":
+        for k, v in (("train_identities", train_identities), ("test_identities", test_identities), ("poses", poses)):
+            if v is not None:
+                kwargs[k] = v
+        summary = synth.synthesize_deepfashion(out, **kwargs)
+    else:
+        for k, v in (("train_videos", train_identities), ("test_videos", test_identities), ("frames", poses)):
+            if v is not None:
+                kwargs[k] = v
+        summary = synth.synthesize_phoenix(out, **kwargs)
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+@main.command("run")
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), callback=_load_config, is_eager=True,
+              expose_value=False, help="YAML file of option values (flags given here override it).")
+@click.option("--model", required=True, help="Model name (see `fpdm-bench models`).")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `fpdm-bench datasets`).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Run directory. Rerunning the same command resumes there.")
+@click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--size", default=None, help="Load images at HxW instead of the dataset's native size.")
+@click.option("--checkpoint", default=None, help="Model checkpoint (folder or file); model default if omitted.")
+@click.option("--steps", type=int, default=None, help="Sampling steps (diffusion models).")
+@click.option("--guidance", type=float, default=None, help="Guidance scale (diffusion models).")
+@click.option("--scheduler", default=None, help="Sampler, e.g. ddpm, ddim, dpmpp (diffusion models).")
+@click.option("--limit", type=int, default=None, help="Only the first N pairs (before sharding).")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Run seed; each pair's generator is seeded from sha256(seed, pair id).")
+@click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--shard", default="0/1", show_default=True,
+              help="i/n: this process takes pairs i, i+n, ...; the last shard to finish writes results.json.")
+@click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol (see `fpdm-bench protocols`).")
+@click.option("--skip-bad", is_flag=True, help="Skip (and count) pairs with bad images instead of stopping.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, limit, batch_size,
+            seed, device, dtype, shard, protocol, skip_bad, no_progress):
+    """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json."""
+    import torch
+
+    from fpdm_bench.report import format_table
+    from fpdm_bench.runner import RunConfig, run
+
+    model_args = {k: v for k, v in (("steps", steps), ("guidance", guidance), ("scheduler", scheduler)) if v is not None}
+    cfg = RunConfig(model=model, dataset=dataset, out=out, data_root=data_root, split=split, size=_size(size),
+                    checkpoint=checkpoint, model_args=model_args, limit=limit, batch_size=batch_size, seed=seed,
+                    device=device or ("cuda" if torch.cuda.is_available() else "cpu"), dtype=dtype, shard=shard,
+                    protocol=protocol, skip_bad=skip_bad, progress=not no_progress)
+    results = run(cfg, log=lambda m: click.echo(m, err=True))
+    if results is not None:
+        click.echo(format_table([results]))
+        click.echo(f"results: {Path(out) / 'results.json'}", err=True)
+
+
+@main.command("merge")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def merge_cmd(run_dir):
+    """Write RUN_DIR/results.json from the finished shards of a sharded run."""
+    from fpdm_bench.report import format_table
+    from fpdm_bench.runner import merge
+
+    results = merge(run_dir, log=lambda m: click.echo(m, err=True))
+    if results is None:
+        sys.exit(1)
+    click.echo(format_table([results]))
+
+
+@main.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True)
+def report_cmd(runs, fmt):
+    """Print a metric table of one or more run directories (or results.json files)."""
+    from fpdm_bench.report import format_table, load_results
+
+    click.echo(format_table([load_results(r) for r in runs], fmt=fmt))
+
+
+# --- commands from other modules ---
+
+
+def entry():
+    """Console entry: one-line errors for the errors users can fix, no traceback."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except (BenchError, UnknownName) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    entry()

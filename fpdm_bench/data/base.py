@@ -1,0 +1,175 @@
+"""The pair dataset every model is run on.
+
+A dataset is a list of (pair_id, source name, target name) plus per-image keypoints and a way to
+find each image file. Images come back as float tensors [3, H, W] in [0, 1] at ``size`` (the
+dataset's evaluation size unless asked otherwise), keypoints as [K, 2] (x, y) in that frame.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from fpdm_bench.data import keypoints as kpt
+from fpdm_bench.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    pair_id: str
+    source: str  # image key (file name as the annotation names it)
+    target: str
+
+
+def pair_id_for(source: str, target: str) -> str:
+    """GFLA/PATN naming: '<source stem>_2_<target stem>' (their output files add '_vis.png')."""
+    return f"{Path(source).stem}_2_{Path(target).stem}"
+
+
+def load_rgb(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Decode an image file to float [3, H, W] in [0, 1]; resize (bicubic, antialiased) to size=(H, W).
+
+    Any decoding problem (missing, truncated, not an image) becomes a DataError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "image file not found")
+    try:
+        with Image.open(path) as im:
+            im.load()  # forces a full decode, so a truncated file fails here and not later
+            im = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(path, f"unreadable image ({e})") from None
+    if size is not None and (im.height, im.width) != tuple(size):
+        im = im.resize((size[1], size[0]), Image.BICUBIC)
+    arr = np.asarray(im, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def index_images(folder: Path) -> dict[str, Path]:
+    """Map file name -> path for every image below folder (first one wins, sorted for determinism)."""
+    out: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            out.setdefault(p.name, p)
+    return out
+
+
+@dataclass
+class PairDataset(torch.utils.data.Dataset):
+    """Base class. Subclasses fill ``pairs``, ``_keypoints`` (name -> [K,2] in annotation frame) and
+    implement ``image_path``."""
+
+    name: str
+    root: Path
+    split: str
+    native_size: tuple[int, int]  # (H, W) of the evaluation frame the annotations live in
+    size: tuple[int, int] | None = None  # (H, W) images are returned at; None = native_size
+    keypoint_format: str = "coco18"
+    fid_reference_split: str = "train"
+    pairs: list[PairRecord] = field(default_factory=list)
+    _keypoints: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    annotation_size: tuple[int, int] | None = None  # frame of the stored keypoints; None = native
+    skipped: list[dict] = field(default_factory=list)  # pairs dropped by --skip-bad, with reasons
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        if self.size is None:
+            self.size = tuple(self.native_size)
+
+    # --- to implement -------------------------------------------------------------------------
+    def image_path(self, name: str) -> Path:
+        raise NotImplementedError
+
+    def reference_images(self, split: str | None = None) -> list[Path]:
+        """Image files of the FID reference set (default: ``fid_reference_split``)."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def keypoints(self, name: str) -> np.ndarray:
+        kp = self._keypoints[name]
+        return kpt.rescale(kp, self.annotation_size or self.native_size, self.size)
+
+    def load_image(self, name: str) -> torch.Tensor:
+        return load_rgb(self.image_path(name), self.size)
+
+    def __getitem__(self, i: int) -> dict:
+        rec = self.pairs[i]
+        return {
+            "pair_id": rec.pair_id,
+            "source_name": rec.source,
+            "target_name": rec.target,
+            "source": self.load_image(rec.source),
+            "target": self.load_image(rec.target),
+            "source_kp": torch.from_numpy(self.keypoints(rec.source)),
+            "target_kp": torch.from_numpy(self.keypoints(rec.target)),
+        }
+
+    def pairs_sha256(self) -> str:
+        """Hash of the ordered (pair id, source, target) list: two runs on the same pairs agree."""
+        h = hashlib.sha256()
+        for r in self.pairs:
+            h.update(f"{r.pair_id}\t{r.source}\t{r.target}\n".encode())
+        return h.hexdigest()
+
+    def check_pairs(self, pairs_file: Path, skip_bad: bool = False) -> None:
+        """Every pair must name images that have keypoints and exist on disk.
+
+        Raises one DataError naming the pairs file (or the image) unless skip_bad, in which case the
+        pair is dropped and recorded in ``skipped``.
+        """
+        kept = []
+        for r in self.pairs:
+            problem = None
+            for name in (r.source, r.target):
+                if name not in self._keypoints:
+                    problem = DataError(pairs_file, f"pair {r.pair_id} names image {name!r}, which has no keypoint annotation")
+                else:
+                    try:
+                        p = self.image_path(name)
+                    except DataError as e:
+                        problem = e
+                    else:
+                        if not p.is_file():
+                            problem = DataError(p, f"image file not found (named by {pairs_file.name}, pair {r.pair_id})")
+                if problem:
+                    break
+            if problem is None:
+                kept.append(r)
+            elif skip_bad:
+                self.skipped.append({"pair_id": r.pair_id, "reason": str(problem)})
+            else:
+                raise problem
+        self.pairs = kept
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "split": self.split,
+            "n_pairs": len(self.pairs),
+            "pairs_sha256": self.pairs_sha256(),
+            "native_size": list(self.native_size),
+            "size": list(self.size),
+            "keypoint_format": self.keypoint_format,
+            "fid_reference_split": self.fid_reference_split,
+            "skipped": len(self.skipped),
+        }
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack a list of samples into a batch; names and ids stay lists."""
+    out = {}
+    for k in samples[0]:
+        v = [s[k] for s in samples]
+        out[k] = torch.stack(v) if isinstance(v[0], torch.Tensor) else v
+    return out

@@ -1,0 +1,1 @@
+"""Metrics: one per file, streaming states that merge across processes."""

@@ -1,0 +1,73 @@
+"""Name -> object registries with lazy imports and did-you-mean errors.
+
+Entries are registered as "module:attr" strings so that listing models or datasets never imports
+torch-heavy code; the object is imported on first ``get``.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Callable
+
+
+class UnknownName(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, target: Any = None, help: str = "") -> Callable | None:
+        """Register ``target`` (an object or a "module:attr" string) under ``name``.
+
+        Used bare as a decorator (``@registry.register("name")``) when ``target`` is omitted.
+        """
+        if target is None:
+            def deco(obj):
+                self._add(name, obj, help)
+                return obj
+            return deco
+        self._add(name, target, help)
+        return None
+
+    def _add(self, name: str, target: Any, help: str) -> None:
+        if name in self._entries and self._entries[name] is not target:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = target
+        self._help[name] = help or ""
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def help(self, name: str) -> str:
+        self._check(name)
+        if not self._help[name]:
+            doc = (getattr(self.get(name), "__doc__", None) or "").strip()
+            self._help[name] = doc.splitlines()[0] if doc else ""
+        return self._help[name]
+
+    def check(self, name: str) -> None:
+        """Raise UnknownName (with did-you-mean) unless name is registered."""
+        self._check(name)
+
+    def _check(self, name: str) -> None:
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownName(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())}")
+
+    def get(self, name: str) -> Any:
+        self._check(name)
+        target = self._entries[name]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            target = getattr(importlib.import_module(module), attr)
+            self._entries[name] = target
+        return target
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries

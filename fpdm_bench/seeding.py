@@ -1,0 +1,23 @@
+"""Per-sample seeds: a sample's randomness depends only on (run seed, pair id).
+
+So a generated image does not depend on batch size, order, sharding or the number of GPUs.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+
+def sample_seed(run_seed: int, pair_id: str) -> int:
+    digest = hashlib.sha256(f"{int(run_seed)}:{pair_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def make_generators(run_seed: int, pair_ids: list[str], device: str | torch.device = "cpu") -> list[torch.Generator]:
+    gens = []
+    for pid in pair_ids:
+        g = torch.Generator(device=device)
+        g.manual_seed(sample_seed(run_seed, pid))
+        gens.append(g)
+    return gens

@@ -1,0 +1,155 @@
+"""The run path: ceiling scores, resume after SIGKILL, batch-size / shard invariance, refusals."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fpdm_bench.errors import BenchError
+from fpdm_bench.models import MODELS, ModelAdapter
+from fpdm_bench.runner import RunConfig, read_records, run
+
+
+class NoisyCopy(ModelAdapter):
+    """Source image plus noise drawn from each sample's own generator (tests per-sample seeding)."""
+
+    name = "noisy-copy"
+
+    def generate(self, batch, generators):
+        noise = torch.stack([torch.rand(batch["source"].shape[1:], generator=g) for g in generators])
+        return (0.7 * batch["source"] + 0.3 * noise).clamp(0, 1)
+
+
+if "noisy-copy" not in MODELS:
+    MODELS.register("noisy-copy", NoisyCopy, "test model")
+
+
+def _cfg(root, out, **kw):
+    base = dict(model="noisy-copy", dataset="fixture", data_root=str(root), out=str(out), progress=False)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def _metrics(res):
+    return {k: v["value"] for k, v in res["metrics"].items()}
+
+
+def test_oracle_is_the_ceiling(fixture_root, tmp_path):
+    res = run(_cfg(fixture_root, tmp_path / "o", model="oracle"), log=lambda m: None)
+    assert res["metrics"]["ssim"]["value"] == pytest.approx(1.0, abs=1e-6)
+    assert res["metrics"]["mae"]["value"] == 0.0
+    assert res["n"] == 12
+
+
+def test_copy_source_scores_below_oracle(fixture_root, tmp_path):
+    res = run(_cfg(fixture_root, tmp_path / "c", model="copy-source"), log=lambda m: None)
+    assert res["metrics"]["ssim"]["value"] < 0.5
+    assert res["metrics"]["mae"]["value"] > 0.1
+    lo, hi = res["metrics"]["mae"]["ci95"]
+    assert lo <= res["metrics"]["mae"]["value"] <= hi
+
+
+def test_batch_size_and_shards_do_not_change_results(fixture_root, tmp_path):
+    one = run(_cfg(fixture_root, tmp_path / "b1", batch_size=1), log=lambda m: None)
+    eight = run(_cfg(fixture_root, tmp_path / "b8", batch_size=8), log=lambda m: None)
+    assert _metrics(one) == _metrics(eight)
+    sharded = tmp_path / "sh"
+    assert run(_cfg(fixture_root, sharded, shard="0/2", batch_size=3), log=lambda m: None) is None
+    both = run(_cfg(fixture_root, sharded, shard="1/2", batch_size=5), log=lambda m: None)
+    assert _metrics(both) == _metrics(one)
+    # strided shards never duplicate a pair
+    lines = [json.loads(x)["pair_id"] for p in sharded.glob("samples*.jsonl") for x in p.read_text().splitlines()]
+    assert len(lines) == len(set(lines)) == 12
+    # the images themselves are identical
+    for p in (tmp_path / "b1" / "samples").iterdir():
+        assert p.read_bytes() == (tmp_path / "b8" / "samples" / p.name).read_bytes()
+
+
+def test_different_seed_changes_images(fixture_root, tmp_path):
+    a = run(_cfg(fixture_root, tmp_path / "s0", seed=0), log=lambda m: None)
+    b = run(_cfg(fixture_root, tmp_path / "s1", seed=1), log=lambda m: None)
+    assert _metrics(a) != _metrics(b)
+
+
+def test_rerun_with_other_settings_is_refused(fixture_root, tmp_path):
+    run(_cfg(fixture_root, tmp_path / "r"), log=lambda m: None)
+    before = (tmp_path / "r" / "results.json").read_bytes()
+    with pytest.raises(BenchError, match="different run"):
+        run(_cfg(fixture_root, tmp_path / "r", seed=5), log=lambda m: None)
+    assert (tmp_path / "r" / "results.json").read_bytes() == before
+
+
+def test_torn_jsonl_line_is_dropped_and_regenerated(fixture_root, tmp_path):
+    out = tmp_path / "t"
+    ref = run(_cfg(fixture_root, out), log=lambda m: None)
+    jsonl = out / "samples.jsonl"
+    lines = jsonl.read_text().splitlines(keepends=True)
+    jsonl.write_text("".join(lines[:5]) + lines[5][:20])  # as if killed mid-write
+    (out / "results.json").unlink()
+    assert len(read_records(out)) == 5
+    again = run(_cfg(fixture_root, out), log=lambda m: None)
+    assert _metrics(again) == _metrics(ref)
+    assert len(jsonl.read_text().splitlines()) == 12
+
+
+SLOW_RUN = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    import conftest  # registers the fixture dataset
+    from test_runner import NoisyCopy
+    from fpdm_bench.models import MODELS
+    from fpdm_bench.runner import RunConfig, run
+
+    class Slow(NoisyCopy):
+        def generate(self, batch, generators):
+            time.sleep(0.3)
+            return super().generate(batch, generators)
+
+    MODELS.register("slow-noisy-copy", Slow)
+    run(RunConfig(model="slow-noisy-copy", dataset="fixture", data_root={root!r}, out={out!r},
+                  batch_size=1, progress=False))
+""")
+
+
+def test_sigkill_half_way_then_resume_gives_same_results(fixture_root, tmp_path):
+    out = tmp_path / "killed"
+    script = SLOW_RUN.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            jsonl = out / "samples.jsonl"
+            if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 5:
+                break
+            assert proc.poll() is None, "the slow run ended before it could be killed"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    done = len(read_records(out))
+    assert 5 <= done < 12 and not (out / "results.json").exists()
+
+    from test_runner import NoisyCopy as _N  # same class the subprocess subclassed
+
+    class Slow(_N):
+        pass
+
+    if "slow-noisy-copy" not in MODELS:
+        MODELS.register("slow-noisy-copy", Slow)
+    resumed = run(_cfg(fixture_root, out, model="slow-noisy-copy"), log=lambda m: None)
+    straight = run(_cfg(fixture_root, tmp_path / "straight", model="slow-noisy-copy"), log=lambda m: None)
+    assert _metrics(resumed) == _metrics(straight)
+    assert resumed["n"] == 12
+
+
+def test_unknown_model_suggests(fixture_root, tmp_path):
+    with pytest.raises(Exception, match="Did you mean 'copy-source'"):
+        run(_cfg(fixture_root, tmp_path / "u", model="copy-sourse"), log=lambda m: None)
