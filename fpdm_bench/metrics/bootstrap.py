@@ -13,6 +13,8 @@ def mean_ci95(values, resamples: int = 1000, seed: int = 0) -> tuple[float, list
     runner passes them in dataset order, so the CI does not depend on batch size or sharding).
     """
     v = np.asarray(values, dtype=np.float64)
+    if np.isposinf(v).any() and not np.isneginf(v).any():
+        return float("inf"), None  # e.g. PSNR of identical images
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan"), None
