@@ -31,6 +31,32 @@ def _load_config(ctx: click.Context, param, value):
     return value
 
 
+class LazyGroup(click.Group):
+    """A group whose subcommands live in other modules ("module:attr"), imported when used, so the
+    CLI starts fast and a missing optional piece breaks only its own command."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name not in self.lazy:
+            return super().get_command(ctx, name)
+        import importlib
+
+        module, _, attr = self.lazy[name].partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            @click.command(name, help=f"(unavailable: {e})")
+            def unavailable():
+                raise BenchError(f"command {name!r} is unavailable: {e}")
+            return unavailable
+
+
 def _size(value: str | None):
     if value is None or isinstance(value, (list, tuple)):
         return value
@@ -41,7 +67,8 @@ def _size(value: str | None):
     return [h, w]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             lazy={})
 @click.version_option(__version__, prog_name="fpdm-bench")
 def main():
     """fpdm-bench: run and score pose-guided person image synthesis models on the same pairs.
@@ -185,6 +212,19 @@ def report_cmd(runs, fmt):
 
 
 # --- commands from other modules ---
+# Training and evaluating the reference FPDM live in reference_impl/; they are imported when used.
+
+
+@main.group("train", cls=LazyGroup, lazy={"stage1": "reference_impl.stage1.train:train_stage1_command",
+                                          "stage2": "reference_impl.stage2.train:train_stage2_command"})
+def train_grp():
+    """Train the reference FPDM: stage1 (fusion embedding), then stage2 (diffusion)."""
+
+
+@main.group("eval", cls=LazyGroup, lazy={"stage1": "reference_impl.stage1.evaluate:eval_stage1_command"})
+def eval_grp():
+    """Evaluate parts of the reference FPDM (stage1: retrieval ablation of the fusion embedding)."""
+
 
 
 def entry():
