@@ -416,6 +416,9 @@ def open_synthetic(root: Path, split: str = "test", size: tuple[int, int] | None
     """The embedded synthetic people: generated into ``root`` on first use, then read as the CSV layout."""
     root = Path(root)
     if not any(annotation_file(root, s).is_file() for s in ("train", "test")):
+        if root.exists() and any(root.iterdir()):  # never write the synthetic set into someone's data
+            raise DataError(root, "exists but holds no synthetic set (no fasion-resize-annotation-*.csv); "
+                                  "choose an empty --data-root or delete the folder")
         from fpdm_bench.data.synth import synthesize_deepfashion  # lazy: only needed to make the set
 
         synthesize_deepfashion(root)
