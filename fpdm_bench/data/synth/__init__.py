@@ -4,6 +4,6 @@
 Both are deterministic: the same arguments give byte-identical files.
 """
 from fpdm_bench.data.synth.deepfashion import DEFAULTS, synthesize_deepfashion
-from fpdm_bench.data.synth.phoenix import synthesize_phoenix
+from fpdm_bench.data.synth.phoenix import PHOENIX_DEFAULTS, synthesize_phoenix
 
-__all__ = ["DEFAULTS", "synthesize_deepfashion", "synthesize_phoenix"]
+__all__ = ["DEFAULTS", "PHOENIX_DEFAULTS", "synthesize_deepfashion", "synthesize_phoenix"]

@@ -18,10 +18,13 @@ from PIL import Image
 
 from fpdm_bench.data import keypoints as kpt
 from fpdm_bench.data.synth.figure import random_look
-from fpdm_bench.data.synth.person import FAMILIES, VIEWS, draw_person, keypoints, random_body, random_pose
+from fpdm_bench.data.synth.person import FAMILIES, VIEWS, draw_person, in_frame, keypoints, random_body, random_pose
 
 VERSION = 1
 VIEW_TAG = {"front": "1front", "side-left": "2side", "side-right": "2side", "back": "3back"}
+# 120 x 6 train images give a model enough identities to learn appearance transfer from; 20 x 4
+# test images give 240 ordered test pairs, enough for stable means, and the whole set is written
+# in about 10 s (about 12 MB, mostly the clothing patterns at JPEG quality 95).
 DEFAULTS = {"seed": 0, "size": (256, 176), "train_identities": 120, "test_identities": 20, "poses": 4,
             "train_poses": 6}
 
@@ -35,9 +38,9 @@ def _identity_images(rng, ident: int, n_poses: int, size, gender: str):
     for k in range(n_poses):
         pose = random_pose(rng, view=str(views[k % len(views)]), family=str(fams[k % len(fams)]))
         kp, geo = keypoints(body, pose, size)
-        img = draw_person(size, kp, geo, pose, body, look, rng)
+        img = draw_person(size, kp, geo, pose, body, look)
         name = f"fashion{gender}Synthid{ident:08d}{k + 1:02d}_{VIEW_TAG[pose.view]}.jpg"
-        out.append((name, img, kpt.rescale(kp, size, kpt.DEEPFASHION_ANNOTATION_SIZE)))
+        out.append((name, img, kpt.rescale(in_frame(kp, size), size, kpt.DEEPFASHION_ANNOTATION_SIZE)))
     return out
 
 
@@ -53,6 +56,8 @@ def synthesize_deepfashion(out: str | Path, seed: int = 0, size=(256, 176), trai
 
     Test identities get `poses` images each and all ordered pairs among them; train identities get
     `train_poses` (default 6; `poses` if None). Identities are disjoint between the splits.
+    `size` (H, W) is the image size; keypoints are always written in the 256x176 annotation frame.
+    Returns the provenance written to ``synth.json`` plus ``seconds`` and ``out``.
     """
     t0 = time.perf_counter()
     out = Path(out)

@@ -15,6 +15,8 @@ from fpdm_bench.data.synth.figure import Look, background, draw_limb, draw_torso
 NAN = float("nan")
 VIEWS = ("front", "back", "side-left", "side-right")
 # Pose families; each samples arm/leg angles around a template (radians, 0 = hanging straight down).
+# Share of poses shot closer, cropped around the knees (DeepFashion has many such shots).
+CLOSE_UP = 0.3
 FAMILIES = ("stand", "arms-raised", "arms-out", "hands-on-hips", "walking", "one-arm-up", "reach")
 
 
@@ -28,8 +30,8 @@ class Body:
 
 
 def random_body(rng: np.random.Generator) -> Body:
-    return Body(height=float(rng.uniform(0.84, 0.92)), shoulder=float(rng.uniform(0.22, 0.28)),
-                hip=float(rng.uniform(0.15, 0.19)), limb=float(rng.uniform(0.85, 1.2)),
+    return Body(height=float(rng.uniform(0.84, 0.92)), shoulder=float(rng.uniform(0.29, 0.35)),
+                hip=float(rng.uniform(0.2, 0.25)), limb=float(rng.uniform(1.0, 1.3)),
                 x_center=float(rng.uniform(0.46, 0.54)))
 
 
@@ -41,6 +43,7 @@ class Pose:
     legs: tuple  # (right hip, right knee, left hip, left knee)
     lean: float
     shift: float  # horizontal offset, fraction of width
+    scale: float = 1.0  # camera zoom: 1 = the body's full height
 
 
 def random_pose(rng: np.random.Generator, view: str | None = None, family: str | None = None) -> Pose:
@@ -72,7 +75,8 @@ def random_pose(rng: np.random.Generator, view: str | None = None, family: str |
         legs = (15 * d + j(0.05), j(0.05), 4 * d + j(0.05), j(0.05))
     if rng.random() < 0.5 and family not in ("walking",):
         arms = (arms[2], arms[3], arms[0], arms[1])  # mirror which arm does what
-    return Pose(view=view, family=family, arms=arms, legs=legs, lean=j(0.04), shift=j(0.03))
+    return Pose(view=view, family=family, arms=arms, legs=legs, lean=j(0.04), shift=float(np.clip(j(0.07), -0.14, 0.14)),
+                scale=float(rng.uniform(1.15, 1.45) if rng.random() < CLOSE_UP else rng.uniform(0.82, 1.0)))
 
 
 def _dir(angle: float, side: float) -> np.ndarray:
@@ -84,8 +88,8 @@ def keypoints(body: Body, pose: Pose, hw: tuple[int, int]) -> tuple[np.ndarray, 
     """COCO-18 keypoints (x, y), NaN where a real detector would not see the point, plus the
     geometry the drawing needs (head centre/radius, limb widths, which side is near)."""
     H, W = hw
-    S = body.height * H
-    top = (1.0 - body.height) * H * 0.45
+    S = body.height * pose.scale * H
+    top = max((1.0 - body.height * pose.scale) * H * 0.45, 0.02 * H)
     neck = np.array([W * (body.x_center + pose.shift), top + 0.17 * S], np.float32)
     side_view = pose.view.startswith("side")
     vf = 0.3 if side_view else 1.0
@@ -127,30 +131,39 @@ def keypoints(body: Body, pose: Pose, hw: tuple[int, int]) -> tuple[np.ndarray, 
     return kp, geo
 
 
-def draw_person(hw: tuple[int, int], kp: np.ndarray, geo: dict, pose: Pose, body: Body, look: Look,
-                rng: np.random.Generator) -> np.ndarray:
+def in_frame(kp: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """The keypoints with those outside the frame set to NaN (a detector cannot see them)."""
+    H, W = hw
+    out = kp.copy()
+    outside = ~((kp[:, 0] >= 0) & (kp[:, 0] <= W - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= H - 1))
+    out[outside] = np.nan
+    return out
+
+
+def draw_person(hw: tuple[int, int], kp: np.ndarray, geo: dict, pose: Pose, body: Body, look: Look) -> np.ndarray:
+    """Draw the person back to front over the identity's backdrop; returns an RGB uint8 [H, W, 3]."""
     H, W = hw
     S, r = geo["S"], geo["r"]
-    canvas = background(H, W, look, floor_y=float(np.nanmax(kp[[10, 13], 1])) - 0.03 * S, rng=rng)
+    canvas = background(H, W, look, floor_y=look.floor * H, seed=look.bg_seed)
     lw = body.limb * S
     per = look.stripe_period * S / 230.0
 
     def arm(s, e, w):
         sleeve_end = w if look.long_sleeves else e
-        draw_limb(canvas, kp[s], kp[e], 0.08 * lw, look.top, look.top2, look.top_pattern, per)
+        draw_limb(canvas, kp[s], kp[e], 0.115 * lw, look.top, look.top2, look.top_pattern, per)
         fore_c = (look.top, look.top2, look.top_pattern) if look.long_sleeves else (look.skin, look.skin, "plain")
-        draw_limb(canvas, kp[e], kp[w], 0.066 * lw, *fore_c, per)
+        draw_limb(canvas, kp[e], kp[w], 0.092 * lw, *fore_c, per)
         d = kp[w] - kp[e]
         hand = kp[w] + d / (np.hypot(*d) + 1e-6) * 0.03 * S
-        draw_limb(canvas, kp[w], hand, 0.06 * lw, look.skin, look.skin, "plain", per)
+        draw_limb(canvas, kp[w], hand, 0.07 * lw, look.skin, look.skin, "plain", per)
         _ = sleeve_end
 
     def leg(h, k, a):
-        draw_limb(canvas, kp[h], kp[k], 0.115 * lw, look.bottom, look.bottom2, look.bottom_pattern, per)
-        draw_limb(canvas, kp[k], kp[a], 0.09 * lw, look.bottom, look.bottom2, look.bottom_pattern, per)
+        draw_limb(canvas, kp[h], kp[k], 0.16 * lw, look.bottom, look.bottom2, look.bottom_pattern, per)
+        draw_limb(canvas, kp[k], kp[a], 0.125 * lw, look.bottom, look.bottom2, look.bottom_pattern, per)
         foot_dir = np.array([geo["facing"] or 0.0, 0.35], np.float32)
         foot = kp[a] + foot_dir * 0.05 * S
-        draw_limb(canvas, kp[a], foot, 0.055 * lw, look.shoes, look.shoes, "plain", per)
+        draw_limb(canvas, kp[a], foot, 0.065 * lw, look.shoes, look.shoes, "plain", per)
 
     arms = {"right": (2, 3, 4), "left": (5, 6, 7)}
     legs = {"right": (8, 9, 10), "left": (11, 12, 13)}
@@ -174,7 +187,7 @@ def draw_person(hw: tuple[int, int], kp: np.ndarray, geo: dict, pose: Pose, body
         cv2.fillConvexPoly(canvas, np.round(poly).astype(np.int32), look.bottom, lineType=cv2.LINE_AA)
     draw_torso(canvas, kp[2], kp[5], kp[8], kp[11], look.top, look.top2, look.top_pattern, per,
                flip=pose.view == "back")
-    draw_limb(canvas, kp[1], geo["head"], 0.07 * lw, look.skin, look.skin, "plain", per)  # neck
+    draw_limb(canvas, kp[1], geo["head"], 0.08 * lw, look.skin, look.skin, "plain", per)  # neck
     for side in ("right", "left"):
         if side != far:
             arm(*arms[side])

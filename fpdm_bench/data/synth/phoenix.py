@@ -24,6 +24,8 @@ from fpdm_bench.data.synth.figure import random_look
 from fpdm_bench.data.synth.person import Pose, draw_person, keypoints, random_body
 
 VERSION = 1
+# 12 + 4 videos of 16 frames: a few seconds to write, enough frames for within-video pose pairs.
+PHOENIX_DEFAULTS = {"seed": 0, "size": (260, 210), "train_videos": 12, "test_videos": 4, "frames": 16}
 FRAME_DIR = "features/fullFrame-210x260px"
 # COCO-WholeBody body order (0-16) as indices into COCO-18
 WB_FROM_COCO18 = [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
@@ -71,17 +73,17 @@ def _face(head, r):
 def _signing_pose(t: float, phase: np.ndarray, speed: np.ndarray) -> Pose:
     d = np.pi / 180
     s = lambda i, lo, hi: lo + (hi - lo) * 0.5 * (1 + np.sin(speed[i] * t + phase[i]))  # noqa: E731
-    arms = (s(0, 15, 75) * d, -s(1, 60, 165) * d, s(2, 10, 70) * d, -s(3, 50, 160) * d)
+    arms = (s(0, 10, 55) * d, -s(1, 70, 165) * d, s(2, 8, 50) * d, -s(3, 60, 160) * d)
     return Pose(view="front", family="signing", arms=arms, legs=(0.0, 0.0, 0.0, 0.0), lean=0.0, shift=0.0)
 
 
-def _frame(size, body, look, pose, rng):
+def _frame(size, body, look, pose):
     H, W = size
     kp, geo = keypoints(body, pose, size)
     dy = 0.07 * H - (geo["head"][1] - geo["r"])  # head top at 7 % of the frame
     kp = kp + np.array([0, dy], np.float32)
     geo["head"] = geo["head"] + np.array([0, dy], np.float32)
-    img = draw_person(size, kp, geo, pose, body, look, rng)
+    img = draw_person(size, kp, geo, pose, body, look)
     S = geo["S"]
     wb = np.full((133, 3), -1.0, np.float32)
     wb[:, 2] = 0
@@ -103,7 +105,11 @@ def _frame(size, body, look, pose, rng):
 
 def synthesize_phoenix(out: str | Path, seed: int = 0, size=(260, 210), train_videos: int = 12,
                        test_videos: int = 4, frames: int = 16) -> dict:
-    """Write the synthetic signer set to `out`; same arguments give byte-identical files."""
+    """Write the synthetic signer set to `out`; same arguments give byte-identical files.
+
+    Each video is its own signer (look, body, backdrop), so train and test signers are disjoint.
+    Returns the provenance written to ``synth.json`` plus ``seconds`` and ``out``.
+    """
     t0 = time.perf_counter()
     out = Path(out)
     size = tuple(int(v) for v in size)
@@ -113,15 +119,17 @@ def synthesize_phoenix(out: str | Path, seed: int = 0, size=(260, 210), train_vi
         for v in range(first, first + n):
             rng = np.random.default_rng([seed, 7919, v])
             look, body = random_look(rng), random_body(rng)
-            body.height = 1.9  # upper body fills the frame: the waist is at the bottom edge
-            look.skirt = False
+            # upper body fills the frame (the waist near the bottom edge), slimmer limbs than the
+            # full-body set so the arms stay inside the 210 px width; a studio-plain backdrop
+            body.height, body.limb, body.shoulder, body.x_center = 1.6, 0.72, 0.22, 0.5
+            look.skirt, look.bg_texture, look.floor = False, 1.5, 2.0
             phase, speed = rng.uniform(0, 2 * np.pi, 4), rng.uniform(0.25, 0.6, 4)
-            video = f"synth{v:04d}_signer{v % 9:02d}"
+            video = f"synth{v:04d}_signer{v:02d}"  # one look per video: each is its own signer
             vdir = out / FRAME_DIR / split / video
             vdir.mkdir(parents=True, exist_ok=True)
             names, kps = [], []
             for f in range(frames):
-                img, wb = _frame(size, body, look, _signing_pose(float(f), phase, speed), rng)
+                img, wb = _frame(size, body, look, _signing_pose(float(f), phase, speed))
                 name = f"images{f + 1:04d}.png"
                 buf = io.BytesIO()
                 Image.fromarray(img).save(buf, format="PNG")
@@ -133,7 +141,7 @@ def synthesize_phoenix(out: str | Path, seed: int = 0, size=(260, 210), train_vi
             (kdir / f"{video}.json").write_text(json.dumps(
                 {"format": "coco-wholebody-133", "size": list(size), "frames": names, "keypoints": kps}))
             words = " ".join(str(w) for w in rng.choice(GLOSSES, 3))
-            rows.append(f"{video}|{video}/1/*.png|-1|-1|Signer{v % 9:02d}|{words}|{words.lower()}")
+            rows.append(f"{video}|{video}/1/*.png|-1|-1|Signer{v:02d}|{words}|{words.lower()}")
         adir = out / "annotations"
         adir.mkdir(parents=True, exist_ok=True)
         (adir / f"PHOENIX-2014-T.{split}.corpus.csv").write_text("\n".join(rows) + "\n")
