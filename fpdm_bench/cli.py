@@ -212,6 +212,15 @@ def report_cmd(runs, fmt):
 
 
 # --- commands from other modules ---
+
+from fpdm_bench.commands.score import protocols_cmd, score_cmd, weights_cmd  # noqa: E402
+
+main.add_command(score_cmd)
+main.add_command(weights_cmd)
+main.add_command(protocols_cmd)
+from fpdm_bench.commands.compare import compare_cmd  # noqa: E402
+
+main.add_command(compare_cmd)
 # Training and evaluating the reference FPDM live in reference_impl/; they are imported when used.
 
 
@@ -224,6 +233,10 @@ def train_grp():
 @main.group("eval", cls=LazyGroup, lazy={"stage1": "reference_impl.stage1.evaluate:eval_stage1_command"})
 def eval_grp():
     """Evaluate parts of the reference FPDM (stage1: retrieval ablation of the fusion embedding)."""
+
+
+main.add_command(LazyGroup(name="fpdm", lazy={"convert": "reference_impl.convert:convert_command"},
+                           help="The reference FPDM's tools (convert: official checkpoints -> pipeline folder)."))
 
 
 

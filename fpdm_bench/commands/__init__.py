@@ -1,0 +1,1 @@
+"""Click commands defined outside cli.py; cli.main attaches them."""
