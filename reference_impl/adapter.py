@@ -1,0 +1,78 @@
+"""The ``fpdm`` model adapter: the reference FPDM pipeline behind fpdm-bench's ModelAdapter.
+
+``FPDMAdapter.from_pretrained(None)`` loads the shipped tiny checkpoint
+(``reference_impl/checkpoints/tiny/``: trained on the embedded synthetic set at 64x44, see its
+``stage2/train_info.json``); pass a folder with ``stage1/`` and ``stage2/`` for another one.
+Inputs are used at the batch's size (each encoder resizes them itself); the output is generated at
+the model's resolution and resized (antialiased bicubic) to the batch's size.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from fpdm_bench.models.base import ModelAdapter
+from reference_impl.pipeline import SCHEDULERS, FPDMPipeline
+
+TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """One hash for a checkpoint folder: sha256 over (relative path, sha256) of its safetensors files."""
+    from fpdm_bench.io import sha256_file
+
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*.safetensors")):
+        if "checkpoint" in f.relative_to(path).parts[:-1]:
+            continue  # resume state, not the model
+        h.update(f"{f.relative_to(path).as_posix()}\t{sha256_file(f)}\n".encode())
+    return h.hexdigest()
+
+
+class FPDMAdapter(ModelAdapter):
+    name = "fpdm"
+
+    def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = 20, guidance: float = 2.0,
+                 scheduler: str = "ddpm"):
+        super().__init__(device=pipeline.device, dtype=pipeline.dtype)
+        if scheduler not in SCHEDULERS:
+            from fpdm_bench.errors import BenchError
+
+            raise BenchError(f"fpdm: unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULERS)})")
+        self.pipeline = pipeline
+        self.checkpoint = Path(checkpoint)
+        self.steps, self.guidance, self.scheduler = int(steps), float(guidance), scheduler
+        self.resolution = pipeline.resolution  # instance value: depends on the checkpoint
+        self._sha = None
+
+    @classmethod
+    def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
+                        dtype: torch.dtype = torch.float32, steps: int = 20, guidance: float = 2.0,
+                        scheduler: str = "ddpm", **kwargs) -> "FPDMAdapter":
+        """path_or_config: checkpoint folder (``stage1/`` + ``stage2/``); None = the shipped tiny one."""
+        path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
+        pipe = FPDMPipeline.from_pretrained(path, device=device, dtype=dtype, **kwargs)
+        return cls(pipe, path, steps=steps, guidance=guidance, scheduler=scheduler)
+
+    def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
+        source = batch["source"]
+        size = tuple(source.shape[-2:])
+        out = self.pipeline(source, batch["target_kp"], generators, num_inference_steps=self.steps,
+                            guidance_scale=self.guidance, scheduler=self.scheduler, frame=size)
+        if tuple(out.shape[-2:]) != size:
+            out = F.interpolate(out, size=size, mode="bicubic", antialias=True, align_corners=False)
+        return out.clamp(0, 1)
+
+    def info(self) -> dict:
+        if self._sha is None:
+            self._sha = checkpoint_sha256(self.checkpoint)
+        params = self.pipeline.parameters()
+        return {"name": self.name, "parameters": params["total"], "parameters_by_part": params,
+                "nfe": self.pipeline.nfe(self.steps, self.guidance), "steps": self.steps,
+                "scheduler": self.scheduler, "guidance": self.guidance,
+                "resolution": list(self.resolution), "dtype": str(self.pipeline.dtype).replace("torch.", ""),
+                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha}

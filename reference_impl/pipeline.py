@@ -1,0 +1,153 @@
+"""FPDM sampling: source image + target pose -> image, diffusers-style.
+
+``FPDMPipeline.from_pretrained(dir)`` loads ``dir/stage1`` (the fusion model), ``dir/stage2`` (the
+diffusion model and its ``scheduler_config.json``). Calling it runs, per batch:
+
+1. conditions: DINOv2 tokens of the source, the stage-1 fusion vector of (source, target pose),
+   the target skeleton at the model resolution;
+2. three guidance branches in one UNet batch, as the official pipeline builds them:
+   ``u`` (no source tokens, no fusion, no pose), ``src`` (source tokens + pose, no fusion) and
+   ``full`` (all three); guided prediction ``u + g (src - u) + g (full - src)``;
+3. the scheduler loop from per-sample initial latents, then the VAE decoder.
+
+Randomness comes only from the caller's generators, one per sample: initial latents and (DDPM) the
+per-step noise are drawn sample by sample, so an image does not depend on what else is in the batch.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from fpdm_bench.errors import BenchError, WeightsMissing
+
+SCHEDULERS = ("ddpm", "ddim", "dpmpp")
+
+
+def three_branch_guidance(uncond: torch.Tensor, source_only: torch.Tensor, full: torch.Tensor,
+                          guidance_scale: float) -> torch.Tensor:
+    """FPDM's guidance: u + g (src - u) + g (full - src).
+
+    The first term steers towards the source appearance (tokens + pose), the second towards what
+    the fusion embedding adds. With g = 1 it is just ``full``.
+    """
+    return uncond + guidance_scale * (source_only - uncond) + guidance_scale * (full - source_only)
+
+
+def make_scheduler(name: str, config: dict):
+    """A diffusers scheduler of kind ``name`` (ddpm | ddim | dpmpp) on the training noise schedule."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+    cfg = {k: v for k, v in config.items() if not k.startswith("_")}
+    if name == "ddpm":
+        return DDPMScheduler.from_config(cfg)
+    if name == "ddim":
+        return DDIMScheduler.from_config(cfg)
+    if name == "dpmpp":
+        return DPMSolverMultistepScheduler.from_config(cfg, algorithm_type="dpmsolver++", solver_order=2)
+    raise BenchError(f"unknown scheduler {name!r} (expected one of {', '.join(SCHEDULERS)})")
+
+
+def per_sample_randn(shape: tuple[int, ...], generators: list[torch.Generator], device, dtype) -> torch.Tensor:
+    """[B, *shape] standard normal, row i drawn from generators[i] alone (on the generator's device)."""
+    rows = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
+    return torch.stack(rows).to(device=device, dtype=dtype)
+
+
+class FPDMPipeline:
+    """Stage-1 fusion model + stage-2 diffusion model + noise schedule."""
+
+    def __init__(self, stage1, stage2, scheduler_config: dict, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        self.device = torch.device(device)
+        # half precision only where it is fast and supported: on CPU everything stays float32
+        self.dtype = dtype if self.device.type == "cuda" else torch.float32
+        self.stage1 = stage1.to(self.device, self.dtype).eval()
+        self.stage2 = stage2.to(self.device, self.dtype).eval()
+        self.scheduler_config = dict(scheduler_config)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return self.stage2.resolution
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                        stage1_path: str | Path | None = None) -> "FPDMPipeline":
+        """Load a checkpoint folder holding ``stage1/`` and ``stage2/`` (or pass stage1_path)."""
+        from reference_impl.stage1.model import FusionModel
+        from reference_impl.stage2.model import Stage2Model
+
+        path = Path(path)
+        if not path.is_dir():
+            raise WeightsMissing("FPDM checkpoint", path.name, str(path.parent))
+        s2 = path / "stage2" if (path / "stage2").is_dir() else path
+        s1 = Path(stage1_path) if stage1_path else path / "stage1"
+        sched_file = s2 / "scheduler_config.json"
+        if not sched_file.is_file():
+            raise WeightsMissing("FPDM stage-2 noise schedule", sched_file.name, str(s2))
+        stage1 = FusionModel.from_pretrained(s1)
+        stage2 = Stage2Model.from_pretrained(s2)
+        return cls(stage1, stage2, json.loads(sched_file.read_text()), device=device, dtype=dtype)
+
+    @torch.no_grad()
+    def conditions(self, source: torch.Tensor, target_kp: torch.Tensor, frame: tuple[int, int]):
+        """(source tokens, fusion vectors, pose images) for a batch; see Stage2Model.project."""
+        source = source.to(self.device, self.dtype)
+        tokens = self.stage2.encode_source(source)
+        fusion = self.stage1.fuse(source, target_kp.to(self.device), size=frame)
+        pose = self.stage2.pose_image(target_kp, frame).to(self.device, self.dtype)
+        return tokens, fusion, pose
+
+    @torch.no_grad()
+    def __call__(self, source: torch.Tensor, target_kp: torch.Tensor, generators: list[torch.Generator],
+                 num_inference_steps: int = 20, guidance_scale: float = 2.0, scheduler: str = "ddpm",
+                 frame: tuple[int, int] | None = None) -> torch.Tensor:
+        """Generate images [B,3,H,W] in [0,1] at the model resolution.
+
+        source: [B,3,h,w] in [0,1] (any size: each encoder resizes it); target_kp: [B,K,2] pixels of
+        ``frame`` (default: the source's size), NaN = missing; generators: one per sample.
+        """
+        B = source.shape[0]
+        if len(generators) != B:
+            raise BenchError(f"FPDM pipeline: got {len(generators)} generators for a batch of {B}")
+        if target_kp.shape[0] != B:
+            raise BenchError(f"FPDM pipeline: {target_kp.shape[0]} target poses for {B} source images")
+        frame = tuple(frame or source.shape[-2:])
+        sched = make_scheduler(scheduler, self.scheduler_config)
+        sched.set_timesteps(int(num_inference_steps), device=self.device)
+
+        tokens, fusion, pose = self.conditions(source, target_kp, frame)
+        guided = guidance_scale != 1.0
+        if guided:
+            # branch order as officially: uncond, source-only, full
+            no, yes = torch.ones(B, dtype=torch.bool, device=self.device), torch.zeros(B, dtype=torch.bool, device=self.device)
+            cond = self.stage2.project(tokens.repeat(3, 1, 1), fusion.repeat(3, 1), pose.repeat(3, 1, 1, 1),
+                                       drop_source=torch.cat([no, yes, yes]), drop_fusion=torch.cat([no, no, yes]),
+                                       drop_pose=torch.cat([no, yes, yes]))
+        else:
+            cond = self.stage2.project(tokens, fusion, pose)
+
+        latents = per_sample_randn(self.stage2.latent_shape, generators, self.device, torch.float32)
+        latents = latents * sched.init_noise_sigma
+        per_sample_step = scheduler == "ddpm"  # the only one here that draws noise while stepping
+        for t in sched.timesteps:
+            x_in = sched.scale_model_input(torch.cat([latents] * 3) if guided else latents, t)
+            out = self.stage2.denoise(x_in.to(self.dtype), t, cond).float()
+            if guided:
+                out = three_branch_guidance(*out.chunk(3), guidance_scale)
+            if per_sample_step:
+                latents = torch.cat([sched.step(out[i:i + 1], t, latents[i:i + 1], generator=g).prev_sample
+                                     for i, g in enumerate(generators)])
+            else:
+                latents = sched.step(out, t, latents).prev_sample
+        return self.stage2.decode_latents(latents.to(self.dtype)).float()
+
+    def nfe(self, num_inference_steps: int, guidance_scale: float) -> int:
+        """UNet evaluations per image: steps x 3 branches (x 1 without guidance)."""
+        return int(num_inference_steps) * (3 if guidance_scale != 1.0 else 1)
+
+    def parameters(self) -> dict:
+        s2 = self.stage2.count_parameters()
+        s1 = sum(p.numel() for p in self.stage1.parameters())
+        return {"stage1": s1, **{f"stage2.{k}": v for k, v in s2.items() if k != "total"}, "total": s1 + s2["total"]}

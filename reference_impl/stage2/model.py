@@ -1,0 +1,389 @@
+"""FPDM stage 2: a latent diffusion model conditioned on source appearance, target pose and fusion.
+
+Three conditions, as in the official code (``src/diffusion/model.py``, ``unet_2d_condition.py``):
+
+- **source tokens**: a frozen DINOv2 encodes the source image (all ``last_hidden_state`` tokens,
+  CLS included); ``source_proj`` (Linear, GELU, Dropout, LayerNorm, Linear, Dropout) maps them to
+  the UNet's ``cross_attention_dim``; the UNet attends to them (``encoder_hidden_states``).
+- **fusion embedding**: the frozen stage-1 vector (source + target pose, L2-normalised) goes through
+  ``fusion_proj`` (Linear D->hidden, GELU, Dropout, Linear hidden->time_embed_dim, Dropout) and is
+  added to the timestep embedding. The UNet is built with ``class_embed_type="identity"`` and the
+  projected vector is passed as ``class_labels``, so diffusers adds it to ``emb`` itself.
+- **target pose**: the skeleton image at the model resolution goes through a ControlNet-style
+  conditioning embedding (diffusers' ``ControlNetConditioningEmbedding``; zero-initialised last
+  conv) whose output is added to the output of ``unet.conv_in``. That addition is a forward hook on
+  ``unet.conv_in``: the UNet's own keys and code stay untouched.
+
+Classifier-free guidance needs "null" conditions. Like the official code, a dropped condition is
+replaced by zeros at these points: the *projected* source tokens, the *raw* fusion vector (before
+``fusion_proj``, so the null fusion still contributes the MLP's biases), and the pose *features*.
+
+Towers: ``kind: tiny`` builds VAE / UNet / DINOv2 from the config dicts (random init);
+``kind: pretrained`` loads them from local folders (Stable Diffusion 2.1 layout ``vae/`` + ``unet/``,
+DINOv2 folder), local files only.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import Dinov2Config, Dinov2Model
+
+from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.io import atomic_write_text
+from reference_impl.pose import render_batch
+
+FORMAT = "fpdm-bench/stage2-diffusion"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Modules whose weights are trained in stage 2 (the VAE and DINOv2 stay frozen, as officially).
+TRAINABLE = ("unet", "source_proj", "fusion_proj", "pose_embed")
+
+
+class ProjectionMLP(nn.Sequential):
+    """Linear -> GELU -> Dropout -> [LayerNorm] -> Linear -> Dropout (the official projection heads)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0, layer_norm: bool = False):
+        layers = [nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout)]
+        if layer_norm:
+            layers.append(nn.LayerNorm(hidden_dim))
+        layers += [nn.Linear(hidden_dim, out_dim), nn.Dropout(dropout)]
+        super().__init__(*layers)
+
+
+@dataclass
+class Conditions:
+    """Projected conditions, ready for the UNet (one row per UNet batch element)."""
+
+    hidden_states: torch.Tensor  # [N, T, cross_attention_dim]
+    class_emb: torch.Tensor  # [N, time_embed_dim]
+    pose_features: torch.Tensor  # [N, C0, h, w] (latent size)
+
+    def cat(self, *others: "Conditions") -> "Conditions":
+        items = (self, *others)
+        return Conditions(*(torch.cat([getattr(c, f) for c in items]) for f in ("hidden_states", "class_emb", "pose_features")))
+
+
+def _local_error(what: str, path, expect: str, e: Exception) -> WeightsMissing:
+    return WeightsMissing(what, f"{path} ({expect})",
+                          f"a local folder given in the stage-2 config; loader said: {str(e).splitlines()[0][:200]}")
+
+
+def _build_vae(cfg: dict) -> AutoencoderKL:
+    kind = cfg.get("kind", "tiny")
+    if kind == "tiny":
+        return AutoencoderKL(**cfg.get("config", {}))
+    if kind == "pretrained":
+        path = cfg.get("path")
+        if not path:
+            raise BenchError("stage2 config: vae kind 'pretrained' needs stage2.vae.path (a Stable Diffusion folder)")
+        try:
+            return AutoencoderKL.from_pretrained(str(path), subfolder=cfg.get("subfolder", "vae"), local_files_only=True)
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise _local_error("Stable Diffusion VAE for FPDM stage 2", path, "vae/config.json + weights", e) from None
+    raise BenchError(f"stage2 config: unknown vae kind {kind!r} (expected 'tiny' or 'pretrained')")
+
+
+def _build_unet(cfg: dict) -> UNet2DConditionModel:
+    kind = cfg.get("kind", "tiny")
+    # 'identity': the UNet adds class_labels (our projected fusion vector) to the timestep embedding.
+    if kind == "tiny":
+        return UNet2DConditionModel(**{**cfg.get("config", {}), "class_embed_type": "identity"})
+    if kind == "pretrained":
+        path = cfg.get("path")
+        if not path:
+            raise BenchError("stage2 config: unet kind 'pretrained' needs stage2.unet.path (a Stable Diffusion folder)")
+        try:
+            return UNet2DConditionModel.from_pretrained(str(path), subfolder=cfg.get("subfolder", "unet"),
+                                                        class_embed_type="identity", local_files_only=True)
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise _local_error("Stable Diffusion UNet for FPDM stage 2", path, "unet/config.json + weights", e) from None
+    raise BenchError(f"stage2 config: unknown unet kind {kind!r} (expected 'tiny' or 'pretrained')")
+
+
+def _build_source_encoder(cfg: dict) -> Dinov2Model:
+    kind = cfg.get("kind", "tiny")
+    if kind == "tiny":
+        return Dinov2Model(Dinov2Config(**cfg.get("config", {})))
+    if kind == "pretrained":
+        path = cfg.get("path")
+        if not path:
+            raise BenchError("stage2 config: source_encoder kind 'pretrained' needs stage2.source_encoder.path "
+                             "(e.g. a local facebook/dinov2-large folder)")
+        try:
+            return Dinov2Model.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise _local_error("DINOv2 source encoder for FPDM stage 2", path, "config.json + model.safetensors", e) from None
+    raise BenchError(f"stage2 config: unknown source_encoder kind {kind!r} (expected 'tiny' or 'pretrained')")
+
+
+class Stage2Model(nn.Module):
+    """VAE + conditioned UNet + condition encoders. ``config`` is the ``stage2`` config section.
+
+    ``fusion_dim``: size of the stage-1 fusion vector (768 for CLIP ViT-L/14).
+    ``modules``: prebuilt towers (used when loading a saved checkpoint, to skip the builders).
+    """
+
+    def __init__(self, config: dict, fusion_dim: int, modules: dict | None = None):
+        super().__init__()
+        self.config = copy.deepcopy(config)
+        self.fusion_dim = int(fusion_dim)
+        modules = modules or {}
+        self.vae = modules["vae"] if "vae" in modules else _build_vae(self.config.get("vae", {}))
+        self.unet = modules["unet"] if "unet" in modules else _build_unet(self.config.get("unet", {}))
+        self.source_encoder = (modules["source_encoder"] if "source_encoder" in modules
+                               else _build_source_encoder(self.config.get("source_encoder", {})))
+
+        cross_dim = self.unet.config.cross_attention_dim
+        time_dim = self.unet.config.block_out_channels[0] * 4  # diffusers' time_embed_dim
+        sp = self.config.get("source_proj", {})
+        self.source_proj = ProjectionMLP(self.source_encoder.config.hidden_size, int(sp.get("hidden_dim", cross_dim)),
+                                         cross_dim, float(sp.get("dropout", 0.0)), layer_norm=True)
+        fp = self.config.get("fusion_proj", {})
+        self.fusion_proj = ProjectionMLP(self.fusion_dim, int(fp.get("hidden_dim", self.fusion_dim)), time_dim,
+                                         float(fp.get("dropout", 0.0)))
+        pose_channels = tuple(self.config.get("pose_embed", {}).get("channels", (16, 32, 96, 256)))
+        if 2 ** (len(pose_channels) - 1) != self.vae_scale_factor:
+            raise BenchError(f"stage2 config: pose_embed.channels {list(pose_channels)} downsample by "
+                             f"{2 ** (len(pose_channels) - 1)}, but the VAE by {self.vae_scale_factor}; "
+                             "give one channel entry per VAE level")
+        self.pose_embed = ControlNetConditioningEmbedding(self.unet.config.block_out_channels[0], 3, pose_channels)
+
+        self.vae.requires_grad_(False)
+        self.source_encoder.requires_grad_(False)
+        self.register_buffer("enc_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("enc_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self._pose_features: torch.Tensor | None = None
+        self.unet.conv_in.register_forward_hook(self._add_pose_features)
+
+    # --- geometry -----------------------------------------------------------------------------
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(H, W) the model works at."""
+        h, w = self.config["resolution"]
+        return int(h), int(w)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        h, w = self.resolution
+        f = self.vae_scale_factor
+        return int(self.vae.config.latent_channels), h // f, w // f
+
+    @property
+    def scaling_factor(self) -> float:
+        """Latent scale: stage2.vae.scaling_factor if set (tiny: measured after fitting), else the VAE's."""
+        return float(self.config.get("vae", {}).get("scaling_factor") or self.vae.config.scaling_factor)
+
+    def resize(self, pixels: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """[B,3,H,W] in [0,1] -> model resolution (or `size`), antialiased bicubic."""
+        size = tuple(size or self.resolution)
+        if tuple(pixels.shape[-2:]) == size:
+            return pixels
+        return F.interpolate(pixels, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+    def pose_image(self, kps: torch.Tensor, frame: tuple[int, int]) -> torch.Tensor:
+        """Skeleton images [B,3,H,W] at the model resolution of poses [B,K,2] given in a `frame` (H, W).
+
+        Drawn in the keypoints' own frame and then resized, as the official code resizes its
+        pre-drawn 256x176 skeletons to the model size.
+        """
+        return self.resize(render_batch(kps, tuple(frame)))
+
+    # --- frozen encoders ----------------------------------------------------------------------
+    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+        """DINOv2 tokens [B, T, C] of source images [B,3,H,W] in [0,1] (squashed to the encoder size)."""
+        cfg = self.config.get("source_encoder", {})
+        size = tuple(cfg.get("image_size", (224, 224)))
+        x = self.resize(pixels.to(self.enc_mean.device), size)
+        x = ((x - self.enc_mean) / self.enc_std).to(self.source_encoder.dtype)
+        tokens = self.source_encoder(pixel_values=x).last_hidden_state
+        return tokens[:, 1:] if cfg.get("drop_cls", False) else tokens
+
+    def encode_latents(self, pixels: torch.Tensor, generator: torch.Generator | None = None,
+                       sample: bool = True) -> torch.Tensor:
+        """Scaled latents of images [B,3,H,W] in [0,1] at the model resolution."""
+        x = (self.resize(pixels) * 2 - 1).to(self.vae.dtype)
+        dist = self.vae.encode(x).latent_dist
+        z = dist.sample(generator) if sample else dist.mean
+        return z * self.scaling_factor
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images [B,3,H,W] in [0,1] from scaled latents."""
+        x = self.vae.decode((latents / self.scaling_factor).to(self.vae.dtype)).sample
+        return (x.float() / 2 + 0.5).clamp(0, 1)
+
+    # --- conditioning -------------------------------------------------------------------------
+    def project(self, source_tokens: torch.Tensor, fusion: torch.Tensor, pose_image: torch.Tensor,
+                drop_source: torch.Tensor | None = None, drop_fusion: torch.Tensor | None = None,
+                drop_pose: torch.Tensor | None = None) -> Conditions:
+        """Project the raw conditions; ``drop_*`` are bool [B] masks, True = use the null condition.
+
+        Nulls follow the official code: zero projected source tokens, zero raw fusion vector (the
+        MLP still adds its biases), zero pose features.
+        """
+        dtype = self.unet.dtype
+        hs = self.source_proj(source_tokens.to(dtype))
+        fusion = fusion.to(dtype)
+        if drop_fusion is not None:
+            fusion = torch.where(drop_fusion.view(-1, 1), torch.zeros_like(fusion), fusion)
+        cls = self.fusion_proj(fusion)
+        pose = self.pose_embed(pose_image.to(dtype))
+        if drop_source is not None:
+            hs = torch.where(drop_source.view(-1, 1, 1), torch.zeros_like(hs), hs)
+        if drop_pose is not None:
+            pose = torch.where(drop_pose.view(-1, 1, 1, 1), torch.zeros_like(pose), pose)
+        return Conditions(hs, cls, pose)
+
+    def _add_pose_features(self, module, inputs, output):
+        # forward hook on unet.conv_in: sample = conv_in(x) + pose features (official: + my_pose_cond)
+        if self._pose_features is None:
+            return output
+        return output + self._pose_features.to(output.dtype)
+
+    @contextmanager
+    def _pose(self, features: torch.Tensor):
+        self._pose_features = features
+        try:
+            yield
+        finally:
+            self._pose_features = None
+
+    def denoise(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: Conditions) -> torch.Tensor:
+        """UNet prediction (v in FPDM) for latents [N,C,h,w] at timesteps [N] (or scalar) given conditions."""
+        if cond.pose_features.shape[-2:] != noisy_latents.shape[-2:]:
+            raise BenchError(f"pose features {tuple(cond.pose_features.shape[-2:])} do not match the latents "
+                             f"{tuple(noisy_latents.shape[-2:])}: the pose image must be at the model resolution")
+        with self._pose(cond.pose_features):
+            return self.unet(noisy_latents.to(self.unet.dtype), timesteps, encoder_hidden_states=cond.hidden_states,
+                             class_labels=cond.class_emb).sample
+
+    def forward(self, noisy_latents, timesteps, source_tokens, fusion, pose_image,
+                drop_source=None, drop_fusion=None, drop_pose=None) -> torch.Tensor:
+        cond = self.project(source_tokens, fusion, pose_image, drop_source, drop_fusion, drop_pose)
+        return self.denoise(noisy_latents, timesteps, cond)
+
+    # --- parameters ---------------------------------------------------------------------------
+    def trainable_parameters(self):
+        for name in TRAINABLE:
+            yield from getattr(self, name).parameters()
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in TRAINABLE}
+
+    def count_parameters(self) -> dict[str, int]:
+        parts = ("vae", "unet", "source_encoder", "source_proj", "fusion_proj", "pose_embed")
+        out = {p: sum(x.numel() for x in getattr(self, p).parameters()) for p in parts}
+        out["total"] = sum(out.values())
+        return out
+
+    # --- persistence --------------------------------------------------------------------------
+    def saved_config(self) -> dict:
+        """Everything needed to rebuild the modules without the original files."""
+        cfg = copy.deepcopy(self.config)
+        return {"format": FORMAT, "version": 1, "stage2": cfg, "fusion_dim": self.fusion_dim,
+                "vae_config": dict(self.vae.config), "unet_config": dict(self.unet.config),
+                "source_encoder_config": self.source_encoder.config.to_dict(),
+                "source_encoder_saved": self._save_source_encoder()}
+
+    def _save_source_encoder(self) -> bool:
+        # A pretrained DINOv2 (300M params) is read from its folder again; a tiny random one is saved.
+        return self.config.get("source_encoder", {}).get("kind", "tiny") != "pretrained"
+
+    def save_pretrained(self, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write config.json + model.safetensors (``dtype``: storage dtype for floating tensors, e.g. fp16)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        state = {}
+        for k, v in self.state_dict().items():
+            if k.startswith("source_encoder.") and not self._save_source_encoder():
+                continue
+            v = v.detach().cpu()
+            if dtype is not None and v.is_floating_point():
+                v = v.to(dtype)
+            state[k] = v.contiguous()
+        tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+        tmp.replace(out_dir / WEIGHTS_NAME)
+        atomic_write_text(out_dir / CONFIG_NAME, json.dumps(self.saved_config(), indent=2, default=_json_default) + "\n")
+        return out_dir
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32) -> "Stage2Model":
+        """Load a folder written by save_pretrained; modules are rebuilt from the saved configs."""
+        path = Path(path)
+        cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
+        for f in (cfg_file, weights):
+            if not f.is_file():
+                raise WeightsMissing("FPDM stage-2 checkpoint", f.name, str(path))
+        try:
+            saved = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as e:
+            raise BenchError(f"{cfg_file}: not valid JSON ({e})") from None
+        if saved.get("format") != FORMAT:
+            raise BenchError(f"{cfg_file}: not an FPDM stage-2 checkpoint (format {saved.get('format')!r})")
+        modules = {"vae": AutoencoderKL.from_config(_strip(saved["vae_config"])),
+                   "unet": UNet2DConditionModel.from_config(_strip(saved["unet_config"]))}
+        if saved.get("source_encoder_saved", True):
+            enc = dict(saved["source_encoder_config"])
+            modules["source_encoder"] = Dinov2Model(Dinov2Config(**{k: v for k, v in enc.items()
+                                                                    if k not in ("transformers_version", "architectures")}))
+        model = cls(saved["stage2"], saved["fusion_dim"], modules=modules)
+        state = load_file(str(weights))
+        strict = saved.get("source_encoder_saved", True)
+        missing, unexpected = model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                                     for k, v in state.items()}, strict=False)
+        if not strict:
+            missing = [k for k in missing if not k.startswith("source_encoder.")]
+        if missing or unexpected:
+            raise BenchError(f"{weights}: does not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        return model.to(device=device, dtype=dtype).eval()
+
+
+def _strip(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+
+
+def _json_default(o):
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, torch.dtype):
+        return str(o).replace("torch.", "")
+    return str(o)
+
+
+def build_model(config: dict, fusion_dim: int) -> Stage2Model:
+    """Stage2Model from a full config ({'stage2': {...}, ...}) or just its stage2 section."""
+    return Stage2Model(config.get("stage2", config), fusion_dim)
+
+
+def build_scheduler(stage2_cfg: dict):
+    """The training noise schedule: a DDPMScheduler from ``stage2.scheduler`` (kwargs, or ``path`` to a
+    Stable Diffusion folder whose ``scheduler/`` is read, as the official code does)."""
+    from diffusers import DDPMScheduler
+
+    cfg = dict(stage2_cfg.get("scheduler") or {})
+    path = cfg.pop("path", None)
+    if path:
+        try:
+            return DDPMScheduler.from_pretrained(str(path), subfolder=cfg.pop("subfolder", "scheduler"),
+                                                 local_files_only=True, **cfg)
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise _local_error("noise scheduler config for FPDM stage 2", path, "scheduler/scheduler_config.json", e) from None
+    return DDPMScheduler(**cfg)
