@@ -13,12 +13,16 @@ RUNS    ?= runs
 FLOORS  := copy-source oracle keypoint-warp
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help install test bench clean bench-scoring
+TINY_OUT ?= runs/train-tiny
+TINY    := reference_impl/checkpoints/tiny
+
+.PHONY: help install test bench clean bench-scoring train-tiny
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
 	@echo "make test                    run the test suite"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n]   run the floors and MODEL on DATASET and print the metric table"
+	@echo "make train-tiny [TINY_OUT=dir]  retrain the shipped tiny FPDM (stage 1 + 2, ~35 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
 
@@ -41,6 +45,15 @@ bench: install
 	    $(if $(LIMIT),--limit $(LIMIT)) --no-progress > /dev/null; \
 	done
 	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m))
+
+# The shipped checkpoint in $(TINY) was made by `make train-tiny TINY_OUT=$(TINY)`.
+train-tiny: install
+	$(BIN)/fpdm-bench train stage1 --config tiny --dataset synthetic --seed 0 --out $(TINY_OUT)/stage1 --quiet
+	$(BIN)/fpdm-bench train stage2 --config tiny --dataset synthetic --seed 0 --stage1 $(TINY_OUT)/stage1 \
+	  --out $(TINY_OUT)/stage2 --set train.save_dtype=float16 --set train.keep_checkpoint=false --quiet
+	$(BIN)/fpdm-bench eval stage1 --checkpoint $(TINY_OUT)/stage1 --dataset synthetic --out $(TINY_OUT)/stage1-eval
+	$(BIN)/fpdm-bench run --model fpdm --checkpoint $(TINY_OUT) --out $(TINY_OUT)/bench --protocol paired --no-progress > /dev/null
+	$(BIN)/fpdm-bench compare $(TINY)/bench-paired.json $(TINY_OUT)/bench/results.json
 
 bench-scoring: install
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-enable -q
