@@ -51,9 +51,11 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
-            @click.command(name, help=f"(unavailable: {e})")
+            why = str(e)  # `e` itself is unbound once the except block ends
+
+            @click.command(name, help=f"(unavailable: {why})")
             def unavailable():
-                raise BenchError(f"command {name!r} is unavailable: {e}")
+                raise BenchError(f"command {name!r} is unavailable: {why}")
             return unavailable
 
 

@@ -80,3 +80,34 @@ def load_config(stage: str, name_or_path: str | Path, overrides: list[str] | Non
     cfg = apply_overrides(cfg, overrides)
     cfg.setdefault("_source", str(path))
     return cfg
+
+
+def resolve_config(config, stage: str) -> dict:
+    """A training config from a preset name, a YAML path, or a dict that has the stage's section."""
+    if isinstance(config, (str, Path)):
+        return load_config(stage, config)
+    if not isinstance(config, dict) or stage not in config:
+        raise BenchError(f"train_{stage}: config must be a preset name, a YAML path, or a dict with a "
+                         f"'{stage}' section")
+    return config
+
+
+def read_saved_config(path: str | Path, what: str, fmt: str, config_name: str, weights_name: str) -> dict:
+    """The config.json of a checkpoint folder written by save_pretrained, after checking that the
+    folder holds both files and that the file says it is ``fmt``. ``what`` names the checkpoint in errors."""
+    import json
+
+    from fpdm_bench.errors import WeightsMissing
+
+    path = Path(path)
+    cfg_file = path / config_name
+    for f in (cfg_file, path / weights_name):
+        if not f.is_file():
+            raise WeightsMissing(what, f.name, str(path))
+    try:
+        saved = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{cfg_file}: not valid JSON ({e})") from None
+    if saved.get("format") != fmt:
+        raise BenchError(f"{cfg_file}: not an {what} (format {saved.get('format')!r})")
+    return saved

@@ -5,8 +5,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import fpdm_bench  # noqa: F401,E402  (shim before anything that may import torchvision)
 
-import time  # noqa: E402
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -14,7 +12,7 @@ import torch  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402
 
 from baselines.keypoint_warp import (KeypointWarp, affine_lstsq, body_parts, bone_transform,  # noqa: E402
-                                     similarity_lstsq, to_coco18, warp_person)
+                                     similarity_lstsq, to_coco18)
 from fpdm_bench.data.keypoints import COCO18_NAMES  # noqa: E402
 
 H, W = 256, 176

@@ -30,6 +30,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
+from reference_impl.config import read_saved_config
 from reference_impl.pose import render_batch
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -186,16 +187,8 @@ class FusionModel(nn.Module):
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "FusionModel":
         """Load a directory written by save_pretrained (the tower is rebuilt from its saved config)."""
         path = Path(path)
-        cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for f in (cfg_file, weights):
-            if not f.is_file():
-                raise WeightsMissing("FPDM stage-1 checkpoint", f.name, str(path))
-        try:
-            saved = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise BenchError(f"{cfg_file}: not valid JSON ({e})") from None
-        if saved.get("format") != FORMAT:
-            raise BenchError(f"{cfg_file}: not an FPDM stage-1 checkpoint (format {saved.get('format')!r})")
+        saved = read_saved_config(path, "FPDM stage-1 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
+        weights = path / WEIGHTS_NAME
         vision = dict(saved["vision_config"])
         tower = CLIPVisionModelWithProjection(CLIPVisionConfig(**vision))
         model = cls(dict(saved["stage1"], tower="saved", source_tower=saved.get("source_tower")), tower=tower)

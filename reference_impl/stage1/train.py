@@ -23,7 +23,7 @@ import torch
 
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
-from reference_impl.config import load_config
+from reference_impl.config import load_config, resolve_config
 from reference_impl.stage1.loss import info_nce_loss
 from reference_impl.stage1.model import WEIGHTS_NAME, FusionModel, build_model
 
@@ -87,14 +87,6 @@ class _Inputs:
         return src, tgt, pose
 
 
-def _resolve_config(config) -> dict:
-    if isinstance(config, (str, Path)):
-        return load_config("stage1", config)
-    if not isinstance(config, dict) or "stage1" not in config:
-        raise BenchError("train_stage1: config must be a preset name, a YAML path, or a dict with a 'stage1' section")
-    return config
-
-
 def _versions() -> dict:
     import transformers
 
@@ -109,7 +101,7 @@ def train_stage1(config, dataset, out_dir: str | Path, seed: int = 0, device: st
     sections. dataset: a PairDataset (its training split). max_steps caps the number of optimiser
     steps (overrides train.max_steps). command: the invocation to record (default: this call).
     """
-    config = _resolve_config(config)
+    config = resolve_config(config, "stage1")
     train_cfg = {**TRAIN_DEFAULTS, **(config.get("train") or {})}
     if max_steps is not None:
         train_cfg["max_steps"] = int(max_steps)

@@ -40,6 +40,7 @@ from transformers import Dinov2Config, Dinov2Model
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
+from reference_impl.config import read_saved_config
 from reference_impl.pose import render_batch
 
 FORMAT = "fpdm-bench/stage2-diffusion"
@@ -328,16 +329,8 @@ class Stage2Model(nn.Module):
                         dtype: torch.dtype = torch.float32) -> "Stage2Model":
         """Load a folder written by save_pretrained; modules are rebuilt from the saved configs."""
         path = Path(path)
-        cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for f in (cfg_file, weights):
-            if not f.is_file():
-                raise WeightsMissing("FPDM stage-2 checkpoint", f.name, str(path))
-        try:
-            saved = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise BenchError(f"{cfg_file}: not valid JSON ({e})") from None
-        if saved.get("format") != FORMAT:
-            raise BenchError(f"{cfg_file}: not an FPDM stage-2 checkpoint (format {saved.get('format')!r})")
+        saved = read_saved_config(path, "FPDM stage-2 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
+        weights = path / WEIGHTS_NAME
         modules = {"vae": AutoencoderKL.from_config(_strip(saved["vae_config"])),
                    "unet": UNet2DConditionModel.from_config(_strip(saved["unet_config"]))}
         if saved.get("source_encoder_saved", True):

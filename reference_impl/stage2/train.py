@@ -41,7 +41,7 @@ from safetensors.torch import load_file, save_file
 
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
-from reference_impl.config import load_config
+from reference_impl.config import load_config, resolve_config
 from reference_impl.stage2.model import WEIGHTS_NAME, Stage2Model, build_model, build_scheduler
 
 TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 1000, "lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 0,
@@ -112,14 +112,6 @@ class _Features:
 
     def forget_latents(self):
         self._store = {k: v for k, v in self._store.items() if k[0] != "moments"}
-
-
-def _resolve_config(config) -> dict:
-    if isinstance(config, (str, Path)):
-        return load_config("stage2", config)
-    if not isinstance(config, dict) or "stage2" not in config:
-        raise BenchError("train_stage2: config must be a preset name, a YAML path, or a dict with a 'stage2' section")
-    return config
 
 
 def _versions() -> dict:
@@ -246,7 +238,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
 
     from reference_impl.stage1.model import FusionModel
 
-    config = _resolve_config(config)
+    config = resolve_config(config, "stage2")
     train_cfg = {**TRAIN_DEFAULTS, **(config.get("train") or {})}
     if max_steps is not None:
         train_cfg["max_steps"] = int(max_steps)
