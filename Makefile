@@ -9,8 +9,10 @@ TV_SPEC    ?= torchvision==0.28.0
 MODEL   ?= fpdm
 DATASET ?= synthetic
 LIMIT   ?=
+PROTOCOL ?= standard
 RUNS    ?= runs
 FLOORS  := copy-source oracle keypoint-warp
+PSUFFIX := $(if $(filter standard,$(PROTOCOL)),,-$(PROTOCOL))
 export HF_HUB_OFFLINE := 1
 
 TINY_OUT ?= runs/train-tiny
@@ -21,7 +23,7 @@ TINY    := reference_impl/checkpoints/tiny
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
 	@echo "make test                    run the test suite"
-	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n]   run the floors and MODEL on DATASET and print the metric table"
+	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain the shipped tiny FPDM (stage 1 + 2, ~35 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
@@ -41,10 +43,10 @@ test: install
 
 bench: install
 	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \
-	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --out $(RUNS)/$(DATASET)/$$m \
+	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --out $(RUNS)/$(DATASET)/$$m$(PSUFFIX) \
 	    $(if $(LIMIT),--limit $(LIMIT)) --no-progress > /dev/null; \
 	done
-	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m))
+	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m)$(PSUFFIX))
 
 # The shipped checkpoint in $(TINY) was made by `make train-tiny TINY_OUT=$(TINY)`.
 train-tiny: install
