@@ -7,7 +7,8 @@ from pathlib import Path
 from fpdm_bench.errors import DataError
 
 # Display order and direction; metrics not listed here follow alphabetically.
-ORDER = ["fid", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "pckh", "pose_dist"]
+ORDER = ["fid", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "pckh", "pckh_target", "pose_dist",
+         "pose_detected"]
 LOWER_IS_BETTER = {"fid", "kid", "lpips", "mae", "pose_dist"}
 
 
@@ -23,8 +24,12 @@ def load_results(path: str | Path) -> dict:
         raise DataError(path, f"not valid JSON ({e})") from None
 
 
+# Kept in results.json, left out of tables: counts behind the pose metrics.
+HIDDEN = {"pose_n", "pose_n_target"}
+
+
 def _metric_names(results: list[dict]) -> list[str]:
-    names = {m for r in results for m in r.get("metrics", {})}
+    names = {m for r in results for m in r.get("metrics", {})} - HIDDEN
     return [m for m in ORDER if m in names] + sorted(names - set(ORDER))
 
 

@@ -3,6 +3,8 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# reference statistics cached by the tests go to a throw-away folder, not the user's ~/.cache
+os.environ.setdefault("FPDM_BENCH_CACHE", __import__("tempfile").mkdtemp(prefix="fpdm-bench-test-cache-"))
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from fpdm_bench.errors import BenchError, DataError
+from fpdm_bench.errors import DataError
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -121,11 +121,12 @@ def score_dataset(dataset, generated: Path, protocol: str = "standard", device: 
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start: start + batch_size]
         batch = collate([dataset[index[r.pair_id]] for r in chunk])
-        gen = torch.stack([read_image(p, convert) for p in matched[start: start + batch_size]])
-        if size is not None:
+        gen = [read_image(p, convert) for p in matched[start: start + batch_size]]
+        if size is not None:  # image by image: --size is how mixed sizes are scored
             from fpdm_bench.protocols.apply import resize
 
-            gen = resize(gen, tuple(size), scorer.protocol)
+            gen = [resize(g[None], tuple(size), scorer.protocol)[0] for g in gen]
+        gen = torch.stack(gen)
         for pid, m in zip(batch["pair_id"], scorer.paired(gen, batch)):
             records.append({"pair_id": pid, "metrics": m})
         scorer.update_set(gen, ids=list(batch["pair_id"]))
@@ -161,11 +162,11 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
     records = []
     for start in range(0, len(names), batch_size):
         chunk = names[start: start + batch_size]
-        gen = torch.stack([read_image(gen_by[n], convert) for n in chunk])
-        tgt = torch.stack([read_image(real_by[n], convert) for n in chunk])
         from fpdm_bench.protocols.apply import resize
 
-        gen, tgt = resize(gen, tuple(size), scorer.protocol), resize(tgt, tuple(size), scorer.protocol)
+        gen, tgt = ([resize(read_image(f[n], convert)[None], tuple(size), scorer.protocol)[0] for n in chunk]
+                    for f in (gen_by, real_by))
+        gen, tgt = torch.stack(gen), torch.stack(tgt)
         for n, m in zip(chunk, scorer.paired(gen, {"target": tgt})):
             records.append({"pair_id": n, "metrics": m})
         scorer.update_set(gen, ids=chunk)
@@ -173,16 +174,6 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
     return {"mode": "folders", "real": str(real), "generated": str(generated), "n": len(records),
             "dataset": {"name": f"folder:{Path(real).name}"}, "protocol": scorer.describe(), "metrics": metrics,
             "per_sample": records}
-
-
-def _size(value):
-    if value is None:
-        return None
-    try:
-        h, w = (int(v) for v in str(value).lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"size must look like HxW, e.g. 256x176 (got {value!r})") from None
-    return [h, w]
 
 
 def _weights_opt(values) -> dict:
@@ -210,8 +201,9 @@ def _weights_opt(values) -> dict:
 @click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--convert", is_flag=True, help="Convert grayscale/RGBA/palette images to RGB instead of refusing them.")
 @click.option("--weights", "weight_paths", multiple=True, help="NAME=PATH of a weight file (see `fpdm-bench weights`).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, size, batch_size, device, convert,
-              weight_paths):
+              weight_paths, force):
     """Score a folder of generated images (against a dataset's pairs, or a folder of real images)."""
     from fpdm_bench.env import environment, git_commit
     from fpdm_bench.io import atomic_write_text
@@ -219,8 +211,12 @@ def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, 
 
     import torch
 
+    from fpdm_bench.cli import _size
+
     if (dataset is None) == (real is None):
         raise click.UsageError("give exactly one of --dataset or --real")
+    if out and Path(out).exists() and not force:  # checked before the work, and nothing is overwritten
+        raise DataError(out, "exists; choose another --out or pass --force to overwrite it")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     kw = dict(protocol=protocol, device=device, batch_size=batch_size, convert=convert, size=_size(size), log=log,
@@ -233,11 +229,17 @@ def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, 
     else:
         results = score_folders(Path(real), Path(generated), **kw)
     results.update({"command": " ".join(sys.argv), "environment": environment(device), "git_commit": git_commit(),
-                    "model": {"name": Path(generated).name}})
+                    "model": {"name": _model_name(Path(generated))}})
     if out:
         atomic_write_text(out, json.dumps(results, indent=2, sort_keys=True) + "\n")
         log(f"results: {out}")
     click.echo(format_table([results]))
+
+
+def _model_name(folder: Path) -> str:
+    """A table label for a folder: run directories keep their images in samples/, so use the run's name."""
+    folder = folder.resolve()
+    return folder.parent.name if folder.name == "samples" else folder.name
 
 
 @click.command("weights")

@@ -8,8 +8,11 @@ STANDARD = register(Protocol(
     name="standard",
     description="fpdm-bench default: native size, TF-FID Inception (pytorch-fid), all metrics on every pair",
     source="pytorch-fid (mseitzer/pytorch-fid src/pytorch_fid/fid_score.py) for FID; skimage for SSIM/PSNR",
+    metrics=("fid", "kid", "lpips", "ssim", "psnr", "mae", "pose"),
     ssim_variants={"ssim": "uniform51", "ssim_gauss": "gauss1.5"},
     notes="No resize unless generated and target sizes differ (then PIL bicubic to the target size). "
+          "Adds pose fidelity (PCKh of MediaPipe keypoints detected on the generated image; needs the "
+          "[pose] extra, else reported unavailable). "
           "FID reference: the dataset's reference split (train for DeepFashion, as PIDM/CFLD). "
           "SSIM: the field's window-51 SSIM plus Wang et al.'s Gaussian σ=1.5 SSIM, both with data range 1. "
           "MAE is the plain mean absolute error. Nothing is dropped.",
