@@ -185,7 +185,8 @@ def test_unavailable_reason_without_mediapipe(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_mediapipe)
     ok, reason = PoseFidelity.available()
     assert not ok
-    assert reason == "pose fidelity unavailable: mediapipe not installed (pip install 'fpdm-bench[pose]')"
+    assert reason.startswith("pose fidelity unavailable: mediapipe not installed (pip install 'fpdm-bench[pose]'")
+    assert "numpy<2" in reason  # the user learns why it needs its own environment
 
 
 def test_per_sample_checks_shapes():

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-INSTALL_HINT = "pip install 'fpdm-bench[pose]'"
+INSTALL_HINT = "pip install 'fpdm-bench[pose]' in its own venv: it needs numpy<2, see README 'Pose fidelity'"
 MEDIAPIPE_VERSION = "0.10.21"
 
 # MediaPipe Pose landmark indices (BlazePose topology). Left/right are the person's own sides, as
