@@ -18,11 +18,12 @@ export HF_HUB_OFFLINE := 1
 TINY_OUT ?= runs/train-tiny
 TINY    := reference_impl/checkpoints/tiny
 
-.PHONY: help install test bench clean bench-scoring train-tiny
+.PHONY: help install test test-fast bench clean bench-scoring train-tiny
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
-	@echo "make test                    run the test suite"
+	@echo "make test                    run the whole test suite (what CI runs)"
+	@echo "make test-fast               the suite without the tests marked slow (training, kills, Inception passes; < 60 s)"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain the shipped tiny FPDM (stage 1 + 2, ~35 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
@@ -40,6 +41,9 @@ $(VENV)/.installed: pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install
 	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \

@@ -7,7 +7,7 @@ from fpdm_bench.models.base import ModelAdapter
 
 
 class CopySource(ModelAdapter):
-    """Returns the source image: what a model scores if it ignores the target pose."""
+    """Floor: returns the source image unchanged (a model that ignores the target pose)."""
 
     name = "copy-source"
 
@@ -16,7 +16,7 @@ class CopySource(ModelAdapter):
 
 
 class Oracle(ModelAdapter):
-    """Returns the target image: the metrics' ceiling (SSIM 1, MAE 0)."""
+    """Ceiling: returns the target image (the metrics' best case: SSIM 1, MAE 0)."""
 
     name = "oracle"
     needs_target = True

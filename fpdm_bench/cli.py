@@ -12,65 +12,21 @@ from pathlib import Path
 import click
 
 from fpdm_bench import __version__
+from fpdm_bench.commands.lazy import LazyGroup
+from fpdm_bench.commands.options import load_config, parse_key_values, parse_size
 from fpdm_bench.errors import BenchError
 from fpdm_bench.registry import UnknownName
 
 
-def _load_config(ctx: click.Context, param, value):
-    """Eager --config callback: the YAML file becomes the defaults of the other options."""
-    if value:
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(value).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise click.BadParameter(f"{value}: {e}") from None
-        if not isinstance(data, dict):
-            raise click.BadParameter(f"{value}: expected a mapping of option names to values")
-        ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
-    return value
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands live in other modules ("module:attr"), imported when used, so the
-    CLI starts fast and a missing optional piece breaks only its own command."""
-
-    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy = dict(lazy or {})
-
-    def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
-
-    def get_command(self, ctx, name):
-        if name not in self.lazy:
-            return super().get_command(ctx, name)
-        import importlib
-
-        module, _, attr = self.lazy[name].partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            why = str(e)  # `e` itself is unbound once the except block ends
-
-            @click.command(name, help=f"(unavailable: {why})")
-            def unavailable():
-                raise BenchError(f"command {name!r} is unavailable: {why}")
-            return unavailable
-
-
-def _size(value: str | None):
-    if value is None or isinstance(value, (list, tuple)):
-        return value
-    try:
-        h, w = (int(v) for v in str(value).lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"size must look like HxW, e.g. 256x176 (got {value!r})") from None
-    return [h, w]
+# fpdm-bench's own commands that live in other modules; packages add theirs (the reference FPDM's
+# train / eval / fpdm groups, a baseline's tools) through the fpdm_bench.commands entry points.
+COMMANDS = {"score": "fpdm_bench.commands.score:score_cmd", "weights": "fpdm_bench.commands.weights:weights_cmd",
+            "protocols": "fpdm_bench.commands.protocols:protocols_cmd",
+            "compare": "fpdm_bench.commands.compare:compare_cmd"}
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             lazy={})
+             lazy=COMMANDS, entry_point_group="fpdm_bench.commands")
 @click.version_option(__version__, prog_name="fpdm-bench")
 def main():
     """fpdm-bench: run and score pose-guided person image synthesis models on the same pairs.
@@ -129,7 +85,7 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
         raise BenchError(f"{out} is not empty: refusing to overwrite; choose another --out or delete it")
     kwargs = {"seed": seed}
     if size:
-        kwargs["size"] = tuple(_size(size))
+        kwargs["size"] = tuple(parse_size(size))
     if kind == "deepfashion":
         for k, v in (("train_identities", train_identities), ("test_identities", test_identities), ("poses", poses)):
             if v is not None:
@@ -147,7 +103,7 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 
 
 @main.command("run")
-@click.option("--config", type=click.Path(dir_okay=False, exists=True), callback=_load_config, is_eager=True,
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), callback=load_config, is_eager=True,
               expose_value=False, help="YAML file of option values (flags given here override it).")
 @click.option("--model", required=True, help="Model name (see `fpdm-bench models`).")
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `fpdm-bench datasets`).")
@@ -160,6 +116,8 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 @click.option("--steps", type=int, default=None, help="Sampling steps (diffusion models).")
 @click.option("--guidance", type=float, default=None, help="Guidance scale (diffusion models).")
 @click.option("--scheduler", default=None, help="Sampler, e.g. ddpm, ddim, dpmpp (diffusion models).")
+@click.option("--model-arg", "model_arg", multiple=True, metavar="KEY=VALUE",
+              help="Any other argument of the model's from_pretrained (repeatable; VALUE read as YAML: 0.2, true, ...).")
 @click.option("--limit", type=int, default=None, help="Only the first N pairs (before sharding).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -170,20 +128,22 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
               help="i/n: this process takes pairs i, i+n, ...; the last shard to finish writes results.json.")
 @click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol (see `fpdm-bench protocols`).")
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) pairs with bad images instead of stopping.")
+@click.option("--convert", is_flag=True, help="Read grayscale/RGBA/palette dataset images as RGB instead of refusing them.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, limit, batch_size,
-            seed, device, dtype, shard, protocol, skip_bad, no_progress):
+def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, model_arg, limit,
+            batch_size, seed, device, dtype, shard, protocol, skip_bad, convert, no_progress):
     """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json."""
     import torch
 
     from fpdm_bench.report import format_table
     from fpdm_bench.runner import RunConfig, run
 
-    model_args = {k: v for k, v in (("steps", steps), ("guidance", guidance), ("scheduler", scheduler)) if v is not None}
-    cfg = RunConfig(model=model, dataset=dataset, out=out, data_root=data_root, split=split, size=_size(size),
+    model_args = {**parse_key_values(model_arg, "--model-arg"),
+                  **{k: v for k, v in (("steps", steps), ("guidance", guidance), ("scheduler", scheduler)) if v is not None}}
+    cfg = RunConfig(model=model, dataset=dataset, out=out, data_root=data_root, split=split, size=parse_size(size),
                     checkpoint=checkpoint, model_args=model_args, limit=limit, batch_size=batch_size, seed=seed,
                     device=device or ("cuda" if torch.cuda.is_available() else "cpu"), dtype=dtype, shard=shard,
-                    protocol=protocol, skip_bad=skip_bad, progress=not no_progress)
+                    protocol=protocol, skip_bad=skip_bad, convert=convert, progress=not no_progress)
     results = run(cfg, log=lambda m: click.echo(m, err=True))
     if results is not None:
         click.echo(format_table([results]))
@@ -211,35 +171,6 @@ def report_cmd(runs, fmt):
     from fpdm_bench.report import format_table, load_results
 
     click.echo(format_table([load_results(r) for r in runs], fmt=fmt))
-
-
-# --- commands from other modules ---
-
-from fpdm_bench.commands.score import protocols_cmd, score_cmd, weights_cmd  # noqa: E402
-
-main.add_command(score_cmd)
-main.add_command(weights_cmd)
-main.add_command(protocols_cmd)
-from fpdm_bench.commands.compare import compare_cmd  # noqa: E402
-
-main.add_command(compare_cmd)
-# Training and evaluating the reference FPDM live in reference_impl/; they are imported when used.
-
-
-@main.group("train", cls=LazyGroup, lazy={"stage1": "reference_impl.stage1.train:train_stage1_command",
-                                          "stage2": "reference_impl.stage2.train:train_stage2_command"})
-def train_grp():
-    """Train the reference FPDM: stage1 (fusion embedding), then stage2 (diffusion)."""
-
-
-@main.group("eval", cls=LazyGroup, lazy={"stage1": "reference_impl.stage1.evaluate:eval_stage1_command"})
-def eval_grp():
-    """Evaluate parts of the reference FPDM (stage1: retrieval ablation of the fusion embedding)."""
-
-
-main.add_command(LazyGroup(name="fpdm", lazy={"convert": "reference_impl.convert:convert_command"},
-                           help="The reference FPDM's tools (convert: official checkpoints -> pipeline folder)."))
-
 
 
 def entry():

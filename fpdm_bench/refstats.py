@@ -62,29 +62,42 @@ def files_digest(paths: list[Path], cache: Path) -> str:
 
 
 @dataclass
-class RefStats:
+class Moments:
+    """Reference mean/covariance for a Fréchet distance, over the images a remainder drop keeps."""
+
     mu: np.ndarray
     sigma: np.ndarray
     factor: np.ndarray  # psd_factor(sigma): sigma = factor @ factor.T
-    kid_features: np.ndarray
     n: int
     dropped: int
+
+
+@dataclass
+class RefStats:
+    """One feature network's statistics of a reference set: ``moments[drop]`` for each remainder
+    size a Fréchet metric asked for (0 = nothing dropped), and KID's reference features."""
+
+    moments: dict[int, Moments]
+    kid_features: np.ndarray
+    n_files: int
     key: str
     from_cache: bool
 
 
 def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int] | None, *,
-                    cache: Path | None = None, batch_size: int = 16, log=None) -> RefStats:
-    """FID/KID reference statistics of ``paths`` under ``protocol`` with ``extractor``
-    (an InceptionFeatures-like module: images [B,3,H,W] in [0,1] -> [B,D])."""
+                    drops=(0,), cache: Path | None = None, batch_size: int = 16, log=None,
+                    convert: bool = False) -> RefStats:
+    """Reference statistics of ``paths`` under ``protocol`` with ``extractor`` (images [B,3,H,W] in
+    [0,1] -> [B,D] features): one pass over the images, cached on disk."""
     import torch
 
-    from fpdm_bench.data.base import load_rgb
-    from fpdm_bench.metrics.fid import FID, psd_factor
+    from fpdm_bench.images import read_image
+    from fpdm_bench.metrics.fid import FrechetState, psd_factor
     from fpdm_bench.protocols.apply import prepare
 
     if not paths:
         raise DataError("<reference set>", "the FID reference set is empty")
+    drops = tuple(sorted({int(d) for d in drops} or {0}))
     cache = Path(cache) if cache else cache_dir()
     meta = {
         "files": files_digest(paths, cache),
@@ -92,38 +105,45 @@ def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int
         "protocol": protocol.reference_fingerprint(),
         "size": list(size) if size else None,
         "extractor": getattr(extractor, "weights_sha256", None) or type(extractor).__name__,
+        "drops": list(drops),
         "kid_max": KID_REFERENCE_MAX,
-        "version": 2,
+        "version": 3,
     }
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
     file = cache / f"refstats-{key[:32]}.npz"
     if file.is_file():
         with np.load(file) as z:
-            return RefStats(z["mu"], z["sigma"], z["factor"], z["kid_features"], int(z["n"]), int(z["dropped"]),
-                            key, True)
+            moments = {d: Moments(z[f"mu_{d}"], z[f"sigma_{d}"], z[f"factor_{d}"], int(z[f"n_{d}"]),
+                                  int(z[f"dropped_{d}"])) for d in drops}
+            return RefStats(moments, z["kid_features"], len(paths), key, True)
     if log:
         log(f"reference statistics: {len(paths)} images (cached afterwards in {cache})")
-    drop = protocol.fid_drop_remainder
     keep = set(np.linspace(0, len(paths) - 1, min(len(paths), KID_REFERENCE_MAX)).round().astype(int).tolist())
-    fid, kid_feats, small = None, [], []  # small: all features while fewer than the dimensions
+    states: dict[int, FrechetState] = {}
+    kid_feats, small = [], []  # small: all features while fewer than the dimensions
     for start in range(0, len(paths), batch_size):
         chunk = paths[start: start + batch_size]
-        imgs = [load_rgb(p) for p in chunk]
-        imgs = torch.cat([prepare(im[None], protocol, size, generated=False) for im in imgs])
+        imgs = torch.cat([prepare(read_image(p, convert=convert)[None], protocol, size, generated=False) for p in chunk])
         feats = extractor(imgs.to(next(extractor.parameters()).device)).double().cpu().numpy()
-        if fid is None:
-            fid = FID(dims=feats.shape[1], replicates=0, chunk=drop or 64, drop_remainder=bool(drop))
-        fid.update(feats)
+        for d in drops:
+            if d not in states:
+                states[d] = FrechetState(dims=feats.shape[1], replicates=0, chunk=d or 64, drop_remainder=bool(d))
+            states[d].update(feats)
         kid_feats.extend(f for i, f in zip(range(start, start + len(chunk)), feats) if i in keep)
         if small is not None:
             small.extend(feats)
             small = small if len(small) <= feats.shape[1] else None
-    mu, sigma = fid.stats()
-    if small is not None and fid.dropped:
-        small = small[: fid.n]
-    stats = RefStats(mu, sigma, psd_factor(sigma, np.asarray(small) if small is not None else None), np.asarray(kid_feats, np.float32), fid.n, fid.dropped, key, False)
+    moments = {}
+    for d, st in states.items():
+        mu, sigma = st.stats()
+        feats_used = np.asarray(small[: st.n]) if small is not None else None
+        moments[d] = Moments(mu, sigma, psd_factor(sigma, feats_used), st.n, st.dropped)
+    stats = RefStats(moments, np.asarray(kid_feats, np.float32), len(paths), key, False)
+    arrays = {"kid_features": stats.kid_features, "meta": json.dumps(meta)}
+    for d, m in moments.items():
+        arrays.update({f"mu_{d}": m.mu, f"sigma_{d}": m.sigma, f"factor_{d}": m.factor, f"n_{d}": m.n,
+                       f"dropped_{d}": m.dropped})
     buf = io.BytesIO()
-    np.savez(buf, mu=stats.mu, sigma=stats.sigma, factor=stats.factor, kid_features=stats.kid_features,
-             n=stats.n, dropped=stats.dropped, meta=json.dumps(meta))
+    np.savez(buf, **arrays)
     atomic_write_bytes(file, buf.getvalue())
     return stats

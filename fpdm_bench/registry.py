@@ -1,7 +1,10 @@
-"""Name -> object registries with lazy imports and did-you-mean errors.
+"""Name -> object registries with lazy imports, package entry points and did-you-mean errors.
 
-Entries are registered as "module:attr" strings so that listing models or datasets never imports
-torch-heavy code; the object is imported on first ``get``.
+Entries are "module:attr" strings (or objects), imported on first ``get``. A registry with an
+``entry_point_group`` also holds every entry point of that group in the installed packages
+(``[project.entry-points."fpdm_bench.models"] name = "module:attr"``), read on first use: that is
+how fpdm-bench finds its own models, datasets, metrics and command groups, and how a third-party
+package adds one without editing fpdm-bench.
 """
 from __future__ import annotations
 
@@ -16,10 +19,28 @@ class UnknownName(KeyError):
 
 
 class Registry:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, entry_point_group: str | None = None):
         self.kind = kind
+        self.group = entry_point_group
         self._entries: dict[str, Any] = {}
         self._help: dict[str, str] = {}
+        self._loaded = entry_point_group is None
+
+    def _load_entry_points(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from importlib.metadata import entry_points
+
+        seen: dict[str, str] = {}
+        for ep in entry_points(group=self.group):
+            if ep.name in seen and seen[ep.name] != ep.value:
+                raise ValueError(f"{self.kind} {ep.name!r} is registered twice in entry-point group {self.group}: "
+                                 f"{seen[ep.name]} and {ep.value}; uninstall one of the packages")
+            seen[ep.name] = ep.value
+            if ep.name not in self._entries:  # an explicit register() wins
+                self._entries[ep.name] = ep.value
+                self._help[ep.name] = ""
 
     def register(self, name: str, target: Any = None, help: str = "") -> Callable | None:
         """Register ``target`` (an object or a "module:attr" string) under ``name``.
@@ -35,12 +56,14 @@ class Registry:
         return None
 
     def _add(self, name: str, target: Any, help: str) -> None:
+        self._load_entry_points()
         if name in self._entries and self._entries[name] is not target:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = target
         self._help[name] = help or ""
 
     def names(self) -> list[str]:
+        self._load_entry_points()
         return sorted(self._entries)
 
     def help(self, name: str) -> str:
@@ -55,6 +78,7 @@ class Registry:
         self._check(name)
 
     def _check(self, name: str) -> None:
+        self._load_entry_points()
         if name not in self._entries:
             close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -70,4 +94,5 @@ class Registry:
         return target
 
     def __contains__(self, name: str) -> bool:
+        self._load_entry_points()
         return name in self._entries

@@ -1,36 +1,11 @@
-"""Metric tables from results.json files."""
+"""Metric tables from results.json files (text, Markdown or CSV)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from fpdm_bench.errors import DataError
-
-# Display order and direction; metrics not listed here follow alphabetically.
-ORDER = ["fid", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "pckh", "pckh_target", "pose_dist",
-         "pose_detected"]
-LOWER_IS_BETTER = {"fid", "kid", "lpips", "mae", "pose_dist"}
+from fpdm_bench.results import Results, direction, metric_names
 
 
-def load_results(path: str | Path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    if not path.is_file():
-        raise DataError(path, "no results.json here (has the run finished? see `fpdm-bench merge`)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(path, f"not valid JSON ({e})") from None
-
-
-# Kept in results.json, left out of tables: counts behind the pose metrics.
-HIDDEN = {"pose_n", "pose_n_target"}
-
-
-def _metric_names(results: list[dict]) -> list[str]:
-    names = {m for r in results for m in r.get("metrics", {})} - HIDDEN
-    return [m for m in ORDER if m in names] + sorted(names - set(ORDER))
+def load_results(path) -> Results:
+    return Results.load(path)
 
 
 def _cell(entry: dict | None) -> str:
@@ -44,19 +19,16 @@ def _cell(entry: dict | None) -> str:
     return f"{v:.{digits}f} ±{(ci[1] - ci[0]) / 2:.{digits}f}" if ci else f"{v:.{digits}f}"
 
 
-def format_table(results: list[dict], fmt: str = "text") -> str:
-    names = _metric_names(results)
-    head = ["model", "dataset", "protocol", "n"] + [f"{m} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in names]
-    rows = []
-    for r in results:
-        proto = r.get("protocol", {})
-        rows.append([
-            str(r.get("model", {}).get("name") or r.get("config", {}).get("model", "?")),
-            str(r.get("dataset", {}).get("name", "?")),
-            str(proto.get("name", proto.get("protocol", "?")) if isinstance(proto, dict) else proto),
-            str(r.get("n", "?")),
-        ] + [_cell(r.get("metrics", {}).get(m)) for m in names])
-    notes = sorted({f"{m}: {e['unavailable']}" for r in results for m, e in r.get("metrics", {}).items()
+def _arrow(up: bool | None) -> str:
+    return {True: "↑", False: "↓", None: "?"}[up]
+
+
+def format_table(results, fmt: str = "text") -> str:
+    results = [Results.of(r) for r in results]
+    names = metric_names(results)
+    head = ["model", "dataset", "protocol", "n"] + [f"{m} {_arrow(direction(results, m))}" for m in names]
+    rows = [[r.model, r.dataset, r.protocol, str(r.n)] + [_cell(r.metrics.get(m)) for m in names] for r in results]
+    notes = sorted({f"{m}: {e['unavailable']}" for r in results for m, e in r.metrics.items()
                     if isinstance(e, dict) and e.get("unavailable")})
     if fmt == "csv":
         import csv

@@ -16,25 +16,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from fpdm_bench import __version__
 from fpdm_bench.data import open_dataset
-from fpdm_bench.data.base import DataError, collate, load_rgb
+from fpdm_bench.data.base import DataError, collate, pairs_sha256
 from fpdm_bench.env import environment, git_commit
 from fpdm_bench.errors import BenchError
+from fpdm_bench.images import png_bytes, read_image
 from fpdm_bench.io import atomic_write_bytes, atomic_write_text
 from fpdm_bench.seeding import make_generators, sample_seed
 
 # Fields that define what a run directory holds: a rerun must agree on all of them to resume.
 IDENTITY_FIELDS = ("model", "checkpoint", "model_args", "dataset", "data_root", "split", "size", "limit",
-                   "seed", "protocol", "skip_bad")
+                   "seed", "protocol", "skip_bad", "convert")
 
 
 @dataclass
@@ -55,6 +54,7 @@ class RunConfig:
     shard: str = "0/1"
     protocol: str = "standard"
     skip_bad: bool = False
+    convert: bool = False  # read non-RGB dataset images as RGB instead of refusing them
     progress: bool = True
 
     def shard_index(self) -> tuple[int, int]:
@@ -96,32 +96,14 @@ def read_records(run_dir: Path) -> dict[str, dict]:
     return records
 
 
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[B,3,H,W] in [0,1] -> uint8 [B,H,W,3], rounding like PIL/torchvision's to_pil_image."""
-    arr = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    return arr.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _from_uint8(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255.0)
-
-
-def _save_png(path: Path, arr: np.ndarray) -> None:
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _check_config(run_dir: Path, cfg: RunConfig, extra: dict) -> None:
     """Write config.json on the first start; on a rerun, refuse to mix results of different runs."""
     path = run_dir / "config.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = json.loads(path.read_text()).get("identity", {})
+        defaults = RunConfig(model="", dataset="", out="").identity()  # fields older runs did not record
         mine = {**cfg.identity(), **extra}
-        diff = {k: (old.get("identity", {}).get(k), v) for k, v in mine.items()
-                if old.get("identity", {}).get(k) != v}
+        diff = {k: (old.get(k, defaults.get(k)), v) for k, v in mine.items() if old.get(k, defaults.get(k)) != v}
         if diff:
             details = "; ".join(f"{k}: {a!r} there vs {b!r} now" for k, (a, b) in diff.items())
             raise BenchError(f"{run_dir} holds a different run ({details}). Use another --out, "
@@ -140,85 +122,84 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     MODELS.check(cfg.model)
     DATASETS.check(cfg.dataset)
     run_dir = Path(cfg.out)
-    dataset = open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(cfg.size) if cfg.size else None,
-                           cfg.skip_bad)
+    dataset = _open(cfg)
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
     if not pairs:
         raise BenchError(f"dataset {cfg.dataset!r} ({dataset.root}) has no {cfg.split} pairs")
-    pairs_sha = _pairs_sha(pairs)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha})
+    _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
 
+    from fpdm_bench.evaluate import evaluate
     from fpdm_bench.models import load_model
     from fpdm_bench.scoring import Scorer
 
-    dtype = getattr(torch, cfg.dtype)
-    model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=dtype, **cfg.model_args)
+    model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), **cfg.model_args)
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
-    scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset)
+    scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset, convert=cfg.convert)
 
-    index = {rec.pair_id: i for i, rec in enumerate(dataset.pairs)}
     done = read_records(run_dir)
+    position = {rec.pair_id: k for k, rec in enumerate(pairs)}
     mine = [r for k, r in enumerate(pairs) if k % shard_n == shard_i]
     todo = [r for r in mine if r.pair_id not in done]
     (run_dir / "samples").mkdir(exist_ok=True)
     jsonl = run_dir / _jsonl_name(shard_i, shard_n)
     log(f"{cfg.model} on {cfg.dataset}/{cfg.split}: {len(pairs)} pairs, shard {shard_i}/{shard_n} has "
         f"{len(mine)}, {len(mine) - len(todo)} already done")
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="img", disable=not cfg.progress,
-               desc=cfg.model, file=sys.stderr)
     fresh = len(todo) == len(pairs)  # this process sees every pair: its set-level state is complete
-    skipped: list[dict] = []
+
     with open(jsonl, "a") as out:
-        for start in range(0, len(todo), cfg.batch_size):
-            chunk = todo[start: start + cfg.batch_size]
-            samples = []
-            for rec in chunk:
-                try:
-                    samples.append(dataset[index[rec.pair_id]])
-                except DataError as e:
-                    if not cfg.skip_bad:
-                        raise
-                    skipped.append({"pair_id": rec.pair_id, "reason": str(e)})
-                    out.write(json.dumps({"pair_id": rec.pair_id, "skipped": str(e)}) + "\n")
-            if not samples:
-                continue
-            batch = collate(samples)
-            gens = make_generators(cfg.seed, batch["pair_id"], device=cfg.device)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                images = model.generate(batch, gens)
-            if images.shape[-2:] != batch["target"].shape[-2:]:
-                raise BenchError(f"model {cfg.model} returned {tuple(images.shape[-2:])} images for "
-                                 f"{tuple(batch['target'].shape[-2:])} inputs")
-            seconds = (time.perf_counter() - t0) / len(samples)
-            arr = _to_uint8(images)
-            quantised = _from_uint8(arr)  # score exactly what is saved
+        def sink(batch, arr, recs, seconds):
             for pid, a in zip(batch["pair_id"], arr):
-                _save_png(run_dir / "samples" / f"{pid}.png", a)
-            per = scorer.paired(quantised, batch)
-            if fresh:
-                scorer.update_set(quantised)
-            for pid, m in zip(batch["pair_id"], per):
-                out.write(json.dumps({"pair_id": pid, "seed": sample_seed(cfg.seed, pid), "metrics": m,
-                                      "generate_seconds": seconds, "batch_size": len(samples)}) + "\n")
+                atomic_write_bytes(run_dir / "samples" / f"{pid}.png", png_bytes(a))
+            for r in recs:
+                out.write(json.dumps({**r, "seed": sample_seed(cfg.seed, r["pair_id"]), "generate_seconds": seconds,
+                                      "batch_size": len(recs)}) + "\n")
             out.flush()
             os.fsync(out.fileno())
-            bar.update(len(chunk))
-    bar.close()
+
+        def produce(batch):
+            return model.generate(batch, make_generators(cfg.seed, batch["pair_id"], device=cfg.device))
+
+        batches = _batches(dataset, todo, cfg.batch_size, position, cfg.skip_bad, out)
+        evaluate(batches, produce, scorer if fresh else _PairedOnly(scorer), name=cfg.model, sink=sink,
+                 total=len(mine), initial=len(mine) - len(todo), progress=cfg.progress)
     return finalize(run_dir, cfg, dataset, pairs, scorer if fresh else None, log)
 
 
-def _pairs_sha(pairs) -> str:
-    import hashlib
+class _PairedOnly:
+    """A scorer view for a process that does not see every pair: its set-level state would be
+    partial, so set metrics are fed later, from samples/, when results.json is written."""
 
-    h = hashlib.sha256()
-    for r in pairs:
-        h.update(f"{r.pair_id}\t{r.source}\t{r.target}\n".encode())
-    return h.hexdigest()
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def update(self, generated, batch, ids=None):
+        return self.scorer.update(generated, batch, ids, set_metrics=False)
+
+
+def _open(cfg: RunConfig):
+    return open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(cfg.size) if cfg.size else None, cfg.skip_bad,
+                        cfg.convert)
+
+
+def _batches(dataset, todo, batch_size, position, skip_bad, out):
+    """Collated batches of the pairs in ``todo``; with skip_bad, a pair whose image is bad gets a
+    'skipped' line in samples.jsonl instead. ``ids`` (the pair's position in the run) key the
+    set metrics' bootstrap weights, so they do not depend on batching or sharding."""
+    index = {rec.pair_id: i for i, rec in enumerate(dataset.pairs)}
+    for start in range(0, len(todo), batch_size):
+        samples = []
+        for rec in todo[start: start + batch_size]:
+            try:
+                samples.append(dataset[index[rec.pair_id]])
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                out.write(json.dumps({"pair_id": rec.pair_id, "skipped": str(e)}) + "\n")
+        if samples:
+            batch = collate(samples)
+            batch["ids"] = [str(position[p]) for p in batch["pair_id"]]
+            yield batch
 
 
 def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=print):
@@ -232,14 +213,20 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=pri
     ordered = [records[r.pair_id] for r in pairs]
     finished = [r for r in ordered if "metrics" in r]
     if scorer is None:
+        from fpdm_bench.evaluate import evaluate
         from fpdm_bench.scoring import Scorer
 
-        scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset)
+        scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset, convert=cfg.convert)
         if scorer.needs_set_pass():
-            for start in range(0, len(finished), cfg.batch_size):
-                paths = [run_dir / "samples" / f"{r['pair_id']}.png" for r in finished[start: start + cfg.batch_size]]
-                scorer.update_set(torch.stack([load_rgb(p) for p in paths]))
-    metrics = scorer.finalize(finished)
+            position = {rec.pair_id: k for k, rec in enumerate(pairs)}
+
+            def stored(chunk):
+                return {"pair_id": [r["pair_id"] for r in chunk], "ids": [str(position[r["pair_id"]]) for r in chunk]}
+
+            batches = (stored(finished[s: s + cfg.batch_size]) for s in range(0, len(finished), cfg.batch_size))
+            evaluate(batches, lambda b: torch.stack([read_image(run_dir / "samples" / f"{p}.png") for p in b["pair_id"]]),
+                     scorer, name=cfg.model, set_only=True, check_size=False)
+    metrics = scorer.compute(finished)
     gen_s = [r["generate_seconds"] for r in finished]
     results = {
         "fpdm_bench_version": __version__,
@@ -247,7 +234,7 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=pri
         "config": {**asdict(cfg), "shard": None},
         "environment": environment(cfg.device),
         "git_commit": git_commit(),
-        "dataset": {**dataset.describe(), "n_pairs_run": len(pairs), "pairs_sha256_run": _pairs_sha(pairs)},
+        "dataset": {**dataset.describe(), "n_pairs_run": len(pairs), "pairs_sha256_run": pairs_sha256(pairs)},
         "model": json.loads((run_dir / "model.json").read_text()),
         "protocol": scorer.describe(),
         "n": len(finished),
@@ -268,7 +255,6 @@ def merge(run_dir: str | Path, log=print) -> dict | None:
     if not cfg_path.exists():
         raise DataError(cfg_path, "not a run directory (config.json missing)")
     cfg = RunConfig(**json.loads(cfg_path.read_text())["config"])
-    dataset = open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(cfg.size) if cfg.size else None,
-                           cfg.skip_bad)
+    dataset = _open(cfg)
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
     return finalize(run_dir, cfg, dataset, pairs, None, log)

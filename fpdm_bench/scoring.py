@@ -1,206 +1,142 @@
-"""Scoring under a named protocol, in the same pass as generation (or over folders of images).
+"""Scoring under a named protocol: a loop over the protocol's metrics, with no special cases.
 
-The runner calls, per batch, ``paired(generated, batch)`` (per-image metrics against the target,
-returned per sample so they go to samples.jsonl) and ``update_set(generated)`` (distribution
-metrics: FID/KID, fed the generated images only). At the end ``finalize(records)`` turns the
-per-sample values (in dataset order) into means with bootstrap CIs and adds the set-level metrics
-against the reference statistics of ``dataset.reference_images(split)`` (cached, see refstats).
+``Scorer(protocol, ...)`` builds each metric the protocol names (``fpdm_bench.metrics.METRICS``).
+Per batch, ``update(generated, batch)`` prepares the images as the protocol says (format round
+trip, resize to the evaluation size, 8-bit quantisation), gives every paired metric its images and
+returns the per-sample values (they go to samples.jsonl), and feeds the set metrics (FID, KID,
+FD-DINOv2) features of the generated images: each feature network runs once per image, whichever
+metrics share it. ``compute(records)`` turns the per-sample values of the finished samples (dataset
+order) into means with bootstrap CIs and adds the set metrics against the reference statistics of
+``dataset.reference_images(split)`` (cached, see refstats).
 
 Images given to the scorer are the uint8-quantised images that are written to samples/, so scores
-from a resumed run (which re-reads finished samples from disk) equal an uninterrupted run's. Inception
-features are computed in fixed chunks of images counted from the start (not per caller batch), so
-FID/KID do not depend on the batch size either.
+from a resumed run (which re-reads finished samples from disk) equal an uninterrupted run's. Features
+are computed in fixed chunks of images counted from the start (not per caller batch), so FID/KID do
+not depend on the batch size either.
 
-A metric whose weights are missing is reported as ``{"value": None, "unavailable": "<why>"}``.
+A metric that cannot run here (weights or package missing) is reported under its protocol key as
+``{"value": None, "unavailable": "<why>"}``.
 """
 from __future__ import annotations
 
 import torch
 
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.metrics.base import summarize
+from fpdm_bench.metrics.base import METRICS, MetricContext, MetricUnavailable
 from fpdm_bench.protocols import get_protocol
 from fpdm_bench.protocols.apply import prepare
 
-HIGHER_IS_BETTER = {"ssim": True, "ssim_256": True, "ssim_gauss": True, "psnr": True, "mae": False,
-                    "lpips": False, "fid": False, "kid": False}
-FEATURE_CHUNK = 16  # images per Inception call, aligned on the running image count
+FEATURE_CHUNK = 16  # images per feature-network call, aligned on the running image count
 
 
 class Scorer:
     """One protocol's metrics over one set of generated images.
 
     ``dataset`` gives the reference images and the default eval size; ``reference_paths`` and
-    ``size`` replace them for folder scoring. ``extractor`` / ``lpips_model`` replace the networks
-    (tests); ``weights`` maps weight names (see fpdm_bench.weights) to explicit file paths.
+    ``size`` replace them for folder scoring. ``networks`` replaces networks by name (tests:
+    ``{"fid-inception": stand_in}``); ``weights`` maps weight names (see fpdm_bench.weights) to paths.
     """
 
-    def __init__(self, protocol="standard", device="cpu", dataset=None, *, reference_paths=None,
-                 size=None, extractor=None, lpips_model=None, weights=None, cache=None, log=None):
-        from fpdm_bench.metrics.mae import MAE
-        from fpdm_bench.metrics.psnr import PSNR
-        from fpdm_bench.metrics.ssim import SSIM
-
+    def __init__(self, protocol="standard", device="cpu", dataset=None, *, reference_paths=None, size=None,
+                 networks=None, weights=None, cache=None, log=None, convert=False):
         self.protocol = get_protocol(protocol)
         self.device = torch.device(device)
         self.dataset = dataset
         self.reference_paths = reference_paths
-        self.cache = cache
-        self.log = log
-        self.weights = dict(weights or {})
+        self.cache, self.log, self.convert = cache, log, convert
         p = self.protocol
         self.size = tuple(p.eval_size or size or (dataset.size if dataset is not None else ()) or ()) or None
-        self.unavailable: dict[str, str] = {}
-        self.paired_metrics = []
-        for name in p.metrics:
-            if name in p.ssim_variants or name.startswith("ssim"):
-                self.paired_metrics.append(SSIM(p.ssim_variants.get(name, "uniform51"), name))
-        for name in p.ssim_variants:  # variants named only in ssim_variants
-            if name not in p.metrics:
-                self.paired_metrics.append(SSIM(p.ssim_variants[name], name))
-        if "psnr" in p.metrics:
-            self.paired_metrics.append(PSNR())
-        if "mae" in p.metrics:
-            self.paired_metrics.append(MAE(p.mae_variant))
-        if "lpips" in p.metrics:
-            self._setup_lpips(lpips_model)
-        self.pose = None
-        if "pose" in p.metrics:
-            self._setup_pose()
-        self.extractor = None
-        self.fid = self.kid = None
-        if "fid" in p.metrics or "kid" in p.metrics:
-            self._setup_set_metrics(extractor)
+        ctx = MetricContext(device, weights, networks)
+        self.paired, self.set, self.unavailable = [], [], {}
+        for key, settings in p.metrics.items():
+            cls = METRICS.get(settings.get("metric", key))
+            metric = cls(key=key, **{k: v for k, v in settings.items() if k != "metric"})
+            try:
+                metric.setup(ctx)
+            except (WeightsMissing, MetricUnavailable) as e:
+                self.unavailable[key] = (cls.name, str(e))
+                continue
+            (self.paired if metric.kind == "paired" else self.set).append(metric)
         self._buffer: list[tuple[str, torch.Tensor]] = []
         self._seen = 0
-        self._ssim_window: dict[str, int] = {}
-        self._reference_info: dict | None = None
-
-    # --- set-up -------------------------------------------------------------------------------
-    def _setup_lpips(self, model) -> None:
-        from fpdm_bench.metrics import lpips as lp
-
-        try:
-            model = model or lp.build(self.protocol.lpips_net, self.weights.get(lp.NETS[self.protocol.lpips_net]),
-                                      self.device)
-        except WeightsMissing as e:
-            self.unavailable["lpips"] = str(e)
-            return
-        self.paired_metrics.append(lp.LPIPS(model, self.protocol.lpips_net))
-
-    def _setup_pose(self) -> None:
-        try:
-            from fpdm_bench.metrics.pose import PoseFidelity
-        except ImportError as e:
-            self.unavailable["pose"] = f"pose metric unavailable: {e}"
-            return
-        ok, reason = PoseFidelity.available()
-        if ok:
-            self.pose = PoseFidelity()
-        else:
-            self.unavailable["pose"] = reason
-
-    def _setup_set_metrics(self, extractor) -> None:
-        from fpdm_bench.metrics import inception
-        from fpdm_bench.metrics.fid import FID
-        from fpdm_bench.metrics.kid import KID
-
-        p = self.protocol
-        try:
-            self.extractor = extractor or inception.build(p.fid_backbone, self.weights.get(p.fid_backbone), self.device)
-        except WeightsMissing as e:
-            for name in ("fid", "kid"):
-                if name in p.metrics:
-                    self.unavailable[name] = str(e)
-            return
-        if "fid" in p.metrics:
-            self.fid = FID(dims=self._feature_dim(), replicates=p.fid_replicates, chunk=p.fid_drop_remainder or 64,
-                           drop_remainder=bool(p.fid_drop_remainder))
-        if "kid" in p.metrics:
-            self.kid = KID(subsets=p.kid_subsets, subset_size=p.kid_subset_size)
-
-    def _feature_dim(self) -> int:
-        return int(getattr(self.extractor, "dims", 2048))
+        self._reference_info: dict = {}
 
     # --- per batch ----------------------------------------------------------------------------
-    def _eval_size(self, images: torch.Tensor, target: torch.Tensor | None = None) -> tuple[int, int]:
-        if self.size:
-            return self.size
-        return tuple((target if target is not None else images).shape[-2:])
+    def _eval_size(self, images: torch.Tensor) -> tuple[int, int]:
+        return self.size or tuple(images.shape[-2:])
 
-    def paired(self, generated: torch.Tensor, batch: dict) -> list[dict[str, float]]:
-        """Per-sample paired metrics of generated [B,3,H,W] vs batch["target"], at the eval size."""
-        tgt_raw = batch["target"]
-        size = self._eval_size(generated, tgt_raw)
+    def update(self, generated: torch.Tensor, batch: dict, ids: list[str] | None = None,
+               set_metrics: bool = True) -> list[dict[str, float]]:
+        """Score generated [B,3,H,W] against the batch (``target`` for paired metrics, plus what a
+        metric reads, e.g. ``target_kp``); returns one {key: value} per sample. ``ids`` name the
+        images for the set metrics' bootstrap (default: the pair ids); ``set_metrics=False`` leaves
+        the set metrics out (a process that sees only part of the pairs)."""
+        size = self._eval_size(batch["target"] if "target" in batch else generated)
         gen = prepare(generated, self.protocol, size, generated=True)
-        tgt = prepare(tgt_raw, self.protocol, size, generated=False)
         out = [dict() for _ in range(len(gen))]
-        for m in self.paired_metrics:
-            if hasattr(m, "variant") and m.name.startswith("ssim"):
-                from fpdm_bench.metrics.ssim import effective_window, window_size
-
-                win = effective_window(m.variant, size)
-                if win != window_size(m.variant):
-                    self._ssim_window[m.name] = win
-            for d, v in zip(out, m.update(gen, tgt)):
-                d[m.name] = v
-        if self.pose is not None:
-            for d, v in zip(out, self.pose.per_sample(generated, batch["target_kp"])):
-                d.update(v)
+        if self.paired:
+            tgt = prepare(batch["target"], self.protocol, size, generated=False) if "target" in batch else None
+            for m in self.paired:
+                rows = m.update(gen, tgt, batch) if m.frame == "eval" else m.update(generated, None, batch)
+                for d, r in zip(out, rows):
+                    d.update(r)
+        if set_metrics:
+            self._feed(gen, ids or batch.get("pair_id"))
         return out
 
     def update_set(self, generated: torch.Tensor, ids: list[str] | None = None) -> None:
-        """Feed generated images to the distribution metrics (FID/KID)."""
-        if self.extractor is None or (self.fid is None and self.kid is None):
+        """Feed generated images to the set metrics only (finished samples re-read on resume)."""
+        if self.set:
+            self._feed(prepare(generated, self.protocol, self._eval_size(generated), generated=True), ids)
+
+    def _feed(self, prepared: torch.Tensor, ids) -> None:
+        if not self.set:
             return
-        gen = prepare(generated, self.protocol, self._eval_size(generated), generated=True)
-        for i, im in enumerate(gen):
+        for i, im in enumerate(prepared):
             self._buffer.append((ids[i] if ids else str(self._seen), im))
             self._seen += 1
         while len(self._buffer) >= FEATURE_CHUNK:
             self._extract(self._buffer[:FEATURE_CHUNK])
             self._buffer = self._buffer[FEATURE_CHUNK:]
 
+    def _networks(self) -> dict[str, torch.nn.Module]:
+        return {m.network_name: m.extractor for m in self.set}
+
     def _extract(self, items) -> None:
         if not items:
             return
-        imgs = torch.stack([im for _, im in items]).to(self.device)
-        feats = self.extractor(imgs).double().cpu().numpy()
-        if self.fid is not None:
-            self.fid.update(feats, [i for i, _ in items])
-        if self.kid is not None:
-            self.kid.update(feats)
+        imgs = torch.stack([im for _, im in items])
+        ids = [i for i, _ in items]
+        for name, net in self._networks().items():
+            dev = next(iter(net.parameters()), torch.empty(0)).device
+            feats = net(imgs.to(dev)).double().cpu().numpy()
+            for m in self.set:
+                if m.network_name == name:
+                    m.update(feats, ids)
 
     def needs_set_pass(self) -> bool:
-        """Whether any distribution metric is active (so a resumed run must re-read samples/)."""
-        return self.extractor is not None and (self.fid is not None or self.kid is not None)
+        """Whether a set metric is active (so a resumed run must re-read samples/)."""
+        return bool(self.set)
 
     # --- end ----------------------------------------------------------------------------------
-    def finalize(self, records: list[dict]) -> dict:
-        """Means + bootstrap CIs of the per-sample metrics in ``records`` (dataset order) and the
-        set-level metrics; unavailable metrics carry the reason instead of a value."""
+    def compute(self, records: list[dict]) -> dict:
+        """Means + bootstrap CIs of the per-sample values in ``records`` (finished samples, dataset
+        order) and the set metrics; unavailable metrics carry the reason instead of a value."""
         out: dict[str, dict] = {}
-        names = [m.name for m in self.paired_metrics]
-        if self.pose is not None:
-            names += sorted({k for r in records for k in r.get("metrics", {}) if k not in names
-                             and k not in HIGHER_IS_BETTER})
-        for name in names:
-            vals = [r["metrics"][name] for r in records if name in r.get("metrics", {})]
-            if not vals:
-                continue
-            dropped = 0
-            if name == "lpips" and self.protocol.lpips_drop_remainder:
-                dropped = len(vals) % self.protocol.lpips_drop_remainder
-                vals = vals[: len(vals) - dropped]
-            out[name] = summarize(vals)
-            if dropped:
-                out[name]["dropped"] = dropped
-        if self.needs_set_pass():
+        rows = [r["metrics"] for r in records if "metrics" in r]
+        for m in self.paired:
+            m.load(rows)
+            out.update(m.compute())
+        if self.set:
             self._extract(self._buffer)
             self._buffer = []
-            out.update(self._set_metrics())
-        for name, reason in self.unavailable.items():
-            out[name] = {"value": None, "unavailable": reason}
+            for name, net in self._networks().items():
+                ref = self._reference(name, net)
+                for m in self.set:
+                    if m.network_name == name:
+                        out.update(m.compute(ref))
+        for key, (metric, reason) in self.unavailable.items():
+            out[key] = {"value": None, "unavailable": reason, "metric": metric}
         return out
 
     def _reference_paths(self):
@@ -211,37 +147,29 @@ class Scorer:
         split = self.protocol.fid_reference_split or self.dataset.fid_reference_split
         return list(self.dataset.reference_images(split)), split
 
-    def _set_metrics(self) -> dict:
+    def _reference(self, name: str, net):
         from fpdm_bench.refstats import reference_stats
 
         paths, split = self._reference_paths()
-        ref = reference_stats(paths, self.protocol, self.extractor, self.size, cache=self.cache, log=self.log)
-        self._reference_info = {"split": split, "n_files": len(paths), "n_used": ref.n, "dropped": ref.dropped,
-                                "cache_key": ref.key, "from_cache": ref.from_cache}
-        out = {}
-        if self.fid is not None:
-            self.fid.finish()
-            out["fid"] = self.fid.compute(ref.mu, ref.sigma, ref.factor)
-        if self.kid is not None:
-            if self.fid is not None and self.fid.dropped:  # same images as FID when a remainder is dropped
-                self.kid.drop_last(self.fid.dropped)
-            out["kid"] = self.kid.compute(ref.kid_features)
-        return out
+        users = [m for m in self.set if m.network_name == name]
+        drops = {d for m in users for d in m.reference_drops()} or {0}
+        ref = reference_stats(paths, self.protocol, net, self.size, drops=drops, cache=self.cache, log=self.log,
+                              convert=self.convert)
+        first = ref.moments[min(drops)]
+        self._reference_info[name] = {"split": split, "n_files": len(paths), "n_used": first.n,
+                                      "dropped": first.dropped, "cache_key": ref.key, "from_cache": ref.from_cache}
+        return ref
 
     def describe(self) -> dict:
         """The full protocol record plus what this run actually used (for results.json)."""
-        d = {"name": self.protocol.name, "protocol": self.protocol.name, **self.protocol.to_dict(),
-             "eval_size_used": list(self.size) if self.size else "native (target size)"}
-        if self.extractor is not None and hasattr(self.extractor, "describe"):
-            d["fid_network"] = self.extractor.describe()
-        lp = next((m for m in self.paired_metrics if m.name == "lpips"), None)
-        if lp is not None:
-            d["lpips_weights"] = getattr(lp.model, "weights_file", None)
-        if self._ssim_window:
-            d["ssim_window_clipped"] = {k: f"{v} (images smaller than the window)" for k, v in self._ssim_window.items()}
+        d = {**self.protocol.to_dict(), "eval_size_used": list(self.size) if self.size else "native (target size)",
+             "metrics_used": {m.key: m.describe() for m in self.paired + self.set}}
+        nets = {name: net.describe() for name, net in self._networks().items() if hasattr(net, "describe")}
+        if nets:
+            d["feature_networks"] = nets
         if self._reference_info:
-            d["reference"] = self._reference_info
+            d["reference"] = (next(iter(self._reference_info.values())) if len(self._reference_info) == 1
+                              else self._reference_info)
         if self.unavailable:
-            d["unavailable"] = dict(self.unavailable)
+            d["unavailable"] = {k: reason for k, (_, reason) in self.unavailable.items()}
         return d
-

@@ -34,6 +34,8 @@ def checkpoint_sha256(path: str | Path) -> str:
 
 
 class FPDMAdapter(ModelAdapter):
+    """FPDM reference implementation (shipped tiny checkpoint unless --checkpoint is given)."""
+
     name = "fpdm"
 
     def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = 20, guidance: float = 2.0,

@@ -9,7 +9,7 @@ import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from fpdm_bench import weights as W
-from fpdm_bench.metrics.fid import FID, frechet_distance, psd_factor
+from fpdm_bench.metrics.fid import FrechetState, frechet_distance, psd_factor
 
 
 def _feats(n, d=64, shift=0.0, seed=0):
@@ -24,7 +24,7 @@ def test_frechet_distance_matches_pytorch_fid(n_gen, n_ref):
     ref = calculate_frechet_distance(m1, s1, m2, s2)
     assert frechet_distance(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-3)
     assert frechet_distance(m1, s1, m2, s2, psd_factor(s2, b)) == pytest.approx(ref, rel=1e-3)
-    fid = FID(dims=64, replicates=0, chunk=7)
+    fid = FrechetState(dims=64, replicates=0, chunk=7)
     fid.update(a)
     assert fid.compute(m2, s2)["value"] == pytest.approx(ref, rel=1e-3)
 
@@ -32,28 +32,32 @@ def test_frechet_distance_matches_pytorch_fid(n_gen, n_ref):
 def test_batching_does_not_change_fid_and_merge_adds_up():
     a, b = _feats(100, seed=3), _feats(150, shift=0.2, seed=4)
     mu, sigma = b.mean(0), np.cov(b, rowvar=False)
-    one = FID(dims=64, replicates=4, chunk=16)
+    one = FrechetState(dims=64, replicates=4, chunk=16)
     for x in a:
         one.update(x[None])
-    many = FID(dims=64, replicates=4, chunk=16)
+    many = FrechetState(dims=64, replicates=4, chunk=16)
     for s in range(0, 100, 7):
         many.update(a[s:s + 7])
     r1, r2 = one.compute(mu, sigma), many.compute(mu, sigma)
-    assert r1 == r2  # bit-identical: sums are folded in fixed chunks
+    assert r1 == r2  # bit-identical, guaranteed: same sums folded in the same fixed chunks, same process
     lo, hi = r1["ci95"]
     assert lo < r1["value"] < hi
-    left, right = FID(dims=64, replicates=4, chunk=16), FID(dims=64, replicates=4, chunk=16)
+    left, right = FrechetState(dims=64, replicates=4, chunk=16), FrechetState(dims=64, replicates=4, chunk=16)
     left.update(a[:50], [str(i) for i in range(50)])
     right.update(a[50:], [str(i) for i in range(50, 100)])
     left.merge(right)
     merged = left.compute(mu, sigma)
-    assert merged["value"] == pytest.approx(r1["value"], rel=1e-9)
-    assert merged["ci95"] == pytest.approx(r1["ci95"], rel=1e-9)  # same per-id bootstrap weights
+    # Not bit-identical: merging adds two partial float64 sums, a different summation order than
+    # one running sum, and the eigensolvers (LAPACK through whichever BLAS the CPU picks) amplify
+    # that last-bit difference. 1e-6 relative holds on any x86 kernel (observed: 1e-9..1e-8) and is
+    # still far below anything a FID comparison resolves.
+    assert merged["value"] == pytest.approx(r1["value"], rel=1e-6)
+    assert merged["ci95"] == pytest.approx(r1["ci95"], rel=1e-6)  # same per-id bootstrap weights
 
 
 def test_drop_remainder_drops_the_partial_batch():
     a = _feats(70, seed=5)
-    fid = FID(dims=64, replicates=0, chunk=64, drop_remainder=True)
+    fid = FrechetState(dims=64, replicates=0, chunk=64, drop_remainder=True)
     fid.update(a)
     mu, sigma = fid.stats()
     assert fid.n == 64 and fid.dropped == 6
@@ -61,7 +65,7 @@ def test_drop_remainder_drops_the_partial_batch():
 
 
 def _peak_bytes(n_images, d=32):
-    fid = FID(dims=d, replicates=2, chunk=64)
+    fid = FrechetState(dims=d, replicates=2, chunk=64)
     rng = np.random.default_rng(0)
     tracemalloc.start()
     for _ in range(0, n_images, 50):
@@ -115,3 +119,12 @@ def test_missing_weight_names_file_and_place(tmp_path, monkeypatch):
         build("torchvision-inception")
     assert "inception_v3_google-0cc3c7bd.pth missing" in str(e.value)
     assert str(tmp_path / "hub" / "checkpoints") in str(e.value)
+
+
+def test_frechet_distance_matches_clean_fid():
+    """clean-fid's own Fréchet distance (scipy sqrtm), an implementation independent of pytorch-fid's."""
+    from cleanfid.fid import frechet_distance as clean_fd
+
+    a, b = _feats(200, seed=7), _feats(250, shift=0.15, seed=8)
+    m1, s1, m2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    assert frechet_distance(m1, s1, m2, s2) == pytest.approx(clean_fd(m1, s1, m2, s2), rel=1e-3)

@@ -7,6 +7,7 @@ import torch
 import torchvision
 
 from fpdm_bench.errors import WeightsMissing
+from fpdm_bench.metrics import MetricContext
 from fpdm_bench.metrics import lpips as ours_lpips
 
 
@@ -23,8 +24,9 @@ def test_lpips_matches_package_with_same_backbone(tmp_path, monkeypatch, net, tv
     assert torch.equal(ours.net.slice1[0].weight, backbone["features.0.weight"])
     g = torch.Generator().manual_seed(1)
     a, b = torch.rand(2, 3, 64, 48, generator=g), torch.rand(2, 3, 64, 48, generator=g)
-    metric = ours_lpips.LPIPS(ours, net)
-    got = metric.update(a, b)
+    metric = ours_lpips.LPIPS(net=net)
+    metric.setup(MetricContext(networks={f"lpips-{net}": ours}))
+    got = [r["lpips"] for r in metric.update(a, b, {})]
     want = ref(a, b, normalize=True).flatten().tolist()
     assert got == pytest.approx(want, abs=1e-6)
     assert got == pytest.approx(ref(2 * a - 1, 2 * b - 1).flatten().tolist(), abs=1e-6)  # PIDM's x/127.5-1

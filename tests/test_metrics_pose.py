@@ -192,9 +192,9 @@ def test_unavailable_reason_without_mediapipe(monkeypatch):
 def test_per_sample_checks_shapes():
     pf = PoseFidelity()
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
-        pf.per_sample(torch.zeros(1, 1, 8, 8), torch.zeros(1, 18, 2))
+        pf.score(torch.zeros(1, 1, 8, 8), torch.zeros(1, 18, 2))
     with pytest.raises(ValueError, match="target_kp"):
-        pf.per_sample(torch.zeros(2, 3, 8, 8), torch.zeros(1, 18, 2))
+        pf.score(torch.zeros(2, 3, 8, 8), torch.zeros(1, 18, 2))
 
 
 # ---- a real detection (needs the optional mediapipe==0.10.21) ------------------------------------
@@ -254,12 +254,12 @@ def test_detects_a_rendered_person_and_scores_it():
     gen_big = torch.from_numpy(big).permute(2, 0, 1)[None].float() / 255
     pf, padded = PoseFidelity(), PoseFidelity(pad=0.25)
     try:
-        rows = pf.per_sample(gen, target, "coco18")
-        again = pf.per_sample(gen, target, "coco18")
-        rows_big = pf.per_sample(gen_big, target * 2, "coco18")
-        rows_pad = padded.per_sample(gen, target, "coco18")
+        rows = pf.score(gen, target, "coco18")
+        again = pf.score(gen, target, "coco18")
+        rows_big = pf.score(gen_big, target * 2, "coco18")
+        rows_pad = padded.score(gen, target, "coco18")
         # a blank image of the same size has no person
-        blank = pf.per_sample(torch.full_like(gen, 0.8), target, "coco18")
+        blank = pf.score(torch.full_like(gen, 0.8), target, "coco18")
     finally:
         pf.close()
         padded.close()

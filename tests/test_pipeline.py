@@ -8,7 +8,7 @@ import fpdm_bench  # noqa: E402,F401  (torchvision shim first)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from test_stage2 import FUSION_DIM, micro_config, save_micro_stage1  # noqa: E402
+from helpers import FUSION_DIM, micro_config, save_micro_stage1  # noqa: E402
 
 from fpdm_bench.errors import BenchError  # noqa: E402
 from reference_impl.pipeline import FPDMPipeline, three_branch_guidance  # noqa: E402

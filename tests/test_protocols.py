@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from metric_helpers import TinyFeatures
+from helpers import TinyFeatures
 
 from fpdm_bench.protocols import PROTOCOLS, get_protocol
 from fpdm_bench.protocols.apply import prepare, resize
@@ -33,12 +33,19 @@ def test_registry_and_records_cite_sources():
 
 def test_expected_settings_differ_from_standard():
     std = get_protocol("standard")
-    assert get_protocol("fpdm").fid_backbone == "torchvision-inception" != std.fid_backbone
+    assert get_protocol("fpdm").metrics["fid"]["backbone"] == "torchvision-inception" != std.metrics["fid"]["backbone"]
     assert get_protocol("fpdm").fid_reference_split == "test"
-    assert get_protocol("pidm").resize_library == "cv2" and get_protocol("pidm").fid_drop_remainder == 64
-    assert get_protocol("pidm").ssim_variants["ssim_256"] == "gauss1.2-predrange"
+    assert get_protocol("pidm").resize_library == "cv2" and get_protocol("pidm").metrics["fid"]["drop_remainder"] == 64
+    assert get_protocol("pidm").metrics["ssim_256"] == {"metric": "ssim", "variant": "gauss1.2-predrange"}
     assert get_protocol("cfld").quantize == "truncate"
     assert get_protocol("fpdm-512").eval_size == (512, 352)
+
+
+def test_unknown_metric_in_a_protocol_is_an_error():
+    with pytest.raises(UnknownName, match="Did you mean 'ssim'"):
+        get_protocol("paired").with_changes(name="typo", metrics={"ssmi": {}})
+    with pytest.raises(UnknownName, match="ssim_256.*'psnr'"):
+        get_protocol("paired").with_changes(name="typo", metrics={"ssim_256": {"metric": "psnrr"}})
 
 
 def test_resize_libraries_give_different_images():
@@ -56,14 +63,14 @@ def test_truncating_quantisation_differs_from_rounding():
     assert r[0, 0, 0, 0] * 255 == 129 and t[0, 0, 0, 0] * 255 == 128
 
 
-def _score(protocol, gen, tgt, ref_paths, cache, **kw):
-    sc = Scorer(protocol, reference_paths=ref_paths, size=None, extractor=TinyFeatures(), cache=cache, **kw)
+def _score(protocol, gen, tgt, ref_paths, cache, networks=None):
+    sc = Scorer(protocol, reference_paths=ref_paths, size=None, networks={"fid-inception": TinyFeatures(), **(networks or {})},
+                cache=cache)
     records = []
     for s in range(0, len(gen), 5):
-        batch = {"target": tgt[s:s + 5]}
-        records += [{"metrics": m} for m in sc.paired(gen[s:s + 5], batch)]
-        sc.update_set(gen[s:s + 5])
-    return sc, sc.finalize(records)
+        batch = {"target": tgt[s:s + 5], "pair_id": [str(i) for i in range(s, min(s + 5, len(gen)))]}
+        records += [{"metrics": m} for m in sc.update(gen[s:s + 5], batch)]
+    return sc, sc.compute(records)
 
 
 @pytest.fixture
@@ -81,7 +88,7 @@ def ref_folder(tmp_path):
 
 def test_resize_filter_change_moves_fid(ref_folder, tmp_path):
     gen, tgt = _images(20, (128, 96), seed=1), _images(20, (128, 96), seed=2)
-    base = get_protocol("paired").with_changes(metrics=("fid", "ssim"), eval_size=(64, 48), fid_replicates=0)
+    base = get_protocol("paired").with_changes(metrics={"fid": {"replicates": 0}, "ssim": {}}, eval_size=(64, 48))
     a = _score(base, gen, tgt, ref_folder, tmp_path / "c")[1]
     b = _score(base.with_changes(resize_library="cv2", resize_filter="bilinear", resize_antialias=False),
                gen, tgt, ref_folder, tmp_path / "c")[1]
@@ -91,23 +98,28 @@ def test_resize_filter_change_moves_fid(ref_folder, tmp_path):
 
 def test_remainder_drop_changes_n(ref_folder, tmp_path):
     gen, tgt = _images(20, (64, 48), seed=1), _images(20, (64, 48), seed=2)
-    base = get_protocol("paired").with_changes(metrics=("fid", "ssim"), fid_replicates=0)
+    base = get_protocol("paired").with_changes(metrics={"fid": {"replicates": 0}, "ssim": {}})
     keep = _score(base, gen, tgt, ref_folder, tmp_path / "c")[1]
-    drop = _score(base.with_changes(fid_drop_remainder=8), gen, tgt, ref_folder, tmp_path / "c")[1]
+    drop = _score(base.with_changes(metrics={"fid": {"replicates": 0, "drop_remainder": 8}, "ssim": {}}),
+                  gen, tgt, ref_folder, tmp_path / "c")[1]
     assert keep["fid"]["n"] == 20 and drop["fid"]["n"] == 16 and drop["fid"]["dropped"] == 4
     assert keep["fid"]["value"] != drop["fid"]["value"]
 
 
 def test_pidm_and_fpdm_ssim_256_differ_and_fpdm_mae_is_gfla(ref_folder, tmp_path):
     gen, tgt = _images(6, (256, 176), seed=1), _images(6, (256, 176), seed=2)
-    kw = dict(metrics=("ssim", "ssim_256", "mae"))
-    f = _score(get_protocol("fpdm").with_changes(**kw), gen, tgt, ref_folder, tmp_path / "c")[1]
-    p = _score(get_protocol("pidm").with_changes(**kw), gen, tgt, ref_folder, tmp_path / "c")[1]
-    s = _score(get_protocol("standard").with_changes(metrics=("mae",)), gen, tgt, ref_folder, tmp_path / "c")[1]
+    def only(name, keys):
+        p = get_protocol(name)
+        return p.with_changes(metrics={k: v for k, v in p.metrics.items() if k in keys})
+
+    f = _score(only("fpdm", ("ssim", "ssim_256", "mae", "l1")), gen, tgt, ref_folder, tmp_path / "c")[1]
+    p = _score(only("pidm", ("ssim", "ssim_256", "mae")), gen, tgt, ref_folder, tmp_path / "c")[1]
+    s = _score(only("standard", ("mae",)), gen, tgt, ref_folder, tmp_path / "c")[1]
     assert f["ssim_256"]["value"] != pytest.approx(p["ssim_256"]["value"], abs=1e-6)  # σ 1.5 vs 1.2
     g, t = gen.double(), tgt.double()
     assert f["mae"]["value"] == pytest.approx(((g - t).abs().sum((1, 2, 3)) / (g + t).sum((1, 2, 3))).mean().item())
     assert s["mae"]["value"] == pytest.approx((g - t).abs().mean().item(), rel=1e-6)
+    assert f["l1"]["value"] == s["mae"]["value"]  # the scripts' l1 is the plain mean absolute error
 
 
 def test_lpips_remainder_drop(ref_folder, tmp_path):
@@ -116,8 +128,8 @@ def test_lpips_remainder_drop(ref_folder, tmp_path):
             return (a - b).abs().mean((1, 2, 3)).view(-1, 1, 1, 1)
 
     gen, tgt = _images(13, (64, 48), seed=1), _images(13, (64, 48), seed=2)
-    proto = get_protocol("paired").with_changes(metrics=("lpips",), lpips_drop_remainder=10)
-    out = _score(proto, gen, tgt, ref_folder, tmp_path / "c", lpips_model=FakeLPIPS())[1]
+    proto = get_protocol("paired").with_changes(metrics={"lpips": {"drop_remainder": 10}})
+    out = _score(proto, gen, tgt, ref_folder, tmp_path / "c", networks={"lpips-alex": FakeLPIPS()})[1]
     assert out["lpips"]["n"] == 10 and out["lpips"]["dropped"] == 3
 
 
@@ -129,5 +141,6 @@ def test_protocols_command_lists_settings():
     for name in ("standard", "fpdm", "pidm", "cfld", "pocold"):
         assert name in res.output
     assert "cv2/bilinear" in res.output and "C2.eval.caculate_metrics.py" in res.output
+    assert "ssim_256 (metric ssim, variant gauss1.2-predrange)" in res.output
     one = CliRunner().invoke(main, ["protocols", "cfld"])
     assert '"quantize": "truncate"' in one.output

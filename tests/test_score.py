@@ -74,7 +74,7 @@ def test_two_plain_folders(tmp_path):
 
 
 def test_reference_statistics_are_cached_and_invalidated(tmp_path, ds):
-    from metric_helpers import TinyFeatures
+    from helpers import TinyFeatures
 
     from fpdm_bench.commands.score import score_dataset
 
@@ -83,7 +83,7 @@ def test_reference_statistics_are_cached_and_invalidated(tmp_path, ds):
         write(gen, f"{r.pair_id}.png", load(ds.image_path(r.source)))
 
     def ref():  # a small stand-in feature network: the cache logic is what is tested here
-        out = score_dataset(ds, gen, "standard", extractor=TinyFeatures(), cache=tmp_path / "cache")
+        out = score_dataset(ds, gen, "standard", networks={"fid-inception": TinyFeatures()}, cache=tmp_path / "cache")
         return out["protocol"]["reference"], out["metrics"]["fid"]["value"]
 
     (first, fid1), (second, fid2) = ref(), ref()

@@ -18,34 +18,13 @@ from reference_impl.config import load_config  # noqa: E402
 from reference_impl.stage1.model import FusionModel  # noqa: E402
 from reference_impl.stage1.model import build_model as build_stage1  # noqa: E402
 from reference_impl.stage2.model import Stage2Model, build_model  # noqa: E402
+from helpers import FUSION_DIM, STAGE1_MICRO, STAGE2_MICRO, micro_config, save_micro_stage1  # noqa: E402,F401
 
-STAGE1_MICRO = ["stage1.vision.image_size=32", "stage1.vision.patch_size=8", "stage1.vision.hidden_size=32",
-                "stage1.vision.intermediate_size=64", "stage1.vision.num_hidden_layers=1",
-                "stage1.vision.num_attention_heads=2", "stage1.vision.projection_dim=32",
-                "stage1.combiner.projection_dim=32", "stage1.combiner.hidden_dim=32"]
-STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.unet.config.block_out_channels=[16,32,32]",
-                "stage2.unet.config.cross_attention_dim=32", "stage2.unet.config.attention_head_dim=2",
-                "stage2.source_encoder.config.hidden_size=32", "stage2.source_encoder.config.num_hidden_layers=1",
-                "stage2.source_encoder.config.num_attention_heads=2", "stage2.source_encoder.image_size=[32,32]",
-                "stage2.source_encoder.config.image_size=32", "stage2.source_proj.hidden_dim=32",
-                "stage2.fusion_proj.hidden_dim=32", "stage2.vae.config.block_out_channels=[8,16,16]",
-                "stage2.vae.config.norm_num_groups=4", "train.vae_steps=2", "train.batch_size=4",
-                "train.checkpoint_every=2", "train.warmup_steps=0", "train.ema_decay=0.9", "train.cache=true"]
-FUSION_DIM = 32
-
-
-def micro_config(*extra):
-    return load_config("stage2", "tiny", STAGE2_MICRO + list(extra))
 
 
 def micro_model(seed=0):
     torch.manual_seed(seed)
     return build_model(micro_config(), FUSION_DIM).eval()
-
-
-def save_micro_stage1(path, seed=0):
-    torch.manual_seed(seed)
-    return build_stage1(load_config("stage1", "tiny", STAGE1_MICRO)).eval().save_pretrained(path)
 
 
 def inputs(model, B=3, seed=0):

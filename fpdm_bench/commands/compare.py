@@ -3,8 +3,13 @@
 For every metric both results report, the candidate is compared with the baseline:
 
 - ``same``      equal within the tolerance (``|c - b| <= atol + rtol * |b|``);
-- ``better`` / ``WORSE``  outside it, in the metric's direction (fid, kid, lpips, mae, pose_dist:
-  lower is better).
+- ``better`` / ``WORSE``  outside it, in the metric's direction (read from the metric registry:
+  each metric class declares ``higher_is_better``).
+
+Two runs of the same model on the same pairs with different batch sizes are "same": each sample's
+noise is identical (one generator per sample), but float32 convolutions sum in a different order
+per batch size, so a diffusion model's images can differ by one 8-bit level on a few pixels and its
+metrics in the 6th-7th digit — far inside the default tolerance. ``--exact`` asks for bit equality.
 
 It exits with status 1 when any metric is WORSE (or, with ``--exact``, differs at all), so it can
 gate a CI job. Results measured under different protocols or on different pairs are refused: their
@@ -20,37 +25,35 @@ import click
 from fpdm_bench.errors import BenchError
 
 
-def compare_results(base: dict, cand: dict, rtol: float = 0.02, atol: float = 1e-4) -> list[dict]:
+def compare_results(base, cand, rtol: float = 0.02, atol: float = 1e-4) -> list[dict]:
     """One row per metric both report: baseline, candidate, delta and the verdict."""
-    from fpdm_bench.report import LOWER_IS_BETTER, _metric_names
+    from fpdm_bench.results import Results, metric_names
 
-    bp, cp = _protocol(base), _protocol(cand)
-    if bp != cp:
-        raise BenchError(f"results use different protocols ({bp} vs {cp}); compare runs under the same protocol")
-    bs, cs = (r.get("dataset", {}).get("pairs_sha256_run") for r in (base, cand))
+    base, cand = Results.of(base), Results.of(cand)
+    if base.protocol != cand.protocol:
+        raise BenchError(f"results use different protocols ({base.protocol} vs {cand.protocol}); compare runs "
+                         f"under the same protocol")
+    bs, cs = base.pairs_sha256, cand.pairs_sha256
     if bs and cs and bs != cs:
         raise BenchError("results were measured on different pairs (pairs_sha256 differ); their numbers "
                          "are not comparable")
     rows = []
-    for name in _metric_names([base, cand]):
-        b, c = base.get("metrics", {}).get(name) or {}, cand.get("metrics", {}).get(name) or {}
-        bv, cv = b.get("value"), c.get("value")
+    for name in metric_names([base, cand]):
+        bv, cv = base.value(name), cand.value(name)
         if bv is None or cv is None:
             continue
         delta = cv - bv
         if math.isclose(cv, bv, rel_tol=rtol, abs_tol=atol) or (math.isinf(bv) and bv == cv):
             verdict = "same"
         else:
-            better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
-            verdict = "better" if better else "WORSE"
+            up = base.higher_is_better(name)
+            if up is None:
+                raise BenchError(f"metric {name!r}: no registered metric reports it, so its direction is unknown "
+                                 f"(is the package that defines it installed?)")
+            verdict = "better" if (delta > 0) == up else "WORSE"
         rows.append({"metric": name, "baseline": bv, "candidate": cv, "delta": delta, "verdict": verdict,
                      "exact": bv == cv})
     return rows
-
-
-def _protocol(r: dict) -> str:
-    p = r.get("protocol", {})
-    return str(p.get("name", "?")) if isinstance(p, dict) else str(p)
 
 
 @click.command("compare")
@@ -64,9 +67,7 @@ def compare_cmd(baseline, candidate, rtol, atol, exact):
 
     Exit status 1 when a metric is worse beyond the tolerance (or differs at all, with --exact).
     """
-    from fpdm_bench.report import load_results
-
-    rows = compare_results(load_results(baseline), load_results(candidate), rtol=rtol, atol=atol)
+    rows = compare_results(baseline, candidate, rtol=rtol, atol=atol)
     if not rows:
         raise BenchError("the two results have no metric in common")
     click.echo(f"{'metric':<12} {'baseline':>12} {'candidate':>12} {'delta':>11}  verdict")

@@ -2,8 +2,10 @@
 
 ``open_dataset(name, root, split, ...)`` returns a PairDataset. The embedded synthetic sets are
 generated on first use into ``data/<name>`` (or ``--data-root``) with their default parameters.
-To add a dataset: write a loader (a PairDataset subclass or a function returning one) in one file
-and register it here.
+To add a dataset: write a loader (a function ``open(root, split, size, skip_bad)`` returning a
+PairDataset; its docstring's first line is what ``fpdm-bench datasets`` shows) in one file and name
+it in the ``fpdm_bench.datasets`` entry-point group of your package (see pyproject.toml for the
+built-in ones).
 """
 from __future__ import annotations
 
@@ -12,17 +14,7 @@ from pathlib import Path
 
 from fpdm_bench.registry import Registry
 
-DATASETS = Registry("dataset")
-DATASETS.register("synthetic", "fpdm_bench.data.deepfashion:open_synthetic",
-                  "embedded synthetic people in the DeepFashion layout (made on first use)")
-DATASETS.register("synthetic-phoenix", "fpdm_bench.data.phoenix:open_synthetic",
-                  "embedded synthetic signers in the PHOENIX-2014T layout (made on first use)")
-DATASETS.register("deepfashion", "fpdm_bench.data.deepfashion:open_deepfashion",
-                  "DeepFashion In-shop, PIDM/CFLD CSV layout (fasion-resize-*.csv + images)")
-DATASETS.register("deepfashion-fpdm", "fpdm_bench.data.deepfashion:open_fpdm_layout",
-                  "DeepFashion in FPDM's layout ({train,test}_pairs_data.json + pose/*.txt)")
-DATASETS.register("phoenix", "fpdm_bench.data.phoenix:open_phoenix",
-                  "RWTH-PHOENIX-Weather 2014T frames + whole-body keypoints")
+DATASETS = Registry("dataset", entry_point_group="fpdm_bench.datasets")
 
 DEFAULT_DATA_HOME = Path(os.environ.get("FPDM_BENCH_DATA", "data"))
 
@@ -32,7 +24,10 @@ def default_root(name: str) -> Path:
 
 
 def open_dataset(name: str, root: str | Path | None = None, split: str = "test",
-                 size: tuple[int, int] | None = None, skip_bad: bool = False):
-    """Open a registered dataset. ``root`` defaults to ``$FPDM_BENCH_DATA/<name>`` (``data/<name>``)."""
+                 size: tuple[int, int] | None = None, skip_bad: bool = False, convert: bool = False):
+    """Open a registered dataset. ``root`` defaults to ``$FPDM_BENCH_DATA/<name>`` (``data/<name>``).
+    ``convert``: read non-RGB image files as RGB instead of refusing them (fpdm_bench.images)."""
     opener = DATASETS.get(name)
-    return opener(root=Path(root) if root else default_root(name), split=split, size=size, skip_bad=skip_bad)
+    ds = opener(root=Path(root) if root else default_root(name), split=split, size=size, skip_bad=skip_bad)
+    ds.convert = convert
+    return ds

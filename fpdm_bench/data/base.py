@@ -12,13 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from fpdm_bench.data import keypoints as kpt
 from fpdm_bench.errors import DataError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
+from fpdm_bench.images import IMAGE_SUFFIXES, read_image
 
 @dataclass(frozen=True)
 class PairRecord:
@@ -32,24 +29,12 @@ def pair_id_for(source: str, target: str) -> str:
     return f"{Path(source).stem}_2_{Path(target).stem}"
 
 
-def load_rgb(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Decode an image file to float [3, H, W] in [0, 1]; resize (bicubic, antialiased) to size=(H, W).
-
-    Any decoding problem (missing, truncated, not an image) becomes a DataError naming the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "image file not found")
-    try:
-        with Image.open(path) as im:
-            im.load()  # forces a full decode, so a truncated file fails here and not later
-            im = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"unreadable image ({e})") from None
-    if size is not None and (im.height, im.width) != tuple(size):
-        im = im.resize((size[1], size[0]), Image.BICUBIC)
-    arr = np.asarray(im, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+def pairs_sha256(pairs) -> str:
+    """Hash of an ordered (pair id, source, target) list: two runs on the same pairs agree."""
+    h = hashlib.sha256()
+    for r in pairs:
+        h.update(f"{r.pair_id}\t{r.source}\t{r.target}\n".encode())
+    return h.hexdigest()
 
 
 def index_images(folder: Path) -> dict[str, Path]:
@@ -77,6 +62,7 @@ class PairDataset(torch.utils.data.Dataset):
     _keypoints: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     annotation_size: tuple[int, int] | None = None  # frame of the stored keypoints; None = native
     skipped: list[dict] = field(default_factory=list)  # pairs dropped by --skip-bad, with reasons
+    convert: bool = False  # convert non-RGB image files instead of refusing them (see fpdm_bench.images)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -100,7 +86,7 @@ class PairDataset(torch.utils.data.Dataset):
         return kpt.rescale(kp, self.annotation_size or self.native_size, self.size)
 
     def load_image(self, name: str) -> torch.Tensor:
-        return load_rgb(self.image_path(name), self.size)
+        return read_image(self.image_path(name), self.size, self.convert)
 
     def __getitem__(self, i: int) -> dict:
         rec = self.pairs[i]
@@ -115,11 +101,7 @@ class PairDataset(torch.utils.data.Dataset):
         }
 
     def pairs_sha256(self) -> str:
-        """Hash of the ordered (pair id, source, target) list: two runs on the same pairs agree."""
-        h = hashlib.sha256()
-        for r in self.pairs:
-            h.update(f"{r.pair_id}\t{r.source}\t{r.target}\n".encode())
-        return h.hexdigest()
+        return pairs_sha256(self.pairs)
 
     def check_pairs(self, pairs_file: Path, skip_bad: bool = False) -> None:
         """Every pair must name images that have keypoints and exist on disk.

@@ -1,12 +1,15 @@
 """Streaming FID with a bootstrap CI, in float64 sufficient statistics.
 
+``FrechetState`` is the machinery (any feature network); ``FID`` is the registered metric on an
+Inception backbone, and other Fréchet distances (``fd_dinov2``) reuse it with their own network.
+
 State: the count n, the feature sum Σx and the outer-product sum Σxxᵀ (float64), so memory is
 O(d²) whatever the number of images (d = 2048: 32 MiB per sum matrix); no features are kept.
 
 Determinism: features are folded into the sums in fixed chunks of ``chunk`` consecutive images
 (counted from the first update), so the result does not depend on how the caller batched its
-updates (a batch-size-1 run and a batch-size-8 run give bit-identical FIDs). The partial last chunk
-is folded in by :meth:`FID.finish`, or dropped when ``drop_remainder`` is set (the PIDM/PoCoLD/GFLA
+updates (a batch-size-1 run and a batch-size-8 run give bit-identical FIDs in one process: the same
+sums in the same order). The partial last chunk is folded in by :meth:`FrechetState.finish`, or dropped when ``drop_remainder`` is set (the PIDM/PoCoLD/GFLA
 scripts drop the last ``len % 64`` images; set ``chunk=64, drop_remainder=True``).
 
 Bootstrap CI (generated side; the reference statistics are fixed): R Poisson-bootstrap replicates of
@@ -16,7 +19,7 @@ batching or process. Each replicate keeps Σw, Σwx and Σwxxᵀ; at the end eac
 mean/covariance and a FID. The CI is the normal bootstrap interval, FID ± 1.96·sd(replicate FIDs).
 Memory is (R + 1)·d² float64 (R = 10, d = 2048: ~370 MiB); R = 0 turns the CI off.
 
-States merge across processes by adding the sums (:meth:`FID.merge`), after each is finished.
+States merge across processes by adding the sums (:meth:`FrechetState.merge`), after each is finished.
 
 The Fréchet distance is computed as ‖μ₁-μ₂‖² + tr Σ₁ + tr Σ₂ - 2 tr √(Σ₂^½ Σ₁ Σ₂^½), the symmetric
 form of pytorch-fid's tr √(Σ₁Σ₂): a symmetric eigenproblem of size rank(Σ₂) instead of
@@ -28,6 +31,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+
+from fpdm_bench.metrics.base import SetMetric
 
 
 def psd_factor(sigma: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
@@ -80,8 +85,9 @@ def mean_cov(n: float, s1: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.n
     return mu, cov
 
 
-class FID:
-    """Generated-side FID state. ``update(features, ids)``, ``finish()``, ``compute(ref_mu, ref_sigma)``."""
+class FrechetState:
+    """Generated-side state of a Fréchet distance: ``update(features, ids)``, ``finish()``,
+    ``compute(ref_mu, ref_sigma)``."""
 
     def __init__(self, dims: int = 2048, replicates: int = 10, seed: int = 0, chunk: int = 64,
                  drop_remainder: bool = False):
@@ -102,10 +108,10 @@ class FID:
         """Add [B, dims] features; ``ids`` name the images for the bootstrap weights (default: their
         running index, which equals the dataset index when images come in dataset order)."""
         if self.finished:
-            raise RuntimeError("FID.update after finish()")
+            raise RuntimeError("FrechetState.update after finish()")
         feats = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
         if feats.shape[1] != self.dims:
-            raise ValueError(f"FID expects {self.dims}-d features, got {feats.shape[1]}")
+            raise ValueError(f"expected {self.dims}-d features, got {feats.shape[1]}")
         ids = ids if ids is not None else [str(self.seen + i) for i in range(len(feats))]
         self.seen += len(feats)
         self._pending.extend(zip(ids, feats))
@@ -137,12 +143,12 @@ class FID:
         self._pending = []
         self.finished = True
 
-    def merge(self, other: "FID") -> None:
+    def merge(self, other: "FrechetState") -> None:
         """Add another finished state (another process's share of the images)."""
         self.finish()
         other.finish()
         if (other.dims, other.replicates, other.seed) != (self.dims, self.replicates, self.seed):
-            raise ValueError("cannot merge FID states with different dims/replicates/seed")
+            raise ValueError("cannot merge Fréchet states with different dims/replicates/seed")
         self.seen += other.seen
         self.n += other.n
         self.dropped += other.dropped
@@ -155,7 +161,7 @@ class FID:
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         self.finish()
         if self.n < 2:
-            raise ValueError(f"FID needs at least 2 images, got {self.n}")
+            raise ValueError(f"a Fréchet distance needs at least 2 images, got {self.n}")
         return mean_cov(self.n, self.s1, self.s2)
 
     def compute(self, ref_mu, ref_sigma, ref_factor: np.ndarray | None = None) -> dict:
@@ -172,3 +178,44 @@ class FID:
             ci = [value - 1.96 * sd, value + 1.96 * sd]
         return {"value": value, "ci95": ci, "n": self.n, "dropped": self.dropped,
                 "ci_method": f"normal bootstrap, {self.replicates} Poisson replicates" if ci else None}
+
+
+class FID(SetMetric):
+    """Fréchet Inception distance to the reference set (float64 streaming statistics, bootstrap CI)."""
+
+    name = "fid"
+    higher_is_better = False
+    weights = ("fid-inception", "torchvision-inception")
+
+    def __init__(self, key: str | None = None, backbone: str = "fid-inception", replicates: int = 10,
+                 drop_remainder: int = 0, seed: int = 0):
+        super().__init__(key, backbone)
+        self.replicates, self.seed = int(replicates), int(seed)
+        self.drop_remainder = int(drop_remainder)
+        self.state: FrechetState | None = None
+
+    def settings(self) -> dict:
+        return {"backbone": self.backbone, "replicates": self.replicates, "drop_remainder": self.drop_remainder}
+
+    def reference_drops(self) -> tuple[int, ...]:
+        return (self.drop_remainder,)
+
+    def update(self, features, ids) -> None:
+        if self.state is None:
+            self.state = FrechetState(dims=np.asarray(features).shape[1], replicates=self.replicates, seed=self.seed,
+                                      chunk=self.drop_remainder or 64, drop_remainder=bool(self.drop_remainder))
+        self.state.update(features, ids)
+
+    def merge(self, other: "FID") -> None:
+        if other.state is None:
+            return
+        if self.state is None:
+            self.state = other.state
+        else:
+            self.state.merge(other.state)
+
+    def compute(self, reference) -> dict[str, dict]:
+        if self.state is None:
+            raise ValueError(f"{self.key}: no generated images were scored")
+        m = reference.moments[self.drop_remainder]
+        return {self.key: {**self.state.compute(m.mu, m.sigma, m.factor), "metric": self.name}}

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fpdm_bench.metrics.base import SetMetric
+
 
 def kid_subsets(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
                 generator: torch.Generator) -> torch.Tensor:
@@ -30,14 +32,30 @@ def kid_subsets(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_siz
     return torch.stack(vals)
 
 
-class KID:
-    def __init__(self, subsets: int = 100, subset_size: int = 1000, seed: int = 0, ci_replicates: int = 10,
-                 ci_subsets: int = 10):
-        self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
-        self.ci_replicates, self.ci_subsets = ci_replicates, ci_subsets
+class KID(SetMetric):
+    """Kernel Inception distance to the reference set (torchmetrics' estimator, bootstrap CI)."""
+
+    name = "kid"
+    higher_is_better = False
+    weights = ("fid-inception", "torchvision-inception")
+
+    def __init__(self, key: str | None = None, backbone: str = "fid-inception", subsets: int = 100,
+                 subset_size: int = 1000, seed: int = 0, ci_replicates: int = 10, ci_subsets: int = 10,
+                 drop_remainder: int = 0):
+        super().__init__(key, backbone)
+        self.subsets, self.subset_size, self.seed = int(subsets), int(subset_size), int(seed)
+        self.ci_replicates, self.ci_subsets = int(ci_replicates), int(ci_subsets)
+        self.drop_remainder = int(drop_remainder)
         self._feats: list[np.ndarray] = []
 
-    def update(self, features) -> None:
+    def settings(self) -> dict:
+        return {"backbone": self.backbone, "subsets": self.subsets, "subset_size": self.subset_size,
+                "drop_remainder": self.drop_remainder}
+
+    def needs_reference_features(self) -> bool:
+        return True
+
+    def update(self, features, ids=None) -> None:
         self._feats.append(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
 
     def merge(self, other: "KID") -> None:
@@ -46,14 +64,13 @@ class KID:
     def features(self) -> np.ndarray:
         return np.concatenate(self._feats) if self._feats else np.zeros((0, 0), np.float32)
 
-    def drop_last(self, k: int) -> None:
-        """Forget the last k images (protocols that drop a remainder batch)."""
-        if k:
-            self._feats = [self.features()[:-k]]
-
-    def compute(self, ref_features) -> dict:
-        fake = torch.from_numpy(self.features()).double()
-        real = torch.as_tensor(np.asarray(ref_features), dtype=torch.float64)
+    def compute(self, reference) -> dict[str, dict]:
+        """KID of the generated features against ``reference`` (its ``kid_features``, or an array)."""
+        ref = getattr(reference, "kid_features", reference)
+        fake_np = self.features()
+        dropped = len(fake_np) % self.drop_remainder if self.drop_remainder else 0
+        fake = torch.from_numpy(fake_np[: len(fake_np) - dropped]).double()
+        real = torch.as_tensor(np.asarray(ref), dtype=torch.float64)
         if len(fake) < 2 or len(real) < 2:
             raise ValueError(f"KID needs at least 2 images per side, got {len(fake)} generated, {len(real)} reference")
         size = min(self.subset_size, len(fake), len(real))
@@ -68,6 +85,9 @@ class KID:
                 reps.append(float(kid_subsets(real, fake[idx], self.ci_subsets, size, g).mean()))
             sd = float(np.std(reps, ddof=1))
             ci = [value - 1.96 * sd, value + 1.96 * sd]
-        return {"value": value, "ci95": ci, "n": len(fake), "std": float(vals.std(unbiased=False)) if len(vals) > 1 else 0.0,
-                "subset_size": size, "subsets": self.subsets,
-                "ci_method": f"normal bootstrap, {self.ci_replicates} replicates" if ci else None}
+        out = {"value": value, "ci95": ci, "n": len(fake), "std": float(vals.std(unbiased=False)) if len(vals) > 1 else 0.0,
+               "subset_size": size, "subsets": self.subsets, "metric": self.name,
+               "ci_method": f"normal bootstrap, {self.ci_replicates} replicates" if ci else None}
+        if dropped:
+            out["dropped"] = dropped
+        return {self.key: out}

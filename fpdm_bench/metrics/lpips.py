@@ -54,15 +54,29 @@ def _build_cached(net: str, path: str | None, device: str):
 
 
 class LPIPS(PairedMetric):
+    """Learned perceptual image patch similarity (lpips package, local backbone weights)."""
+
     name = "lpips"
     higher_is_better = False
+    weights = tuple(NETS.values())
 
-    def __init__(self, model, net: str = "alex"):
-        super().__init__()
-        self.model, self.net = model, net
+    def __init__(self, key: str | None = None, net: str = "alex", drop_remainder: int = 0):
+        super().__init__(key, drop_remainder)
+        if net not in NETS:
+            raise ValueError(f"unknown LPIPS net {net!r}; known: {', '.join(NETS)}")
+        self.net = net
+        self.model = None
+
+    def setup(self, ctx) -> None:
+        self.model = ctx.network(f"lpips-{self.net}",
+                                 lambda device: build(self.net, ctx.weights.get(NETS[self.net]), device))
+
+    def settings(self) -> dict:
+        return {"net": self.net, "normalize": True, "weights_file": getattr(self.model, "weights_file", None),
+                **super().settings()}
 
     @torch.no_grad()
-    def per_sample(self, generated, target):
+    def per_sample(self, generated, target, batch):
         dev = next(iter(self.model.parameters()), torch.empty(0)).device
         out = self.model(generated.float().to(dev), target.float().to(dev), normalize=True)
         return out.flatten().double().cpu()

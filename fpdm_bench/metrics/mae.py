@@ -24,14 +24,19 @@ def mae(generated: torch.Tensor, target: torch.Tensor, variant: str = "mean_abs"
 
 
 class MAE(PairedMetric):
+    """Mean absolute error per image (plain, or GFLA's normalised variant)."""
+
     name = "mae"
     higher_is_better = False
 
-    def __init__(self, variant: str = "mean_abs"):
-        super().__init__()
+    def __init__(self, key: str | None = None, variant: str = "mean_abs", drop_remainder: int = 0):
+        super().__init__(key, drop_remainder)
         if variant not in VARIANTS:
             raise ValueError(f"unknown MAE variant {variant!r}; known: {', '.join(VARIANTS)}")
         self.variant = variant
 
-    def per_sample(self, generated, target):
+    def settings(self) -> dict:
+        return {"variant": self.variant, **super().settings()}
+
+    def per_sample(self, generated, target, batch):
         return mae(generated, target, self.variant)

@@ -6,7 +6,8 @@ Newer mediapipe releases have no ``solutions`` module and ship no model. It is a
 (``pip install 'fpdm-bench[pose]'``) because 0.10.21 needs numpy<2; mediapipe is imported only when
 a detection is asked for, so this module imports without it.
 
-Per image (``PoseFidelity.per_sample``):
+Per image (``PoseFidelity.per_sample``; the registered metric is ``pose``, its results are the keys
+below):
 
 - the 33 landmarks are mapped onto the dataset's keypoint order (COCO-18: neck = mid-shoulders,
   needing both shoulders; COCO-WholeBody: body points 0-16 only). A landmark counts as detected
@@ -48,6 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from fpdm_bench.metrics.base import MetricUnavailable, PairedMetric
 
 INSTALL_HINT = "pip install 'fpdm-bench[pose]' in its own venv: it needs numpy<2, see README 'Pose fidelity'"
 MEDIAPIPE_VERSION = "0.10.21"
@@ -223,8 +226,8 @@ def _import_pose_solution():
     return mp_pose
 
 
-class PoseFidelity:
-    """Detect poses on generated images with MediaPipe Pose and score them against target keypoints.
+class PoseFidelity(PairedMetric):
+    """Pose fidelity: MediaPipe keypoints on the generated image vs the target pose (PCKh, distance).
 
     Args:
         min_visibility: a landmark counts only if MediaPipe's visibility is at least this.
@@ -238,8 +241,15 @@ class PoseFidelity:
         alpha: PCKh threshold factor (0.5 = PCKh@0.5).
     """
 
-    def __init__(self, min_visibility: float = 0.5, min_detection_confidence: float = 0.5,
-                 min_side: int = 256, pad: float = 0.0, alpha: float = 0.5):
+    name = "pose"
+    frame = "batch"  # detects on the image as generated, in the frame of the batch's keypoints
+    outputs = {"pckh": True, "pckh_target": True, "pose_dist": False, "pose_detected": True,
+               "pose_n": True, "pose_n_target": True}
+    hidden_outputs = ("pose_n", "pose_n_target")  # counts behind the means: in results.json, not in tables
+
+    def __init__(self, key: str | None = None, min_visibility: float = 0.5, min_detection_confidence: float = 0.5,
+                 min_side: int = 256, pad: float = 0.0, alpha: float = 0.5, drop_remainder: int = 0):
+        super().__init__(key, drop_remainder)
         self.min_visibility = float(min_visibility)
         self.min_detection_confidence = float(min_detection_confidence)
         self.min_side = int(min_side)
@@ -249,7 +259,12 @@ class PoseFidelity:
 
     available = staticmethod(available)
 
-    def describe(self) -> dict:
+    def setup(self, ctx) -> None:
+        ok, reason = available()
+        if not ok:
+            raise MetricUnavailable(reason)
+
+    def settings(self) -> dict:
         """The settings that determine the numbers (for results.json)."""
         return {"detector": f"mediapipe {MEDIAPIPE_VERSION} pose_landmark_full (static image mode)",
                 "min_visibility": self.min_visibility, "min_detection_confidence": self.min_detection_confidence,
@@ -303,8 +318,11 @@ class PoseFidelity:
         xy[(vis < self.min_visibility) | ~inside] = np.nan
         return xy.astype(np.float32)
 
-    def per_sample(self, generated: torch.Tensor, target_kp: torch.Tensor,
-                   keypoint_format: str = "auto") -> list[dict[str, float]]:
+    def per_sample(self, generated, target, batch):
+        return self.score(generated, batch["target_kp"])
+
+    def score(self, generated: torch.Tensor, target_kp: torch.Tensor,
+              keypoint_format: str = "auto") -> list[dict[str, float]]:
         """Score a batch: generated [B, 3, H, W] in [0, 1], target_kp [B, K, 2] (x, y) in the same
         pixel frame, NaN = missing. Returns one dict per image (keys in the module docstring)."""
         if generated.ndim != 4 or generated.shape[1] != 3:

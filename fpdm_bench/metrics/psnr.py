@@ -14,8 +14,10 @@ def psnr(generated: torch.Tensor, target: torch.Tensor, data_range: float = 1.0)
 
 
 class PSNR(PairedMetric):
+    """Peak signal-to-noise ratio in dB (data range 1), per image."""
+
     name = "psnr"
     higher_is_better = True
 
-    def per_sample(self, generated, target):
+    def per_sample(self, generated, target, batch):
         return psnr(generated, target)

@@ -18,7 +18,7 @@ Variants (name -> what the repos pass to skimage):
 to that common scaling, so it is computed here on [0, 1].)
 
 Images smaller than the window (tiny test fixtures) use the largest odd window that fits; the
-Scorer records that in results.json.
+metric's settings in results.json record that.
 """
 from __future__ import annotations
 
@@ -95,14 +95,26 @@ def effective_window(variant: str, size: tuple[int, int]) -> int:
 
 
 class SSIM(PairedMetric):
+    """Structural similarity (skimage's computation) in one of the field's variants."""
+
+    name = "ssim"
     higher_is_better = True
 
-    def __init__(self, variant: str = "uniform51", name: str = "ssim"):
-        super().__init__()
+    def __init__(self, key: str | None = None, variant: str = "uniform51", drop_remainder: int = 0):
+        super().__init__(key, drop_remainder)
         if variant not in VARIANTS:
             raise ValueError(f"unknown SSIM variant {variant!r}; known: {', '.join(VARIANTS)}")
-        self.variant, self.name = variant, name
+        self.variant = variant
+        self.clipped_window: int | None = None
 
-    def per_sample(self, generated, target):
+    def settings(self) -> dict:
+        out = {"variant": self.variant, **super().settings()}
+        if self.clipped_window:
+            out["window_clipped"] = f"{self.clipped_window} (images smaller than the window)"
+        return out
+
+    def per_sample(self, generated, target, batch):
+        win = effective_window(self.variant, tuple(generated.shape[-2:]))
+        if win != window_size(self.variant):
+            self.clipped_window = win
         return ssim(generated, target, self.variant)
-

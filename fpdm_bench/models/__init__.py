@@ -1,17 +1,17 @@
-"""Model registry. Entries are lazy ("module:Class") so listing models imports nothing heavy.
+"""Model registry: adapters are found through the ``fpdm_bench.models`` entry-point group.
 
-To add a model: write an adapter (subclass ``ModelAdapter``) in one file and register it here.
+To add a model: subclass ``ModelAdapter`` in one file (its docstring's first line is what
+``fpdm-bench models`` shows) and name it in your package's ``pyproject.toml``::
+
+    [project.entry-points."fpdm_bench.models"]
+    my-model = "my_package.adapter:MyAdapter"
+
+fpdm-bench's own models (the floors, the reference FPDM) are registered the same way.
 """
-from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.models.base import ModelAdapter, check_output
 from fpdm_bench.registry import Registry
 
-MODELS = Registry("model")
-MODELS.register("copy-source", "baselines.floors:CopySource", "floor: returns the source image unchanged")
-MODELS.register("oracle", "baselines.floors:Oracle", "ceiling: returns the target image (metrics' best case)")
-MODELS.register("keypoint-warp", "baselines.keypoint_warp:KeypointWarp",
-                "floor: per-limb affine warp of the source from source to target keypoints")
-MODELS.register("fpdm", "reference_impl.adapter:FPDMAdapter",
-                "FPDM reference implementation (shipped tiny checkpoint unless --checkpoint is given)")
+MODELS = Registry("model", entry_point_group="fpdm_bench.models")
 
 
 def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dtype=None, **kwargs) -> ModelAdapter:
@@ -21,4 +21,4 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
 
 
-__all__ = ["MODELS", "ModelAdapter", "load_model"]
+__all__ = ["MODELS", "ModelAdapter", "check_output", "load_model"]

@@ -37,3 +37,43 @@ class ModelAdapter:
     def info(self) -> dict:
         """Parameters, NFE, scheduler, checkpoint hash: whatever says how images were produced."""
         return {"name": self.name, "parameters": 0, "nfe": 0, "checkpoint_sha256": None}
+
+
+RANGE_SLACK = 1 / 255  # less than one 8-bit level: rounding noise of a clamped model, not a wrong range
+
+
+def check_output(images, batch: dict, model: str, check_size: bool = True) -> None:
+    """Every adapter's output is checked before anything of its batch is written: a tensor of
+    floats, [B, 3, H, W] at the batch's size, finite, in [0, 1]. Raises one BenchError naming the
+    model, the first bad pair and what was wrong (a NaN image from an fp16 overflow, a model that
+    returns [-1, 1] or 0-255 values, a wrong size). ``check_size=False`` accepts any H, W (images
+    read from another code base's folder, which the protocol resizes)."""
+    from fpdm_bench.errors import BenchError
+
+    ids = list(batch["pair_id"])
+    frame = batch.get("target", batch.get("source"))
+    h, w = (int(x) for x in frame.shape[-2:]) if frame is not None else ("H", "W")
+    want = (len(ids), 3, h, w)
+    if not isinstance(images, torch.Tensor):
+        raise BenchError(f"model {model} returned {type(images).__name__} for pairs {ids[0]}…; "
+                         f"adapters return a float tensor {list(want)} in [0, 1]")
+    if not images.is_floating_point():
+        raise BenchError(f"model {model} returned {str(images.dtype).replace('torch.', '')} images for pair "
+                         f"{ids[0]}; adapters return float images in [0, 1]")
+    if images.ndim != 4 or tuple(images.shape[:2]) != want[:2] or (check_size and tuple(images.shape) != want):
+        raise BenchError(f"model {model} returned images of shape {list(images.shape)} for a batch of "
+                         f"{len(ids)} pairs at {h}x{w} (first pair {ids[0]}); expected {list(want)}")
+    flat = images.detach().float().flatten(1)
+    bad = ~torch.isfinite(flat)
+    if bad.any():
+        i = int(bad.any(1).nonzero()[0])
+        n_nan, n_inf = int(flat[i].isnan().sum()), int(flat[i].isinf().sum())
+        raise BenchError(f"model {model} returned a non-finite image for pair {ids[i]} ({n_nan} NaN, {n_inf} Inf "
+                         f"values of {flat.shape[1]}); nothing was written for it (fp16 overflow? try --dtype "
+                         f"float32)")
+    lo, hi = flat.amin(1), flat.amax(1)
+    out = (lo < -RANGE_SLACK) | (hi > 1 + RANGE_SLACK)
+    if out.any():
+        i = int(out.nonzero()[0])
+        raise BenchError(f"model {model} returned values in [{float(lo[i]):.4g}, {float(hi[i]):.4g}] for pair "
+                         f"{ids[i]}; adapters return images in [0, 1] (map [-1, 1] outputs with (x + 1) / 2)")

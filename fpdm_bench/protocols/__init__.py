@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from fpdm_bench.registry import Registry
+from fpdm_bench.registry import Registry, UnknownName
 
 RESIZE_LIBRARIES = ("pil", "torch", "cv2")
 
 
 @dataclass(frozen=True)
 class Protocol:
+    """How images are prepared and which metrics score them.
+
+    ``metrics`` maps each result key to its metric and settings: ``{"ssim": {"variant": "uniform51"},
+    "ssim_256": {"metric": "ssim", "variant": "gauss1.2-predrange"}, "fid": {"backbone": ...}}``
+    (``metric`` defaults to the key; the rest are the metric class's arguments, see
+    ``fpdm_bench/metrics/``). A sequence of names is read as ``{name: {}}``. A name no registered
+    metric has is an error here, when the protocol is made.
+    """
+
     name: str
     description: str
     source: str  # the official file (repo + path) this record reproduces
@@ -25,36 +34,43 @@ class Protocol:
     # How images become 8-bit before scoring: "round" (PIL/PNG), "truncate" (CFLD's .to(uint8)).
     quantize: str = "round"
     generated_format: str = "png"  # "png" (lossless) or "jpeg:<quality>" (round trip before scoring)
-    metrics: tuple[str, ...] = ("fid", "kid", "lpips", "ssim", "psnr", "mae")
-    ssim_variants: dict = field(default_factory=lambda: {"ssim": "uniform51"})  # metric name -> variant
-    fid_backbone: str = "fid-inception"  # fid-inception | torchvision-inception
-    fid_reference_split: str | None = None  # train | test; None = the dataset's fid_reference_split
-    fid_drop_remainder: int = 0  # >0: features are used in batches of this size, the remainder dropped
-    lpips_net: str = "alex"
-    lpips_drop_remainder: int = 0  # >0: LPIPS mean over the first len - len % k pairs (dataset order)
-    mae_variant: str = "mean_abs"  # mean_abs | gfla_normalised (see metrics/mae.py)
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    fid_replicates: int = 10  # Poisson-bootstrap replicates for FID's CI (0 = no CI)
+    metrics: dict = field(default_factory=dict)
+    fid_reference_split: str | None = None  # set metrics' reference: train | test; None = the dataset's
     notes: str = ""
+
+    def __post_init__(self):
+        from fpdm_bench.metrics.base import METRICS
+
+        metrics = self.metrics
+        if not isinstance(metrics, dict):
+            metrics = {m: {} for m in metrics}
+        metrics = {k: dict(v or {}) for k, v in metrics.items()}
+        for key, settings in metrics.items():
+            try:
+                METRICS.check(settings.get("metric", key))
+            except KeyError as e:
+                raise UnknownName(f"protocol {self.name}: metric {key!r}: {e}") from None
+        object.__setattr__(self, "metrics", metrics)
+        if self.resize_library not in RESIZE_LIBRARIES:
+            raise ValueError(f"protocol {self.name}: resize_library must be one of {RESIZE_LIBRARIES}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eval_size"] = list(self.eval_size) if self.eval_size else None
-        d["metrics"] = list(self.metrics)
         return d
 
     def reference_fingerprint(self) -> dict:
-        """The settings that change reference-set features (the refstats cache key uses these)."""
+        """The settings that change how reference images are prepared (part of the refstats key)."""
         return {k: v for k, v in self.to_dict().items() if k in (
-            "eval_size", "resize_library", "resize_filter", "resize_antialias", "quantize", "fid_backbone",
-            "fid_drop_remainder")}
+            "eval_size", "resize_library", "resize_filter", "resize_antialias", "quantize")}
 
     def with_changes(self, **changes) -> "Protocol":
         return replace(self, **changes)
 
 
-PROTOCOLS = Registry("protocol")
+# Built-in records register themselves below; a package adds a Protocol object through the
+# ``fpdm_bench.protocols`` entry points (``name = "module:PROTOCOL"``).
+PROTOCOLS = Registry("protocol", entry_point_group="fpdm_bench.protocols")
 
 
 def register(p: Protocol) -> Protocol:

@@ -8,8 +8,9 @@ STANDARD = register(Protocol(
     name="standard",
     description="fpdm-bench default: native size, TF-FID Inception (pytorch-fid), all metrics on every pair",
     source="pytorch-fid (mseitzer/pytorch-fid src/pytorch_fid/fid_score.py) for FID; skimage for SSIM/PSNR",
-    metrics=("fid", "kid", "lpips", "ssim", "psnr", "mae", "pose"),
-    ssim_variants={"ssim": "uniform51", "ssim_gauss": "gauss1.5"},
+    metrics={"fid": {"backbone": "fid-inception"}, "kid": {"backbone": "fid-inception"}, "lpips": {"net": "alex"},
+             "ssim": {"variant": "uniform51"}, "ssim_gauss": {"metric": "ssim", "variant": "gauss1.5"},
+             "psnr": {}, "mae": {"variant": "mean_abs"}, "pose": {}},
     notes="No resize unless generated and target sizes differ (then PIL bicubic to the target size). "
           "Adds pose fidelity (PCKh of MediaPipe keypoints detected on the generated image; needs the "
           "[pose] extra, else reported unavailable). "
@@ -22,8 +23,8 @@ PAIRED = register(Protocol(
     name="paired",
     description="standard's paired metrics only (SSIM/PSNR/MAE; no FID/KID/LPIPS): quick checks and CI",
     source="as standard",
-    metrics=("ssim", "psnr", "mae"),
-    ssim_variants={"ssim": "uniform51", "ssim_gauss": "gauss1.5"},
+    metrics={"ssim": {"variant": "uniform51"}, "ssim_gauss": {"metric": "ssim", "variant": "gauss1.5"},
+             "psnr": {}, "mae": {"variant": "mean_abs"}},
     notes="No weight files needed; use it for smoke tests. Not a paper protocol.",
 ))
 
@@ -33,12 +34,11 @@ FPDM = register(Protocol(
     source="dhlee-work/FPDM C2.eval.caculate_metrics.py + src/metrics/metrics.py + src/metrics/inception.py",
     eval_size=(256, 176),
     resize_library="pil", resize_filter="bicubic", resize_antialias=True,
-    metrics=("fid", "kid", "lpips", "ssim", "ssim_256", "psnr", "mae"),
-    ssim_variants={"ssim": "uniform51", "ssim_256": "gauss1.5-predrange"},
-    fid_backbone="torchvision-inception",
+    metrics={"fid": {"backbone": "torchvision-inception"}, "kid": {"backbone": "torchvision-inception"},
+             "lpips": {"net": "alex", "drop_remainder": 10},
+             "ssim": {"variant": "uniform51"}, "ssim_256": {"metric": "ssim", "variant": "gauss1.5-predrange"},
+             "psnr": {}, "mae": {"variant": "gfla_normalised"}, "l1": {}},
     fid_reference_split="test",
-    lpips_net="alex", lpips_drop_remainder=10,
-    mae_variant="gfla_normalised",
     notes="All images PIL-resized (bicubic) to the eval size. FID: torchvision ImageNet Inception-v3, "
           "bilinear to 299, ImageNet normalisation; reference = the test-set ground truth "
           "(FID_real_dataset='test'; 'train' is the other choice of the script). LPIPS alex, "
@@ -58,13 +58,12 @@ PIDM = register(Protocol(
     source="ankanbhunia/PIDM utils/metrics.py",
     eval_size=(256, 176),
     resize_library="cv2", resize_filter="bilinear", resize_antialias=False,
-    metrics=("fid", "kid", "lpips", "ssim", "ssim_256", "psnr", "mae"),
-    ssim_variants={"ssim": "uniform51", "ssim_256": "gauss1.2-predrange"},
-    fid_backbone="torchvision-inception",
+    metrics={"fid": {"backbone": "torchvision-inception", "drop_remainder": 64},
+             "kid": {"backbone": "torchvision-inception", "drop_remainder": 64},
+             "lpips": {"net": "alex", "drop_remainder": 64},
+             "ssim": {"variant": "uniform51"}, "ssim_256": {"metric": "ssim", "variant": "gauss1.2-predrange"},
+             "psnr": {}, "mae": {"variant": "gfla_normalised"}, "l1": {}},
     fid_reference_split="train",
-    fid_drop_remainder=64,
-    lpips_net="alex", lpips_drop_remainder=64,
-    mae_variant="gfla_normalised",
     notes="FID and LPIPS: cv2.resize (INTER_LINEAR) to 176x256, batches of 64 with the remainder "
           "dropped (reference set too). FID backbone: the GFLA-lineage InceptionV3 wrapper over "
           "torchvision's ImageNet Inception. Not reproduced: PIDM computes SSIM/PSNR on its 256x256 "
@@ -78,11 +77,11 @@ CFLD = register(Protocol(
     eval_size=(256, 176),
     resize_library="torch", resize_filter="bicubic", resize_antialias=True,
     quantize="truncate",
-    metrics=("fid", "kid", "lpips", "ssim", "ssim_256", "psnr"),
-    ssim_variants={"ssim": "uniform51", "ssim_256": "gauss1.5-predrange"},
-    fid_backbone="torchvision-inception",
+    metrics={"fid": {"backbone": "torchvision-inception"}, "kid": {"backbone": "torchvision-inception"},
+             "lpips": {"net": "alex"},
+             "ssim": {"variant": "uniform51"}, "ssim_256": {"metric": "ssim", "variant": "gauss1.5-predrange"},
+             "psnr": {}},
     fid_reference_split="train",
-    lpips_net="alex",
     notes="Generated images are F.interpolate(bicubic, antialias=True)-resized to the ground-truth size, "
           "then x*255 -> clamp -> .to(uint8), which truncates instead of rounding. FID vs all train "
           "images. No remainder dropped; no MAE in the script.",
@@ -93,15 +92,23 @@ POCOLD = register(Protocol(
     description="PoCoLD's evaluation (metrics.py, GFLA lineage): native size, 64-remainders dropped",
     source="BrandonHanx/PoCoLD metrics.py + eval/inception.py (from GFLA script/metrics.py)",
     eval_size=None,
-    metrics=("fid", "kid", "lpips", "ssim", "ssim_256", "psnr", "mae"),
-    ssim_variants={"ssim": "uniform51", "ssim_256": "gauss1.5-predrange"},
-    fid_backbone="torchvision-inception",
+    metrics={"fid": {"backbone": "torchvision-inception", "drop_remainder": 64},
+             "kid": {"backbone": "torchvision-inception", "drop_remainder": 64},
+             "lpips": {"net": "alex", "drop_remainder": 64},
+             "ssim": {"variant": "uniform51"}, "ssim_256": {"metric": "ssim", "variant": "gauss1.5-predrange"},
+             "psnr": {}, "mae": {"variant": "gfla_normalised"}, "l1": {}},
     fid_reference_split="train",
-    fid_drop_remainder=64,
-    lpips_net="alex", lpips_drop_remainder=64,
-    mae_variant="gfla_normalised",
     notes="Images are read as stored (no resize). FID over --fid_real_path (train set) and the generated "
           "folder in batches of 64, remainder dropped; LPIPS through PerceptualSimilarity's legacy "
           "DistModel net-lin alex (same v0.1 weights as the lpips package), batches of 64, remainder "
           "dropped. GFLA's script/metrics.py, which PIDM and PoCoLD adapted, is covered by this record.",
+))
+
+STANDARD_DINOV2 = register(STANDARD.with_changes(
+    name="standard-dinov2",
+    description="standard plus FD-DINOv2 (Stein et al. 2023) and the plain l1: the metrics a 2024+ paper adds",
+    source="standard + layer6ai-labs/dgm-eval dgm_eval/models/dinov2.py (FD-DINOv2 preprocessing)",
+    metrics={**STANDARD.metrics, "fd_dinov2": {}, "l1": {}},
+    notes=STANDARD.notes + " fd_dinov2: Fréchet distance on DINOv2 ViT-L/14 CLS features (needs the "
+          "facebook/dinov2-large folder, see `fpdm-bench weights`); same reference set as FID.",
 ))

@@ -1,0 +1,45 @@
+"""A click group whose commands are imported only when used (and can come from entry points)."""
+from __future__ import annotations
+
+import click
+
+from fpdm_bench.errors import BenchError
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in other modules ("module:attr"), imported when used, so the
+    CLI starts fast and a missing optional piece breaks only its own command. ``entry_point_group``
+    adds the commands other packages declare there (``[project.entry-points."fpdm_bench.commands"]``)."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, entry_point_group: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+        self.entry_point_group = entry_point_group
+
+    def _commands(self) -> dict[str, str]:
+        if self.entry_point_group:
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=self.entry_point_group):
+                self.lazy.setdefault(ep.name, ep.value)
+            self.entry_point_group = None
+        return self.lazy
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._commands()))
+
+    def get_command(self, ctx, name):
+        if name not in self._commands():
+            return super().get_command(ctx, name)
+        import importlib
+
+        module, _, attr = self.lazy[name].partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            why = str(e)  # `e` itself is unbound once the except block ends
+
+            @click.command(name, help=f"(unavailable: {why})")
+            def unavailable():
+                raise BenchError(f"command {name!r} is unavailable: {why}")
+            return unavailable

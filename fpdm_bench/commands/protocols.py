@@ -1,0 +1,31 @@
+"""`fpdm-bench protocols [NAME]`: the evaluation protocols and their settings."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("protocols")
+@click.argument("name", required=False)
+def protocols_cmd(name):
+    """List the evaluation protocols with their settings (or show one in full)."""
+    from fpdm_bench.protocols import PROTOCOLS, get_protocol
+
+    if name:
+        click.echo(json.dumps(get_protocol(name).to_dict(), indent=2))
+        return
+    for n in PROTOCOLS.names():
+        p = get_protocol(n)
+        size = "x".join(map(str, p.eval_size)) if p.eval_size else "native"
+        aa = "+aa" if p.resize_antialias else ""
+        click.echo(f"{n:15s} {p.description}")
+        click.echo(f"{'':15s}   size {size}, resize {p.resize_library}/{p.resize_filter}{aa}, quantize {p.quantize}; "
+                   f"set metrics vs {p.fid_reference_split or 'dataset default'} split")
+        click.echo(f"{'':15s}   metrics: {'; '.join(_metric_text(k, v) for k, v in p.metrics.items())}")
+        click.echo(f"{'':15s}   source: {p.source}")
+
+
+def _metric_text(key: str, settings: dict) -> str:
+    extra = ", ".join(f"{k} {v}" for k, v in settings.items())
+    return f"{key} ({extra})" if extra else key

@@ -1,0 +1,98 @@
+"""The Results type: one results.json (of ``run``, ``merge`` or ``score``), as report and compare read it.
+
+A metric's direction comes from the metric registry (each metric entry names its class under
+``metric``), never from a list kept here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpdm_bench.errors import DataError
+
+# Display order of the built-in metrics; any other metric follows, alphabetically.
+ORDER = ["fid", "fd_dinov2", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "l1", "pckh",
+         "pckh_target", "pose_dist", "pose_detected"]
+
+
+@dataclass
+class Results:
+    data: dict
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Results":
+        """A run directory or a results.json file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "results.json"
+        if not path.is_file():
+            raise DataError(path, "no results.json here (has the run finished? see `fpdm-bench merge`)")
+        try:
+            return cls(json.loads(path.read_text()), path)
+        except json.JSONDecodeError as e:
+            raise DataError(path, f"not valid JSON ({e})") from None
+
+    @classmethod
+    def of(cls, obj) -> "Results":
+        if isinstance(obj, Results):
+            return obj
+        if isinstance(obj, dict):
+            return cls(obj)
+        return cls.load(obj)
+
+    @property
+    def metrics(self) -> dict[str, dict]:
+        return self.data.get("metrics", {})
+
+    @property
+    def model(self) -> str:
+        return str(self.data.get("model", {}).get("name") or self.data.get("config", {}).get("model", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.data.get("dataset", {}).get("name", "?"))
+
+    @property
+    def protocol(self) -> str:
+        p = self.data.get("protocol", {})
+        return str(p.get("name", "?")) if isinstance(p, dict) else str(p)
+
+    @property
+    def pairs_sha256(self) -> str | None:
+        d = self.data.get("dataset", {})
+        return d.get("pairs_sha256_run") or d.get("pairs_sha256")
+
+    @property
+    def n(self):
+        return self.data.get("n", "?")
+
+    def shown(self) -> list[str]:
+        """Metric keys a table shows (entries marked ``display: false`` are counts kept for the record)."""
+        return [k for k, e in self.metrics.items() if not (isinstance(e, dict) and e.get("display") is False)]
+
+    def higher_is_better(self, key: str) -> bool | None:
+        """The direction of a metric key, from the metric registry; None if no metric reports it."""
+        from fpdm_bench.metrics.base import metric_direction
+
+        entry = self.metrics.get(key)
+        return metric_direction(key, entry if isinstance(entry, dict) else None)
+
+    def value(self, key: str):
+        e = self.metrics.get(key) or {}
+        return e.get("value")
+
+
+def metric_names(results: list[Results]) -> list[str]:
+    """The union of the shown metric keys of several results, in display order."""
+    names = {k for r in results for k in r.shown()}
+    return [m for m in ORDER if m in names] + sorted(names - set(ORDER))
+
+
+def direction(results: list[Results], key: str) -> bool | None:
+    """higher_is_better of ``key`` as the first result that has it says (registry lookup)."""
+    for r in results:
+        if key in r.metrics:
+            return r.higher_is_better(key)
+    return None

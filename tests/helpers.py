@@ -1,0 +1,64 @@
+"""Helpers the tests share (not a test module): stand-in networks, test models, micro FPDM configs."""
+import torch
+import torch.nn as nn
+
+from fpdm_bench.models import ModelAdapter
+
+
+class TinyFeatures(nn.Module):
+    """A fixed random feature network (16-d) standing in for Inception where only plumbing is tested."""
+
+    dims = 16
+    weights_sha256 = "tiny-features-v1"
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv = nn.Conv2d(3, 16, 3, stride=2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g))
+            self.conv.bias.zero_()
+
+    @torch.no_grad()
+    def forward(self, x):
+        return torch.relu(self.conv(x.float())).mean((2, 3))
+
+
+class NoisyCopy(ModelAdapter):
+    """Source image plus noise drawn from each sample's own generator (tests per-sample seeding)."""
+
+    name = "noisy-copy"
+
+    def generate(self, batch, generators):
+        noise = torch.stack([torch.rand(batch["source"].shape[1:], generator=g) for g in generators])
+        return (0.7 * batch["source"] + 0.3 * noise).clamp(0, 1)
+
+
+# Micro versions of the tiny FPDM config (32x24 images), built in seconds.
+STAGE1_MICRO = ["stage1.vision.image_size=32", "stage1.vision.patch_size=8", "stage1.vision.hidden_size=32",
+                "stage1.vision.intermediate_size=64", "stage1.vision.num_hidden_layers=1",
+                "stage1.vision.num_attention_heads=2", "stage1.vision.projection_dim=32",
+                "stage1.combiner.projection_dim=32", "stage1.combiner.hidden_dim=32"]
+STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.unet.config.block_out_channels=[16,32,32]",
+                "stage2.unet.config.cross_attention_dim=32", "stage2.unet.config.attention_head_dim=2",
+                "stage2.source_encoder.config.hidden_size=32", "stage2.source_encoder.config.num_hidden_layers=1",
+                "stage2.source_encoder.config.num_attention_heads=2", "stage2.source_encoder.image_size=[32,32]",
+                "stage2.source_encoder.config.image_size=32", "stage2.source_proj.hidden_dim=32",
+                "stage2.fusion_proj.hidden_dim=32", "stage2.vae.config.block_out_channels=[8,16,16]",
+                "stage2.vae.config.norm_num_groups=4", "train.vae_steps=2", "train.batch_size=4",
+                "train.checkpoint_every=2", "train.warmup_steps=0", "train.ema_decay=0.9", "train.cache=true"]
+FUSION_DIM = 32
+
+
+def micro_config(*extra):
+    from reference_impl.config import load_config
+
+    return load_config("stage2", "tiny", STAGE2_MICRO + list(extra))
+
+
+def save_micro_stage1(path, seed=0):
+    from reference_impl.config import load_config
+    from reference_impl.stage1.model import build_model as build_stage1
+
+    torch.manual_seed(seed)
+    return build_stage1(load_config("stage1", "tiny", STAGE1_MICRO)).eval().save_pretrained(path)
