@@ -1,2 +1,2 @@
 """Baseline adapters (PIDM, CFLD, PoCoLD) and the floors that appear in every table."""
-from fpdm_bench import _tv_shim  # noqa: F401  (must precede any torchvision/diffusers import)
+import fpdm_bench  # noqa: F401  (runs the torchvision shim, which must precede any torchvision/diffusers import)

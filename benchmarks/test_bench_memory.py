@@ -22,7 +22,7 @@ sys.path.insert(0, {tests!r})
 import fpdm_bench
 from helpers import TinyFeatures
 from fpdm_bench.commands.score import score_folders
-out = score_folders({real!r}, {gen!r}, "standard", networks={"fid-inception": TinyFeatures()}, cache={cache!r}, batch_size=32)
+out = score_folders({real!r}, {gen!r}, "standard", networks={{"fid-inception": TinyFeatures()}}, cache={cache!r}, batch_size=32)
 print(json.dumps({{"n": out["n"], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "fid": out["metrics"]["fid"]["value"]}}))
 """

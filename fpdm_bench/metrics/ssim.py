@@ -45,19 +45,34 @@ def window_size(variant: str) -> int:
     return v["win_size"]
 
 
-def _filter(x: torch.Tensor, variant: dict, win: int) -> torch.Tensor:
-    """'Valid' local mean of x [N,1,H,W] over a win×win window."""
+def _kernel(variant: dict, win: int, dtype) -> torch.Tensor:
     if not variant["gaussian"]:
-        # Box mean from an integral image: O(1) per pixel (avg_pool2d in float64 is O(win²)).
-        s = F.pad(x, (1, 0, 1, 0)).cumsum(2).cumsum(3)
-        box = s[..., win:, win:] - s[..., :-win, win:] - s[..., win:, :-win] + s[..., :-win, :-win]
-        return box / (win * win)
+        return torch.full((win,), 1.0 / win, dtype=dtype)
     r = win // 2
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    t = torch.arange(-r, r + 1, dtype=dtype)
     k = torch.exp(-0.5 * (t / variant["sigma"]) ** 2)
-    k = k / k.sum()
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    return F.conv2d(x, k.view(1, 1, -1, 1))
+    return k / k.sum()
+
+
+def _band(n: int, k: torch.Tensor) -> torch.Tensor:
+    """[n, n - len(k) + 1] matrix whose columns are the 1-D kernel shifted: x @ band = 'valid' filter."""
+    win = len(k)
+    m = n - win + 1
+    band = torch.zeros(n, m, dtype=k.dtype)
+    cols = torch.arange(m)
+    for i in range(win):
+        band[cols + i, cols] = k[i]
+    return band
+
+
+def _filter(x: torch.Tensor, variant: dict, win: int) -> torch.Tensor:
+    """'Valid' local mean of x [N,1,H,W] over a win×win (box or Gaussian) window.
+
+    The window is separable, so it is two matrix products with banded matrices (BLAS, float64):
+    several times faster on a CPU than float64 convolutions or integral images, same sums."""
+    k = _kernel(variant, win, x.dtype)
+    h, w = x.shape[-2:]
+    return _band(h, k).to(x.device).T @ (x @ _band(w, k).to(x.device))
 
 
 def ssim(generated: torch.Tensor, target: torch.Tensor, variant: str = "uniform51") -> torch.Tensor:

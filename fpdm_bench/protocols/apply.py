@@ -9,19 +9,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fpdm_bench.protocols import Protocol
+from fpdm_bench.images import from_uint8, to_uint8
+from fpdm_bench.protocols.base import Protocol
 
 _PIL = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
-
-
-def _to_uint8(images: torch.Tensor, mode: str = "round") -> np.ndarray:
-    x = images.detach().float().clamp(0, 1).mul(255)
-    x = x.round() if mode == "round" else x.floor()
-    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _from_uint8(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div(255.0)
 
 
 def resize(images: torch.Tensor, size: tuple[int, int], protocol: Protocol) -> torch.Tensor:
@@ -31,9 +22,9 @@ def resize(images: torch.Tensor, size: tuple[int, int], protocol: Protocol) -> t
     h, w = size
     lib, filt = protocol.resize_library, protocol.resize_filter
     if lib == "pil":  # PIL works on 8-bit images and always antialiases when downsampling
-        arr = _to_uint8(images)
+        arr = to_uint8(images)
         out = [np.asarray(Image.fromarray(a).resize((w, h), _PIL[filt])) for a in arr]
-        return _from_uint8(np.stack(out))
+        return from_uint8(np.stack(out))
     if lib == "torch":
         out = F.interpolate(images.float(), size=(h, w), mode=filt, align_corners=False,
                             antialias=protocol.resize_antialias)
@@ -50,7 +41,7 @@ def resize(images: torch.Tensor, size: tuple[int, int], protocol: Protocol) -> t
 
 def quantize(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
     """8-bit quantisation as the protocol's script does it (round, or CFLD's truncation)."""
-    return _from_uint8(_to_uint8(images, protocol.quantize))
+    return from_uint8(to_uint8(images, protocol.quantize))
 
 
 def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
@@ -60,11 +51,11 @@ def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
     if fmt.startswith("jpeg"):
         quality = int(fmt.split(":")[1]) if ":" in fmt else 95
         out = []
-        for a in _to_uint8(images):
+        for a in to_uint8(images):
             buf = io.BytesIO()
             Image.fromarray(a).save(buf, format="JPEG", quality=quality)
             out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
-        return _from_uint8(np.stack(out))
+        return from_uint8(np.stack(out))
     raise ValueError(f"protocol {protocol.name}: unknown generated_format {fmt!r}")
 
 

@@ -2,7 +2,7 @@
 reproduces; what that file does is summarised in ``notes`` where it is not captured by a field."""
 from __future__ import annotations
 
-from fpdm_bench.protocols import Protocol, register
+from fpdm_bench.protocols.base import Protocol, register
 
 STANDARD = register(Protocol(
     name="standard",
