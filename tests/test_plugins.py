@@ -93,6 +93,7 @@ def cli(plugin, *args, ok=True):
     return res
 
 
+@pytest.mark.slow  # eight fresh fpdm-bench processes (~2 s of imports each)
 def test_toy_metric_model_and_protocol_work_in_run_score_report_compare(plugin, fixture_root, tmp_path):
     assert "toy-darken" in cli(plugin, "models").stdout
     assert "toy_mse" in cli(plugin, "protocols").stdout
