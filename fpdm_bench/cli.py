@@ -111,7 +111,8 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
               help="Run directory. Rerunning the same command resumes there.")
 @click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--size", default=None, help="Load images at HxW instead of the dataset's native size.")
+@click.option("--size", default=None,
+              help="Load images at HxW (default: the protocol's evaluation size, else the dataset's native size).")
 @click.option("--checkpoint", default=None, help="Model checkpoint (folder or file); model default if omitted.")
 @click.option("--steps", type=int, default=None, help="Sampling steps (diffusion models).")
 @click.option("--guidance", type=float, default=None, help="Guidance scale (diffusion models).")
@@ -129,9 +130,14 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 @click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol (see `fpdm-bench protocols`).")
 @click.option("--skip-bad", is_flag=True, help="Skip (and count) pairs with bad images instead of stopping.")
 @click.option("--convert", is_flag=True, help="Read grayscale/RGBA/palette dataset images as RGB instead of refusing them.")
+@click.option("--reference-folder", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Reference images of FID/KID (default: the protocol's rule, e.g. the train split).")
+@click.option("--allow-upsampled", is_flag=True,
+              help="Score even if real images are smaller than the protocol's evaluation size (recorded).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, model_arg, limit,
-            batch_size, seed, device, dtype, shard, protocol, skip_bad, convert, no_progress):
+            batch_size, seed, device, dtype, shard, protocol, skip_bad, convert, reference_folder, allow_upsampled,
+            no_progress):
     """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json."""
     import torch
 
@@ -143,7 +149,8 @@ def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guid
     cfg = RunConfig(model=model, dataset=dataset, out=out, data_root=data_root, split=split, size=parse_size(size),
                     checkpoint=checkpoint, model_args=model_args, limit=limit, batch_size=batch_size, seed=seed,
                     device=device or ("cuda" if torch.cuda.is_available() else "cpu"), dtype=dtype, shard=shard,
-                    protocol=protocol, skip_bad=skip_bad, convert=convert, progress=not no_progress)
+                    protocol=protocol, skip_bad=skip_bad, convert=convert, reference_folder=reference_folder,
+                    allow_upsampled=allow_upsampled, progress=not no_progress)
     results = run(cfg, log=lambda m: click.echo(m, err=True))
     if results is not None:
         click.echo(format_table([results]))

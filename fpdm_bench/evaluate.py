@@ -49,7 +49,7 @@ def evaluate(batches: Iterable[dict], produce: Callable[[dict], torch.Tensor], s
             quantised = from_uint8(arr)
             ids = batch.get("ids") or list(batch["pair_id"])
             if set_only:
-                scorer.update_set(quantised, ids)
+                scorer.update_set(quantised, list(batch["pair_id"]), ids)
                 per = [{} for _ in ids]
             else:
                 per = scorer.update(quantised, batch, ids)

@@ -85,19 +85,23 @@ class RefStats:
 
 
 def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int] | None, *,
-                    drops=(0,), cache: Path | None = None, batch_size: int = 16, log=None,
-                    convert: bool = False) -> RefStats:
+                    drops=(0,), view: dict | None = None, cache: Path | None = None, batch_size: int = 16,
+                    log=None, convert: bool = False) -> RefStats:
     """Reference statistics of ``paths`` under ``protocol`` with ``extractor`` (images [B,3,H,W] in
-    [0,1] -> [B,D] features): one pass over the images, cached on disk."""
+    [0,1] -> [B,D] features): one pass over the images, cached on disk. With a remainder drop the
+    images are taken in file-name order (the scripts list their folder) and the last len % k left
+    out. ``view``: the metric's extra resize (protocols.apply.apply_view)."""
     import torch
 
     from fpdm_bench.images import read_image
     from fpdm_bench.metrics.fid import FrechetState, psd_factor
-    from fpdm_bench.protocols.apply import prepare
+    from fpdm_bench.protocols.apply import apply_view, prepare
 
     if not paths:
         raise DataError("<reference set>", "the FID reference set is empty")
     drops = tuple(sorted({int(d) for d in drops} or {0}))
+    if any(drops):
+        paths = sorted(paths, key=lambda p: Path(p).name)
     cache = Path(cache) if cache else cache_dir()
     meta = {
         "files": files_digest(paths, cache),
@@ -106,6 +110,7 @@ def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int
         "size": list(size) if size else None,
         "extractor": getattr(extractor, "weights_sha256", None) or type(extractor).__name__,
         "drops": list(drops),
+        "view": view,
         "kid_max": KID_REFERENCE_MAX,
         "version": 3,
     }
@@ -124,6 +129,7 @@ def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int
     for start in range(0, len(paths), batch_size):
         chunk = paths[start: start + batch_size]
         imgs = torch.cat([prepare(read_image(p, convert=convert)[None], protocol, size, generated=False) for p in chunk])
+        imgs = apply_view(imgs, view)
         feats = extractor(imgs.to(next(extractor.parameters()).device)).double().cpu().numpy()
         for d in drops:
             if d not in states:

@@ -33,7 +33,7 @@ from fpdm_bench.seeding import make_generators, sample_seed
 
 # Fields that define what a run directory holds: a rerun must agree on all of them to resume.
 IDENTITY_FIELDS = ("model", "checkpoint", "model_args", "dataset", "data_root", "split", "size", "limit",
-                   "seed", "protocol", "skip_bad", "convert")
+                   "seed", "protocol", "skip_bad", "convert", "reference_folder", "allow_upsampled")
 
 
 @dataclass
@@ -55,6 +55,8 @@ class RunConfig:
     protocol: str = "standard"
     skip_bad: bool = False
     convert: bool = False  # read non-RGB dataset images as RGB instead of refusing them
+    reference_folder: str | None = None  # set metrics' reference images (default: the protocol's rule)
+    allow_upsampled: bool = False  # score even if real images are smaller than the protocol's size
     progress: bool = True
 
     def shard_index(self) -> tuple[int, int]:
@@ -131,11 +133,10 @@ def run(cfg: RunConfig, log=print) -> dict | None:
 
     from fpdm_bench.evaluate import evaluate
     from fpdm_bench.models import load_model
-    from fpdm_bench.scoring import Scorer
 
+    scorer = _scorer(cfg, dataset, pairs)  # before the model: a protocol that cannot score this data stops here
     model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), **cfg.model_args)
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
-    scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset, convert=cfg.convert)
 
     done = read_records(run_dir)
     position = {rec.pair_id: k for k, rec in enumerate(pairs)}
@@ -178,8 +179,20 @@ class _PairedOnly:
 
 
 def _open(cfg: RunConfig):
-    return open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(cfg.size) if cfg.size else None, cfg.skip_bad,
+    """The dataset, loaded at --size, else at the protocol's evaluation size (so ground truth is read
+    from the files once at that size, never resized twice), else at its native size."""
+    from fpdm_bench.protocols import get_protocol
+
+    size = cfg.size or get_protocol(cfg.protocol).eval_size
+    return open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(size) if size else None, cfg.skip_bad,
                         cfg.convert)
+
+
+def _scorer(cfg: RunConfig, dataset, pairs):
+    from fpdm_bench.scoring import Scorer
+
+    return Scorer(cfg.protocol, device=cfg.device, dataset=dataset, pairs=pairs, convert=cfg.convert,
+                  reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled)
 
 
 def _batches(dataset, todo, batch_size, position, skip_bad, out):
@@ -214,9 +227,8 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=pri
     finished = [r for r in ordered if "metrics" in r]
     if scorer is None:
         from fpdm_bench.evaluate import evaluate
-        from fpdm_bench.scoring import Scorer
 
-        scorer = Scorer(cfg.protocol, device=cfg.device, dataset=dataset, convert=cfg.convert)
+        scorer = _scorer(cfg, dataset, pairs)
         if scorer.needs_set_pass():
             position = {rec.pair_id: k for k, rec in enumerate(pairs)}
 

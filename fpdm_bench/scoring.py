@@ -19,12 +19,14 @@ A metric that cannot run here (weights or package missing) is reported under its
 """
 from __future__ import annotations
 
+import json
+
 import torch
 
-from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.metrics.base import METRICS, MetricContext, MetricUnavailable
 from fpdm_bench.protocols import get_protocol
-from fpdm_bench.protocols.apply import prepare
+from fpdm_bench.protocols.apply import apply_view, check_resolution, prepare
 
 FEATURE_CHUNK = 16  # images per feature-network call, aligned on the running image count
 
@@ -33,16 +35,23 @@ class Scorer:
     """One protocol's metrics over one set of generated images.
 
     ``dataset`` gives the reference images and the default eval size; ``reference_paths`` and
-    ``size`` replace them for folder scoring. ``networks`` replaces networks by name (tests:
-    ``{"fid-inception": stand_in}``); ``weights`` maps weight names (see fpdm_bench.weights) to paths.
+    ``size`` replace them for folder scoring. ``pairs``: every pair (or name) that will be scored,
+    in order — needed to drop a remainder in the official script's file order and for the
+    ``test-targets`` reference. ``reference_folder``: score against the images of that folder.
+    ``allow_upsampled``: score even if real images are smaller than the evaluation size.
+    ``networks`` replaces networks by name (tests: ``{"fid-inception": stand_in}``); ``weights`` maps
+    weight names (see fpdm_bench.weights) to paths.
     """
 
     def __init__(self, protocol="standard", device="cpu", dataset=None, *, reference_paths=None, size=None,
-                 networks=None, weights=None, cache=None, log=None, convert=False):
+                 pairs=None, reference_folder=None, allow_upsampled=False, networks=None, weights=None, cache=None,
+                 log=None, convert=False):
         self.protocol = get_protocol(protocol)
         self.device = torch.device(device)
         self.dataset = dataset
         self.reference_paths = reference_paths
+        self.reference_folder = reference_folder
+        self.allow_upsampled = allow_upsampled
         self.cache, self.log, self.convert = cache, log, convert
         p = self.protocol
         self.size = tuple(p.eval_size or size or (dataset.size if dataset is not None else ()) or ()) or None
@@ -50,16 +59,24 @@ class Scorer:
         self.paired, self.set, self.unavailable = [], [], {}
         for key, settings in p.metrics.items():
             cls = METRICS.get(settings.get("metric", key))
-            metric = cls(key=key, **{k: v for k, v in settings.items() if k != "metric"})
+            metric = cls(key=key, **{k: v for k, v in settings.items() if k not in ("metric", "view")})
+            metric.view = settings.get("view")
             try:
                 metric.setup(ctx)
             except (WeightsMissing, MetricUnavailable) as e:
                 self.unavailable[key] = (cls.name, str(e))
                 continue
             (self.paired if metric.kind == "paired" else self.set).append(metric)
-        self._buffer: list[tuple[str, torch.Tensor]] = []
+        self.pairs = list(pairs) if pairs is not None else None
+        self.dropped = {m.key: p.remainder_dropped(self.pairs, m.drop_remainder)
+                        for m in self.paired + self.set if self.pairs is not None and m.drop_remainder}
+        self._buffer: list[tuple[str, str, torch.Tensor]] = []
         self._seen = 0
         self._reference_info: dict = {}
+        self.real_images: dict = {}
+        if dataset is not None and self.pairs is not None and p.eval_size:
+            targets = list(dict.fromkeys(dataset.image_path(r.target) for r in self.pairs))
+            self.real_images["ground_truth"] = check_resolution(targets, p, allow_upsampled, "ground-truth")
 
     # --- per batch ----------------------------------------------------------------------------
     def _eval_size(self, images: torch.Tensor) -> tuple[int, int]:
@@ -77,42 +94,50 @@ class Scorer:
         if self.paired:
             tgt = prepare(batch["target"], self.protocol, size, generated=False) if "target" in batch else None
             for m in self.paired:
-                rows = m.update(gen, tgt, batch) if m.frame == "eval" else m.update(generated, None, batch)
+                if m.frame == "batch":
+                    rows = m.update(generated, None, batch)
+                else:
+                    rows = m.update(apply_view(gen, m.view), None if tgt is None else apply_view(tgt, m.view), batch)
                 for d, r in zip(out, rows):
                     d.update(r)
         if set_metrics:
-            self._feed(gen, ids or batch.get("pair_id"))
+            self._feed(gen, list(batch["pair_id"]), ids)
         return out
 
-    def update_set(self, generated: torch.Tensor, ids: list[str] | None = None) -> None:
+    def update_set(self, generated: torch.Tensor, pair_ids: list[str], ids: list[str] | None = None) -> None:
         """Feed generated images to the set metrics only (finished samples re-read on resume)."""
         if self.set:
-            self._feed(prepare(generated, self.protocol, self._eval_size(generated), generated=True), ids)
+            self._feed(prepare(generated, self.protocol, self._eval_size(generated), generated=True), pair_ids, ids)
 
-    def _feed(self, prepared: torch.Tensor, ids) -> None:
+    def _feed(self, prepared: torch.Tensor, pair_ids, ids) -> None:
         if not self.set:
             return
         for i, im in enumerate(prepared):
-            self._buffer.append((ids[i] if ids else str(self._seen), im))
+            self._buffer.append((pair_ids[i], ids[i] if ids else pair_ids[i], im))
             self._seen += 1
         while len(self._buffer) >= FEATURE_CHUNK:
             self._extract(self._buffer[:FEATURE_CHUNK])
             self._buffer = self._buffer[FEATURE_CHUNK:]
 
-    def _networks(self) -> dict[str, torch.nn.Module]:
-        return {m.network_name: m.extractor for m in self.set}
+    def _groups(self) -> dict[tuple[str, str], list]:
+        """Set metrics grouped by (feature network, view): each group's features are computed once."""
+        groups: dict[tuple[str, str], list] = {}
+        for m in self.set:
+            groups.setdefault((m.network_name, json.dumps(m.view, sort_keys=True) if m.view else ""), []).append(m)
+        return groups
 
     def _extract(self, items) -> None:
         if not items:
             return
-        imgs = torch.stack([im for _, im in items])
-        ids = [i for i, _ in items]
-        for name, net in self._networks().items():
+        imgs = torch.stack([im for _, _, im in items])
+        for (_, _), metrics in self._groups().items():
+            net, view = metrics[0].extractor, metrics[0].view
             dev = next(iter(net.parameters()), torch.empty(0)).device
-            feats = net(imgs.to(dev)).double().cpu().numpy()
-            for m in self.set:
-                if m.network_name == name:
-                    m.update(feats, ids)
+            feats = net(apply_view(imgs, view).to(dev)).double().cpu().numpy()
+            for m in metrics:
+                keep = [k for k, (pid, _, _) in enumerate(items) if pid not in self.dropped.get(m.key, ())]
+                if keep:
+                    m.update(feats[keep], [items[k][1] for k in keep])
 
     def needs_set_pass(self) -> bool:
         """Whether a set metric is active (so a resumed run must re-read samples/)."""
@@ -121,42 +146,63 @@ class Scorer:
     # --- end ----------------------------------------------------------------------------------
     def compute(self, records: list[dict]) -> dict:
         """Means + bootstrap CIs of the per-sample values in ``records`` (finished samples, dataset
-        order) and the set metrics; unavailable metrics carry the reason instead of a value."""
+        order) and the set metrics; unavailable metrics carry the reason instead of a value.
+        Remainders are dropped in the official file order when the pairs are known."""
         out: dict[str, dict] = {}
-        rows = [r["metrics"] for r in records if "metrics" in r]
         for m in self.paired:
-            m.load(rows)
-            out.update(m.compute())
+            drop = self.dropped.get(m.key, ())
+            m.load([r["metrics"] for r in records if "metrics" in r and r.get("pair_id") not in drop])
+            out.update(self._with_dropped(m, m.compute()))
         if self.set:
             self._extract(self._buffer)
             self._buffer = []
-            for name, net in self._networks().items():
-                ref = self._reference(name, net)
-                for m in self.set:
-                    if m.network_name == name:
-                        out.update(m.compute(ref))
+            for (name, _), metrics in self._groups().items():
+                ref = self._reference(name, metrics)
+                for m in metrics:
+                    out.update(self._with_dropped(m, m.compute(ref)))
         for key, (metric, reason) in self.unavailable.items():
             out[key] = {"value": None, "unavailable": reason, "metric": metric}
         return out
 
+    def _with_dropped(self, metric, result: dict) -> dict:
+        if self.dropped.get(metric.key):
+            for entry in result.values():
+                entry["dropped"] = len(self.dropped[metric.key])
+                entry["drop_order"] = f"sorted {self.protocol.generated_name}"
+        return result
+
     def _reference_paths(self):
+        if self.reference_folder is not None:
+            from fpdm_bench.images import list_images
+
+            return list_images(self.reference_folder), f"folder {self.reference_folder}"
         if self.reference_paths is not None:
             return list(self.reference_paths), "given"
         if self.dataset is None:
             raise BenchError("FID/KID need reference images: give a dataset or reference_paths")
-        split = self.protocol.fid_reference_split or self.dataset.fid_reference_split
-        return list(self.dataset.reference_images(split)), split
+        rule = self.protocol.reference or self.dataset.fid_reference_split
+        if rule == "train-list":  # CFLD's set; datasets without a train.lst fall back to their train split
+            try:
+                return list(self.dataset.reference_images(rule)), rule
+            except (DataError, ValueError) as e:
+                return list(self.dataset.reference_images("train")), f"train (train-list unavailable: {e})"
+        if rule == "test-targets":
+            if self.pairs is None:
+                raise BenchError(f"protocol {self.protocol.name}: the test-targets reference needs the evaluated pairs")
+            return list(dict.fromkeys(self.dataset.image_path(r.target) for r in self.pairs)), rule
+        return list(self.dataset.reference_images(rule)), rule
 
-    def _reference(self, name: str, net):
+    def _reference(self, name: str, metrics: list):
         from fpdm_bench.refstats import reference_stats
 
-        paths, split = self._reference_paths()
-        users = [m for m in self.set if m.network_name == name]
-        drops = {d for m in users for d in m.reference_drops()} or {0}
-        ref = reference_stats(paths, self.protocol, net, self.size, drops=drops, cache=self.cache, log=self.log,
-                              convert=self.convert)
+        paths, rule = self._reference_paths()
+        drops = {d for m in metrics for d in m.reference_drops()} or {0}
+        if self.protocol.eval_size:
+            self.real_images["reference"] = check_resolution(paths, self.protocol, self.allow_upsampled, "reference")
+        ref = reference_stats(paths, self.protocol, metrics[0].extractor, self.size, drops=drops, view=metrics[0].view,
+                              cache=self.cache, log=self.log, convert=self.convert)
         first = ref.moments[min(drops)]
-        self._reference_info[name] = {"split": split, "n_files": len(paths), "n_used": first.n,
+        self._reference_info[name] = {"rule": rule, "n_files": len(paths), "n_used": first.n,
                                       "dropped": first.dropped, "cache_key": ref.key, "from_cache": ref.from_cache}
         return ref
 
@@ -164,12 +210,14 @@ class Scorer:
         """The full protocol record plus what this run actually used (for results.json)."""
         d = {**self.protocol.to_dict(), "eval_size_used": list(self.size) if self.size else "native (target size)",
              "metrics_used": {m.key: m.describe() for m in self.paired + self.set}}
-        nets = {name: net.describe() for name, net in self._networks().items() if hasattr(net, "describe")}
+        nets = {m.network_name: m.extractor.describe() for m in self.set if hasattr(m.extractor, "describe")}
         if nets:
             d["feature_networks"] = nets
         if self._reference_info:
-            d["reference"] = (next(iter(self._reference_info.values())) if len(self._reference_info) == 1
-                              else self._reference_info)
+            d["reference_used"] = (next(iter(self._reference_info.values())) if len(self._reference_info) == 1
+                                   else self._reference_info)
+        if self.real_images:
+            d["real_images"] = self.real_images
         if self.unavailable:
             d["unavailable"] = {k: reason for k, (_, reason) in self.unavailable.items()}
         return d

@@ -34,8 +34,8 @@ def test_registry_and_records_cite_sources():
 def test_expected_settings_differ_from_standard():
     std = get_protocol("standard")
     assert get_protocol("fpdm").metrics["fid"]["backbone"] == "torchvision-inception" != std.metrics["fid"]["backbone"]
-    assert get_protocol("fpdm").fid_reference_split == "test"
-    assert get_protocol("pidm").resize_library == "cv2" and get_protocol("pidm").metrics["fid"]["drop_remainder"] == 64
+    assert get_protocol("fpdm").reference == "test-targets"
+    assert get_protocol("pidm").metrics["fid"]["view"]["library"] == "cv2" and get_protocol("pidm").metrics["fid"]["drop_remainder"] == 64
     assert get_protocol("pidm").metrics["ssim_256"] == {"metric": "ssim", "variant": "gauss1.2-predrange"}
     assert get_protocol("cfld").quantize == "truncate"
     assert get_protocol("fpdm-512").eval_size == (512, 352)
@@ -49,11 +49,16 @@ def test_unknown_metric_in_a_protocol_is_an_error():
 
 
 def test_resize_libraries_give_different_images():
+    from fpdm_bench.protocols.apply import apply_view
+
     x = _images(2, (128, 96))
-    outs = {n: resize(x, (64, 48), get_protocol(n)) for n in ("fpdm", "pidm", "cfld")}
-    assert outs["fpdm"].shape == (2, 3, 64, 48)
-    assert (outs["fpdm"] - outs["pidm"]).abs().max() > 1e-3  # PIL bicubic vs cv2 bilinear
-    assert (outs["fpdm"] - outs["cfld"]).abs().max() > 1e-3  # PIL vs torch antialiased bicubic
+    pil = resize(x, (64, 48), get_protocol("fpdm"))
+    torch_aa = resize(x, (64, 48), get_protocol("cfld"))
+    cv2_float = apply_view(x, {**get_protocol("pidm").metrics["fid"]["view"], "size": [64, 48]})
+    assert pil.shape == (2, 3, 64, 48)
+    assert (pil - cv2_float).abs().max() > 1e-3  # PIL bicubic vs cv2 bilinear
+    assert (pil - torch_aa).abs().max() > 1e-3  # PIL vs torch antialiased bicubic
+    assert ((cv2_float * 255) - (cv2_float * 255).round()).abs().max() > 1e-3  # PIDM's path keeps floats
 
 
 def test_truncating_quantisation_differs_from_rounding():
@@ -140,7 +145,8 @@ def test_protocols_command_lists_settings():
     assert res.exit_code == 0, res.output
     for name in ("standard", "fpdm", "pidm", "cfld", "pocold"):
         assert name in res.output
-    assert "cv2/bilinear" in res.output and "C2.eval.caculate_metrics.py" in res.output
+    assert "fid (backbone torchvision-inception, drop_remainder 64, view" in res.output
+    assert "C2.eval.caculate_metrics.py" in res.output
     assert "ssim_256 (metric ssim, variant gauss1.2-predrange)" in res.output
     one = CliRunner().invoke(main, ["protocols", "cfld"])
     assert '"quantize": "truncate"' in one.output

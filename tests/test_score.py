@@ -84,7 +84,7 @@ def test_reference_statistics_are_cached_and_invalidated(tmp_path, ds):
 
     def ref():  # a small stand-in feature network: the cache logic is what is tested here
         out = score_dataset(ds, gen, "standard", networks={"fid-inception": TinyFeatures()}, cache=tmp_path / "cache")
-        return out["protocol"]["reference"], out["metrics"]["fid"]["value"]
+        return out["protocol"]["reference_used"], out["metrics"]["fid"]["value"]
 
     (first, fid1), (second, fid2) = ref(), ref()
     assert first["from_cache"] is False and second["from_cache"] is True and fid1 == fid2

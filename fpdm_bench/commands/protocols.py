@@ -13,7 +13,14 @@ def protocols_cmd(name):
     from fpdm_bench.protocols import PROTOCOLS, get_protocol
 
     if name:
-        click.echo(json.dumps(get_protocol(name).to_dict(), indent=2))
+        p = get_protocol(name)
+        d = p.to_dict()
+        cites = d.pop("citations")
+        click.echo(json.dumps(d, indent=2))
+        if cites:
+            click.echo(f"\nwhere each setting comes from ({p.source}):")
+            for key, where in cites.items():
+                click.echo(f"  {key:15s} {where}")
         return
     for n in PROTOCOLS.names():
         p = get_protocol(n)
@@ -21,7 +28,7 @@ def protocols_cmd(name):
         aa = "+aa" if p.resize_antialias else ""
         click.echo(f"{n:15s} {p.description}")
         click.echo(f"{'':15s}   size {size}, resize {p.resize_library}/{p.resize_filter}{aa}, quantize {p.quantize}; "
-                   f"set metrics vs {p.fid_reference_split or 'dataset default'} split")
+                   f"set metrics vs {p.reference or 'the dataset default'} reference")
         click.echo(f"{'':15s}   metrics: {'; '.join(_metric_text(k, v) for k, v in p.metrics.items())}")
         click.echo(f"{'':15s}   source: {p.source}")
 

@@ -80,11 +80,19 @@ def score_dataset(dataset, generated: Path, protocol: str = "standard", device: 
     from fpdm_bench.evaluate import evaluate
     from fpdm_bench.scoring import Scorer
 
+    import copy
+
+    from fpdm_bench.protocols import get_protocol
+
+    eval_size = get_protocol(protocol).eval_size
+    if eval_size and tuple(dataset.size) != tuple(eval_size):  # ground truth read once, at the protocol's size
+        dataset = copy.copy(dataset)
+        dataset.size = tuple(eval_size)
     pairs = dataset.pairs[:limit] if limit else dataset.pairs
     matched = match_generated(pairs, list_images(generated), Path(generated))
     if size is None:
         check_one_size(matched, Path(generated))
-    scorer = Scorer(protocol, device=device, dataset=dataset, log=log, convert=convert, **scorer_kwargs)
+    scorer = Scorer(protocol, device=device, dataset=dataset, pairs=pairs, log=log, convert=convert, **scorer_kwargs)
     index = {r.pair_id: i for i, r in enumerate(dataset.pairs)}
     batches = (collate([dataset[index[r.pair_id]] for r in pairs[s: s + batch_size]])
                for s in range(0, len(pairs), batch_size))
@@ -116,8 +124,8 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
             raise DataError(generated, f"images are {gs[0]}x{gs[1]} but the real images are {rs[0]}x{rs[1]}; "
                                        f"pass --size HxW to compare them at one size")
         size = rs
-    scorer = Scorer(protocol, device=device, reference_paths=real_files, size=tuple(size), log=log, convert=convert,
-                    **scorer_kwargs)
+    scorer = Scorer(protocol, device=device, reference_paths=real_files, size=tuple(size), pairs=names, log=log,
+                    convert=convert, **scorer_kwargs)
     read_real = _reader(real_by, size, scorer.protocol, convert)
     batches = ({"pair_id": chunk, "target": read_real({"pair_id": chunk})}
                for chunk in (names[s: s + batch_size] for s in range(0, len(names), batch_size)))
@@ -144,9 +152,13 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
 @click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--convert", is_flag=True, help="Convert grayscale/RGBA/palette images to RGB instead of refusing them.")
 @click.option("--weights", "weight_paths", multiple=True, help="NAME=PATH of a weight file (see `fpdm-bench weights`).")
+@click.option("--reference-folder", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Reference images of FID/KID (default: the protocol's rule, e.g. the train split).")
+@click.option("--allow-upsampled", is_flag=True,
+              help="Score even if real images are smaller than the protocol's evaluation size (recorded).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, size, batch_size, device, convert,
-              weight_paths, force):
+              weight_paths, reference_folder, allow_upsampled, force):
     """Score a folder of generated images (against a dataset's pairs, or a folder of real images)."""
     import torch
 
@@ -161,7 +173,7 @@ def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     kw = dict(protocol=protocol, device=device, batch_size=batch_size, convert=convert, size=parse_size(size), log=log,
-              weights=parse_weights(weight_paths))
+              weights=parse_weights(weight_paths), reference_folder=reference_folder, allow_upsampled=allow_upsampled)
     if dataset:
         from fpdm_bench.data import open_dataset
 

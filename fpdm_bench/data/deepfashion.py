@@ -256,7 +256,12 @@ class DeepFashionDataset(PairDataset):
         """The photos of ``split`` (default ``fid_reference_split``): every image its annotation
         file (CSV layout) or pairs json (FPDM layout) names, in file order."""
         split = split or self.fid_reference_split
-        if self.layout == "csv":
+        if split == "train-list":  # CFLD's train_highres: every image named in the root's train.lst
+            source = self.root / "train.lst"
+            if not source.is_file():
+                raise DataError(source, "not found (the train-list reference names the images of train.lst)")
+            paths = [self.image_path(flat_name(n) or Path(n).name) for n in source.read_text().split() if n.strip()]
+        elif self.layout == "csv":
             source = annotation_file(self.root, split)
             names = list(read_annotations(source))
             paths = [self.image_path(n) for n in names]

@@ -63,6 +63,8 @@ class Metric:
     weights: ClassVar[tuple[str, ...]] = ()
     #: result keys beyond ``key`` and their direction (metrics that report several numbers)
     outputs: ClassVar[dict[str, bool]] = {}
+    drop_remainder: int = 0  # k > 0: the last N % k images (in the protocol's file order) are left out
+    view: dict | None = None  # the protocol's extra resize for this metric (see protocols.apply.apply_view)
 
     def __init__(self, key: str | None = None):
         self.key = key or self.name
@@ -98,7 +100,7 @@ class PairedMetric(Metric):
     target prepared by the protocol at its evaluation size; ``batch`` = the generated image as the
     model returned it, in the frame of the batch's keypoints (pose fidelity).
     ``drop_remainder`` = k > 0 averages over the first len - len % k samples (scripts that drop the
-    last partial batch).
+    last partial batch; see :func:`remainder`).
     """
 
     kind = "paired"
@@ -149,7 +151,7 @@ class PairedMetric(Metric):
             vals = self.values.get(k, [])
             if not vals:
                 continue
-            dropped = len(vals) % self.drop_remainder if self.drop_remainder else 0
+            dropped = remainder(len(vals), self.drop_remainder)
             out[k] = {**summarize(vals[: len(vals) - dropped]), "metric": self.name}
             if dropped:
                 out[k]["dropped"] = dropped
@@ -198,6 +200,12 @@ class SetMetric(Metric):
 
     def needs_reference_features(self) -> bool:
         return False
+
+
+def remainder(n: int, k: int) -> int:
+    """How many of n items a script that works in batches of k drops: n % k, except that with fewer
+    than k items the scripts shrink the batch to all of them and drop nothing."""
+    return n % k if k and n >= k else 0
 
 
 def summarize(values) -> dict:

@@ -136,7 +136,7 @@ class FrechetState:
         if self.finished:
             return
         if self._pending:
-            if self.drop_remainder:
+            if self.drop_remainder and self.n:  # fewer than one chunk in all: the scripts keep them
                 self.dropped = len(self._pending)
             else:
                 self._fold(self._pending)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fpdm_bench.metrics.base import SetMetric
+from fpdm_bench.metrics.base import SetMetric, remainder
 
 
 def kid_subsets(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
@@ -68,7 +68,7 @@ class KID(SetMetric):
         """KID of the generated features against ``reference`` (its ``kid_features``, or an array)."""
         ref = getattr(reference, "kid_features", reference)
         fake_np = self.features()
-        dropped = len(fake_np) % self.drop_remainder if self.drop_remainder else 0
+        dropped = remainder(len(fake_np), self.drop_remainder)
         fake = torch.from_numpy(fake_np[: len(fake_np) - dropped]).double()
         real = torch.as_tensor(np.asarray(ref), dtype=torch.float64)
         if len(fake) < 2 or len(real) < 2:

@@ -15,33 +15,51 @@ from fpdm_bench.protocols.base import Protocol
 _PIL = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 
-def resize(images: torch.Tensor, size: tuple[int, int], protocol: Protocol) -> torch.Tensor:
-    """Resize [B,3,H,W] to size=(H, W) the way the protocol's library does it (no-op if equal)."""
+def resize_with(images: torch.Tensor, size: tuple[int, int], library: str, filter: str = "bicubic",
+                antialias: bool = True) -> torch.Tensor:
+    """Resize [B,3,H,W] to size=(H, W) the way ``library`` does it (no-op if the size is equal)."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     h, w = size
-    lib, filt = protocol.resize_library, protocol.resize_filter
-    if lib == "pil":  # PIL works on 8-bit images and always antialiases when downsampling
+    if library == "pil":  # PIL works on 8-bit images and always antialiases when downsampling
         arr = to_uint8(images)
-        out = [np.asarray(Image.fromarray(a).resize((w, h), _PIL[filt])) for a in arr]
+        out = [np.asarray(Image.fromarray(a).resize((w, h), _PIL[filter])) for a in arr]
         return from_uint8(np.stack(out))
-    if lib == "torch":
-        out = F.interpolate(images.float(), size=(h, w), mode=filt, align_corners=False,
-                            antialias=protocol.resize_antialias)
+    if library == "torch":
+        out = F.interpolate(images.float(), size=(h, w), mode=filter, align_corners=False, antialias=antialias)
         return out.clamp(0, 1)
-    if lib == "cv2":  # PIDM resizes float32 0-255 arrays with cv2's default INTER_LINEAR (no antialias)
+    if library == "cv2":  # PIDM resizes float32 0-255 arrays with cv2's default INTER_LINEAR (no antialias)
         import cv2
 
-        flag = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[filt]
+        flag = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[filter]
         arr = images.detach().float().permute(0, 2, 3, 1).cpu().numpy() * 255.0
         out = np.stack([cv2.resize(a, (w, h), interpolation=flag) for a in arr])
         return torch.from_numpy(out).permute(0, 3, 1, 2).div(255.0).clamp(0, 1)
-    raise ValueError(f"protocol {protocol.name}: unknown resize library {lib!r}")
+    raise ValueError(f"unknown resize library {library!r}")
+
+
+def side(protocol: Protocol, generated: bool) -> dict:
+    """The resize + quantisation settings of one side: generated images, or real ones (ground
+    truth and reference set), which some scripts load differently (CFLD: PIL for real images)."""
+    gen = {"library": protocol.resize_library, "filter": protocol.resize_filter,
+           "antialias": protocol.resize_antialias, "quantize": protocol.quantize}
+    return gen if generated or not protocol.real_resize else {**gen, **protocol.real_resize}
+
+
+def resize(images: torch.Tensor, size: tuple[int, int], protocol: Protocol, generated: bool = True) -> torch.Tensor:
+    """Resize as the protocol does it for generated (or real) images."""
+    s = side(protocol, generated)
+    return resize_with(images, size, s["library"], s["filter"], s["antialias"])
+
+
+def quantize_with(images: torch.Tensor, mode: str) -> torch.Tensor:
+    """8-bit quantisation: "round" (PIL/PNG), "truncate" (CFLD's .to(uint8)), "none" (PIDM's float path)."""
+    return images if mode == "none" else from_uint8(to_uint8(images, mode))
 
 
 def quantize(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
-    """8-bit quantisation as the protocol's script does it (round, or CFLD's truncation)."""
-    return from_uint8(to_uint8(images, protocol.quantize))
+    """8-bit quantisation of generated images as the protocol's script does it."""
+    return quantize_with(images, protocol.quantize)
 
 
 def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
@@ -61,9 +79,45 @@ def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
 
 def prepare(images: torch.Tensor, protocol: Protocol, size: tuple[int, int] | None, generated: bool) -> torch.Tensor:
     """Bring images to what the protocol scores: format round trip (generated side), resize to
-    ``size`` (if given and different), 8-bit quantisation."""
+    ``size`` (if given and different), 8-bit quantisation — each with the side's settings."""
     if generated:
         images = roundtrip(images, protocol)
+    s = side(protocol, generated)
     if size is not None:
-        images = resize(images, size, protocol)
-    return quantize(images, protocol)
+        images = resize_with(images, size, s["library"], s["filter"], s["antialias"])
+    return quantize_with(images, s["quantize"])
+
+
+def apply_view(images: torch.Tensor, view: dict | None) -> torch.Tensor:
+    """A metric's own view of the prepared images (PIDM's FID/LPIPS: cv2 bilinear to 176x256 as
+    float32, no rounding): ``{"size": [H, W], "library", "filter", "antialias", "quantize"}``."""
+    if not view:
+        return images
+    out = resize_with(images, tuple(view["size"]), view.get("library", "pil"), view.get("filter", "bicubic"),
+                      view.get("antialias", True))
+    return quantize_with(out, view.get("quantize", "round"))
+
+
+def check_resolution(paths, protocol: Protocol, allow_upsampled: bool, what: str) -> dict:
+    """The native sizes of the real images a protocol resizes to its evaluation size. Scoring at a
+    size larger than the files would compare against upsampled ground truth (a 512x352 protocol fed
+    256x176 files), so that is refused unless ``allow_upsampled``. Returns {"HxW": count, ...,
+    "upsampled": n} for results.json."""
+    from fpdm_bench.errors import DataError
+    from fpdm_bench.images import image_size
+
+    h, w = protocol.eval_size
+    sizes: dict[str, int] = {}
+    small = []
+    for p in paths:
+        ph, pw = image_size(p)
+        sizes[f"{ph}x{pw}"] = sizes.get(f"{ph}x{pw}", 0) + 1
+        if ph < h or pw < w:
+            small.append((p, ph, pw))
+    if small and not allow_upsampled:
+        p, ph, pw = small[0]
+        raise DataError(p, f"is {ph}x{pw}, smaller than protocol {protocol.name}'s evaluation size {h}x{w} "
+                           f"({len(small)} of {len(paths)} {what} images are): scoring would upsample them. Point "
+                           f"--data-root at the high-resolution originals (DeepFashion img_highres, 750x1101), or "
+                           f"pass --allow-upsampled to score anyway (results.json records it)")
+    return {"sizes": sizes, "resized_to": f"{h}x{w}", "upsampled": len(small)}

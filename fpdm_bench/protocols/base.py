@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from fpdm_bench.registry import Registry, UnknownName
 
 RESIZE_LIBRARIES = ("pil", "torch", "cv2")
+REFERENCE_RULES = (None, "train", "test", "test-targets", "train-list")
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,23 @@ class Protocol:
     resize_library: str = "pil"  # pil | torch | cv2
     resize_filter: str = "bicubic"  # bicubic | bilinear
     resize_antialias: bool = True  # PIL always antialiases; cv2 never does
-    # How images become 8-bit before scoring: "round" (PIL/PNG), "truncate" (CFLD's .to(uint8)).
+    # How images become 8-bit before scoring: "round" (PIL/PNG), "truncate" (CFLD's .to(uint8)),
+    # "none" (kept as floats, PIDM's cv2 path).
     quantize: str = "round"
     generated_format: str = "png"  # "png" (lossless) or "jpeg:<quality>" (round trip before scoring)
+    # Real images (ground truth, reference set) where a script reads them differently from its
+    # generated ones: {"library", "filter", "antialias", "quantize"}; None = as the generated side.
+    real_resize: dict | None = None
     metrics: dict = field(default_factory=dict)
-    fid_reference_split: str | None = None  # set metrics' reference: train | test; None = the dataset's
+    # The set metrics' reference images: "train" / "test" (every image of that split), "test-targets"
+    # (the unique targets of the evaluated pairs, FPDM's 'test'), "train-list" (the names in the
+    # dataset's train.lst, CFLD); None = the dataset's default. A folder can be given at run time.
+    reference: str | None = None
+    # The official generated file name, "{pair_id}", "{source}", "{target}" (file names) filled in:
+    # remainder drops remove the last images in this name's sorted order, as the scripts list files.
+    generated_name: str = "{pair_id}.png"
+    # Where each setting comes from: setting or metric key -> "repo path:line (what it says)".
+    citations: dict = field(default_factory=dict)
     notes: str = ""
 
     def __post_init__(self):
@@ -47,8 +61,12 @@ class Protocol:
             except KeyError as e:
                 raise UnknownName(f"protocol {self.name}: metric {key!r}: {e}") from None
         object.__setattr__(self, "metrics", metrics)
-        if self.resize_library not in RESIZE_LIBRARIES:
-            raise ValueError(f"protocol {self.name}: resize_library must be one of {RESIZE_LIBRARIES}")
+        for lib in [self.resize_library, (self.real_resize or {}).get("library", "pil")] + \
+                [m["view"].get("library", "pil") for m in metrics.values() if m.get("view")]:
+            if lib not in RESIZE_LIBRARIES:
+                raise ValueError(f"protocol {self.name}: resize library must be one of {RESIZE_LIBRARIES}, got {lib!r}")
+        if self.reference not in REFERENCE_RULES:
+            raise ValueError(f"protocol {self.name}: reference must be one of {REFERENCE_RULES}, got {self.reference!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -58,7 +76,24 @@ class Protocol:
     def reference_fingerprint(self) -> dict:
         """The settings that change how reference images are prepared (part of the refstats key)."""
         return {k: v for k, v in self.to_dict().items() if k in (
-            "eval_size", "resize_library", "resize_filter", "resize_antialias", "quantize")}
+            "eval_size", "resize_library", "resize_filter", "resize_antialias", "quantize", "real_resize")}
+
+    def official_name(self, pair) -> str:
+        """The file name the protocol's official script gives a pair's generated image."""
+        if isinstance(pair, str):
+            return self.generated_name.format(pair_id=pair, source="", target="")
+        return self.generated_name.format(pair_id=pair.pair_id, source=Path(pair.source).name,
+                                          target=Path(pair.target).name)
+
+    def remainder_dropped(self, pairs, k: int) -> set[str]:
+        """Pair ids of the last len % k pairs in the sorted order of their official file names: the
+        images a script that lists its folder sorted and drops the partial last batch never sees.
+        With fewer than k pairs the scripts shrink the batch to all of them: nothing is dropped."""
+        if not k or not pairs or len(pairs) < k:
+            return set()
+        order = sorted(pairs, key=self.official_name)
+        n = len(order) % k
+        return {p if isinstance(p, str) else p.pair_id for p in order[len(order) - n:]} if n else set()
 
     def with_changes(self, **changes) -> "Protocol":
         return replace(self, **changes)
