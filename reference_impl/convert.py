@@ -5,6 +5,14 @@
 checkpoint has ``combiner.*`` and ``img_encoder.*`` at the top level. The result holds converted
 state dicts; load them into models built from a config (``FusionModel``, ``Stage2Model``) with
 ``load_state_dict``.
+
+transformers versions: the official code pins transformers 4.40.1. Its DINOv2 source encoder
+(``src_image_encoder.*``) has 4.x attention names, which ``reference_impl.stage2.convert`` maps to
+the naming of the installed transformers (4.x or 5.x; see ``DINOV2_RENAMES`` there). 4.40.1 also
+interpolates DINOv2's position embeddings with ``scale_factor`` and a +0.1 offset where later
+versions (4.57, 5.x) use ``size=``, so with a newer transformers the source tokens of a 512x512
+(or 224x224) input are not the official ones: the weights convert exactly, the position-embedding
+resampling does not (see the stage-2 converter's docstring).
 """
 from __future__ import annotations
 

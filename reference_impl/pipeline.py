@@ -95,7 +95,7 @@ class FPDMPipeline:
         """(source tokens, fusion vectors, pose images) for a batch; see Stage2Model.project."""
         source = source.to(self.device, self.dtype)
         tokens = self.stage2.encode_source(source)
-        fusion = self.stage1.fuse(source, target_kp.to(self.device), size=frame)
+        fusion = self.stage2.fusion(self.stage1, source, target_kp.to(self.device), frame)
         pose = self.stage2.pose_image(target_kp, frame).to(self.device, self.dtype)
         return tokens, fusion, pose
 

@@ -11,14 +11,29 @@ OpenPose/ControlNet-style models are trained on:
 
 Drawing uses OpenCV with sub-pixel coordinates and hard (not anti-aliased) edges, as OpenPose's
 own drawing does, and no randomness: the same keypoints always give the same bytes.
+
+Two styles, chosen per config (``pose_render.style``, see ``PoseStyle``):
+
+- ``bench`` (default; what the shipped tiny checkpoint was trained with): ``render_skeleton`` in the
+  keypoints' own frame, strokes proportional to the frame, nominal OpenPose colours.
+- ``fpdm_official``: the drawing of the official FPDM code (dhlee-work/FPDM,
+  ``src/fusion/datautil.py`` ``ProcessingKeypoints.draw_img``), reproduced pixel for pixel
+  (``render_skeleton_fpdm``): joints first (radius 4), then 17 of the 19 limb pairs as ellipses of
+  half-width 4 each blended at alpha 0.6, on a canvas of fixed size (the strokes do not scale with
+  it) whose colours come out channel-reversed (drawn as BGR, converted BGR->RGB); optionally a JPEG
+  round trip (the pre-rendered ``pose_img`` files), then a PIL bicubic resize to the model input.
 """
 from __future__ import annotations
 
 import colorsys
+import io
+import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS, WHOLEBODY133
 
@@ -127,3 +142,163 @@ def render_batch(kps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     arr = kps.detach().float().cpu().numpy()
     imgs = np.stack([render_skeleton(k, size) for k in arr]) if len(arr) else np.zeros((0, size[0], size[1], 3), np.uint8)
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div_(255.0).to(kps.device)
+
+
+# --- the official FPDM drawing ------------------------------------------------------------------
+
+POSE_STYLES = ("bench", "fpdm_official")
+FPDM_STICKWIDTH = 4  # half-width of each limb ellipse, px on the canvas (fixed, whatever the canvas)
+FPDM_JOINT_RADIUS = 4  # px on the canvas (fixed)
+FPDM_LIMBS = COCO18_LIMBS  # the first 17 of OpenPose's 19 pairs, in the same order and direction
+FPDM_ALPHA = 0.6  # each limb: canvas = 0.4 * canvas + 0.6 * (canvas with the limb filled in)
+# The official canvas is drawn with the OpenPose colour list and then read as BGR (cv2.cvtColor
+# BGR->RGB), so in the RGB output every colour has red and blue swapped: joint/limb 0 is blue.
+_FPDM_DRAW_COLOURS = [list(c) for c in _BODY_COLOURS]  # as passed to OpenCV on the "BGR" canvas
+
+
+def fpdm_canvas_keypoints(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] | None) -> np.ndarray:
+    """COCO-18 points [18, 2] (x, y) in a `frame` (H, W), NaN = missing -> float64 points on the
+    `canvas` (H, W) with -1 for missing, the official convention.
+
+    The scale is computed as the official ``trans_keypoins`` does (``1.0 / frame_w * canvas_w``,
+    float64, even when the canvas is the frame: 1.0 / w * w is not always 1), so the drawn integer
+    pixel positions are the official ones. canvas None = no scaling.
+    (Officially -1 marks a missing value in the pose files, which the dataset loaders turn into NaN;
+    a real point that lands exactly on -1 on the canvas is skipped, as the official code skips it.)
+    """
+    kp = np.asarray(kp, np.float32)
+    if kp.shape != (18, 2):
+        raise ValueError(f"the official FPDM skeleton needs COCO-18 keypoints [18, 2], got shape {kp.shape}")
+    out = kp.astype(np.float64)
+    missing = ~np.isfinite(out).all(axis=1)
+    if canvas is not None:
+        fh, fw = frame
+        ch, cw = canvas
+        out[:, 0] = out[:, 0] * (1.0 / fw * cw)
+        out[:, 1] = out[:, 1] * (1.0 / fh * ch)
+    out[missing] = -1
+    return out
+
+
+def draw_fpdm_skeleton(canvas_kp: np.ndarray, canvas: tuple[int, int], stickwidth: int = FPDM_STICKWIDTH) -> np.ndarray:
+    """The official FPDM skeleton of canvas points [18, 2] (-1 = missing): RGB uint8 [H, W, 3].
+
+    Rules (all the official code's): a joint is skipped when its x or y is -1, a limb when any
+    coordinate of either end is -1; positions are truncated with int(); each limb is the polygon of
+    ``cv2.ellipse2Poly(centre, (int(length / 2), stickwidth), int(angle in degrees), 0, 360, 1)``.
+    """
+    pts = np.asarray(canvas_kp, np.float64)
+    h, w = int(canvas[0]), int(canvas[1])
+    img = np.zeros((h, w, 3), np.uint8)
+    for (x, y), colour in zip(pts, _FPDM_DRAW_COLOURS):
+        if x == -1 or y == -1:
+            continue
+        cv2.circle(img, (int(x), int(y)), FPDM_JOINT_RADIUS, colour, thickness=-1)
+    for (a, b), colour in zip(FPDM_LIMBS, _FPDM_DRAW_COLOURS):
+        ends = pts[[a, b]]
+        if (ends == -1).any():
+            continue
+        xs, ys = ends[:, 0], ends[:, 1]
+        # the same float operations as the official code, so int() truncates the same values
+        length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
+        angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
+        poly = cv2.ellipse2Poly((int(np.mean(xs)), int(np.mean(ys))), (int(length / 2), int(stickwidth)),
+                                int(angle), 0, 360, 1)
+        # Officially the whole canvas is copied, the limb filled into the copy and the two blended.
+        # Blending a pixel with itself gives it back (0.4 v + 0.6 v rounds to v for every uint8 v),
+        # so only the limb's bounding box (+ a margin, clipped to the canvas) is blended here: the
+        # same pixels, ~5x less work on a 1101x750 canvas.
+        bx, by, bw, bh = cv2.boundingRect(poly)
+        x0, y0 = max(bx - 2, 0), max(by - 2, 0)
+        x1, y1 = min(bx + bw + 2, w), min(by + bh + 2, h)
+        if x1 <= x0 or y1 <= y0:
+            continue  # entirely off the canvas: the official blend changes nothing
+        roi = img[y0:y1, x0:x1]
+        limb = roi.copy()
+        cv2.fillConvexPoly(limb, poly - np.array([x0, y0], poly.dtype), colour)
+        img[y0:y1, x0:x1] = cv2.addWeighted(roi, 1.0 - FPDM_ALPHA, limb, FPDM_ALPHA, 0)
+    return np.ascontiguousarray(img[..., ::-1])  # the BGR -> RGB conversion of the official code
+
+
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """RGB uint8 saved as JPEG (PIL, `quality`, PIL's default chroma subsampling) and read back as RGB,
+    as the official pre-rendered pose images are written (A1.pose_data_preprocessing.py) and read."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def pil_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 -> (H, W) with PIL's bicubic resize (the official ``Image.resize(..., BICUBIC)``)."""
+    h, w = int(size[0]), int(size[1])
+    if img.shape[:2] == (h, w):
+        return img
+    return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+
+
+def render_skeleton_fpdm(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] | None = None,
+                         jpeg_quality: int | None = None) -> np.ndarray:
+    """One pose ([18, 2] pixels of `frame`, NaN = missing) drawn as the official FPDM code draws it,
+    on `canvas` (H, W; None = the frame), with an optional JPEG round trip. RGB uint8 at the canvas size."""
+    pts = fpdm_canvas_keypoints(kp, tuple(frame), None if canvas is None else tuple(canvas))
+    img = draw_fpdm_skeleton(pts, tuple(int(v) for v in (canvas or frame)))
+    return jpeg_round_trip(img, jpeg_quality) if jpeg_quality else img
+
+
+@dataclass(frozen=True)
+class PoseStyle:
+    """How a stage draws its pose images (config section ``pose_render``; absent = ``bench``).
+
+    style: 'bench' (``render_skeleton`` in the keypoints' frame, then the model's own resize) or
+    'fpdm_official' (``render_skeleton_fpdm`` on ``canvas``, optional JPEG round trip, then a PIL
+    bicubic resize to the model input). canvas: (H, W) the official style draws at (None = the
+    keypoints' frame). jpeg_quality: JPEG round trip after drawing (None = none).
+    A ``train`` sub-section overrides canvas / jpeg_quality while training (official stage 2 draws its
+    training poses on the fly on a 550x375 canvas but reads pre-rendered 1101x750 JPEGs otherwise).
+    """
+
+    style: str = "bench"
+    canvas: tuple[int, int] | None = None
+    jpeg_quality: int | None = None
+
+    @property
+    def official(self) -> bool:
+        return self.style == "fpdm_official"
+
+    @classmethod
+    def from_config(cls, cfg: dict | None, train: bool = False, where: str = "pose_render") -> "PoseStyle":
+        cfg = dict(cfg or {})
+        over = cfg.pop("train", None) or {}
+        if not isinstance(over, dict):
+            raise ValueError(f"{where}.train must be a mapping, not {over!r}")
+        unknown = (set(cfg) - {"style", "canvas", "jpeg_quality"}) | (set(over) - {"canvas", "jpeg_quality"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
+        if train:
+            cfg.update(over)
+        style = cfg.get("style", "bench")
+        if style not in POSE_STYLES:
+            raise ValueError(f"{where}.style must be one of {POSE_STYLES}, not {style!r}")
+        canvas = cfg.get("canvas")
+        if canvas is not None:
+            if len(canvas) != 2 or min(int(v) for v in canvas) < 1:
+                raise ValueError(f"{where}.canvas must be [H, W], not {canvas!r}")
+            canvas = (int(canvas[0]), int(canvas[1]))
+        q = cfg.get("jpeg_quality")
+        if q is not None and not 1 <= int(q) <= 100:
+            raise ValueError(f"{where}.jpeg_quality must be 1..100 or null, not {q!r}")
+        if style == "bench" and (canvas is not None or q is not None):
+            raise ValueError(f"{where}: canvas / jpeg_quality apply to the 'fpdm_official' style only")
+        return cls(style, canvas, None if q is None else int(q))
+
+
+def render_batch_fpdm(kps: torch.Tensor, frame: tuple[int, int], size: tuple[int, int], style: PoseStyle) -> torch.Tensor:
+    """Official-style pose images of poses [B, 18, 2] (pixels of `frame`) at `size` (H, W): float
+    [B, 3, H, W] in [0, 1] on the keypoints' device (uint8 / 255, as ``ToTensor`` gives)."""
+    arr = kps.detach().float().cpu().numpy()
+    h, w = int(size[0]), int(size[1])
+    imgs = [pil_bicubic(render_skeleton_fpdm(k, frame, style.canvas, style.jpeg_quality), (h, w)) for k in arr]
+    out = np.stack(imgs) if imgs else np.zeros((0, h, w, 3), np.uint8)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0).to(kps.device)

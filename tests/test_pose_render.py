@@ -1,11 +1,18 @@
 """Skeleton rendering (reference_impl/pose.py)."""
 import fpdm_bench  # noqa: F401  (torchvision shim first)
+import json
+from pathlib import Path
+
 import numpy as np
+import PIL
 import pytest
 import torch
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS
-from reference_impl.pose import render_batch, render_skeleton, stroke_width, wholebody_to_coco18
+from reference_impl.pose import (PoseStyle, fpdm_canvas_keypoints, pil_bicubic, render_batch, render_batch_fpdm,
+                                 render_skeleton, render_skeleton_fpdm, stroke_width, wholebody_to_coco18)
+
+FPDM_FIXTURE = Path(__file__).parent / "fixtures" / "fpdm_pose"
 
 
 def _pose18(h=128, w=96):
@@ -122,3 +129,125 @@ def test_limb_table_is_coco18():
     # guards the drawing against a changed limb table: 17 limbs over 18 joints, every joint used
     assert len(COCO18_LIMBS) == 17
     assert {i for limb in COCO18_LIMBS for i in limb} == set(range(18))
+
+
+# --- the official FPDM renderer (style 'fpdm_official') --------------------------------------------
+# tests/fixtures/fpdm_pose/ holds what the official code (dhlee-work/FPDM src/fusion/datautil.py,
+# ProcessingKeypoints.trans_keypoins + draw_img) drew for three fixed poses; see its README.
+
+
+@pytest.fixture(scope="module")
+def official():
+    meta = json.loads((FPDM_FIXTURE / "official_render.json").read_text())
+    with np.load(FPDM_FIXTURE / "official_render.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return meta, arrays
+
+
+def _cases(meta, arrays):
+    frame = tuple(meta["frame_hw"])
+    for name in ("full", "missing", "single"):
+        for canvas in map(tuple, meta["canvases_hw"]):
+            yield name, arrays[f"keypoints/{name}"], frame, canvas, f"{name}/{canvas[0]}x{canvas[1]}"
+
+
+def test_fpdm_official_draw_is_pixel_exact(official):
+    """Same canvas coordinates and the same RGB bytes as the official draw_img, on both canvases
+    (550x375 on-the-fly training render, 1101x750 pre-rendered pose_img), missing points included."""
+    meta, arrays = official
+    n = 0
+    for name, kp, frame, canvas, key in _cases(meta, arrays):
+        assert np.array_equal(fpdm_canvas_keypoints(kp, frame, canvas), arrays[f"canvas_keypoints/{key}"]), key
+        ours = render_skeleton_fpdm(kp, frame, canvas)
+        want = arrays[f"draw/{key}"]
+        assert ours.shape == want.shape == (*canvas, 3) and ours.dtype == np.uint8
+        assert np.array_equal(ours, want), f"{key}: {int((ours != want).any(-1).sum())} pixels differ"
+        n += 1
+    assert n == 6
+    # the fixture really has missing points, off-frame points and an empty-limb pose
+    assert np.isnan(arrays["keypoints/missing"]).any() and (arrays["keypoints/missing"][:, 0] < 0).any()
+    assert np.isfinite(arrays["keypoints/single"]).all(axis=1).sum() == 1
+
+
+def test_fpdm_official_jpeg_round_trip_is_exact(official):
+    """The pre-rendered pose_img path: JPEG quality 100 written and read back by PIL."""
+    meta, arrays = official
+    for name, kp, frame, canvas, key in _cases(meta, arrays):
+        if f"jpeg/{key}" in arrays:
+            assert np.array_equal(render_skeleton_fpdm(kp, frame, canvas, jpeg_quality=100), arrays[f"jpeg/{key}"]), key
+
+
+def test_fpdm_official_model_inputs_match(official):
+    """render_batch_fpdm = draw (+ JPEG) + PIL bicubic to the UNet (512x352) and CLIP (224x224) inputs.
+
+    Exact under the Pillow the fixture was made with (the official pin, 10.3.0). Pillow's bicubic
+    resize itself changed since: under Pillow 13.0.0 the 550x375 -> 224x224 resize differs by up
+    to 10 levels on ~1 % of the values (the drawings, JPEG and the other resizes stay exact), so
+    under another Pillow those arrays get that tolerance.
+    """
+    meta, arrays = official
+    same_pillow = PIL.__version__ == meta["versions"]["pillow"]
+    for name, kp, frame, canvas, key in _cases(meta, arrays):
+        for jpeg in (None, 100) if f"jpeg/{key}" in arrays else (None,):
+            style = PoseStyle("fpdm_official", canvas, jpeg)
+            for what, size in (("unet", (512, 352)), ("clip", (224, 224))):
+                want = arrays[f"{what}/{'jpeg' if jpeg else 'draw'}/{key}"]
+                got = render_batch_fpdm(torch.from_numpy(kp)[None], frame, size, style)[0]
+                assert got.shape == (3, *size)
+                got = (got * 255).round().byte().permute(1, 2, 0).numpy()
+                diff = np.abs(got.astype(int) - want)
+                if same_pillow:
+                    assert diff.max() == 0, (key, what, jpeg)
+                else:
+                    assert diff.max() <= 10 and (diff > 0).mean() <= 0.02, (key, what, jpeg, diff.max())
+
+
+def test_fpdm_official_style_facts():
+    """What makes the official drawing differ from the bench one, checked directly."""
+    frame = (256, 176)
+    kp = np.full((18, 2), np.nan, np.float32)
+    kp[0] = (88, 40)
+    img = render_skeleton_fpdm(kp, frame, frame)
+    # joint 0's listed colour (255, 0, 0) comes out blue: drawn as BGR, converted BGR -> RGB
+    assert tuple(img[40, 88]) == (0, 0, 255)
+    # fixed radius 4 px, whatever the canvas (the bench renderer scales with the frame)
+    for canvas in ((256, 176), (1101, 750)):
+        lit = render_skeleton_fpdm(kp, frame, canvas).any(axis=2).sum()
+        assert 40 <= lit <= 60  # a radius-4 disc
+    # a limb over black is blended at alpha 0.6: 0.6 * 255 = 153 in its saturated channel
+    kp = np.full((18, 2), np.nan, np.float32)
+    kp[8], kp[9] = (60, 100), (60, 200)  # r-hip -> r-knee: limb 7, colour (0, 255, 85) -> RGB (85, 255, 0)
+    img = render_skeleton_fpdm(kp, frame, frame)
+    assert tuple(img[150, 60]) == (51, 153, 0)
+    # only 17 limbs: OpenPose's pairs 18 and 19 (r-shoulder - l-ear, l-shoulder - r-ear) are not drawn
+    kp = np.full((18, 2), np.nan, np.float32)
+    kp[2], kp[17] = (40, 150), (140, 150)
+    img = render_skeleton_fpdm(kp, frame, frame)
+    assert not img[150, 90].any() and img[150, 40].any() and img[150, 140].any()
+    with pytest.raises(ValueError, match="COCO-18"):
+        render_skeleton_fpdm(np.zeros((133, 2), np.float32), frame)
+
+
+def test_pose_style_config():
+    assert PoseStyle.from_config(None) == PoseStyle() and not PoseStyle().official  # absent = bench
+    cfg = {"style": "fpdm_official", "canvas": [1101, 750], "jpeg_quality": 100,
+           "train": {"canvas": [550, 375], "jpeg_quality": None}}
+    assert PoseStyle.from_config(cfg) == PoseStyle("fpdm_official", (1101, 750), 100)
+    assert PoseStyle.from_config(cfg, train=True) == PoseStyle("fpdm_official", (550, 375), None)
+    for bad in ({"style": "openpose"}, {"style": "bench", "canvas": [10, 10]}, {"colour": 1},
+                {"style": "fpdm_official", "canvas": [10]}, {"style": "fpdm_official", "jpeg_quality": 0},
+                {"style": "fpdm_official", "train": {"style": "bench"}}):
+        with pytest.raises(ValueError):
+            PoseStyle.from_config(bad)
+
+
+def test_fpdm_official_differs_from_bench_and_batches():
+    kp = _pose18()
+    bench = render_skeleton(kp, (128, 96))
+    off = render_skeleton_fpdm(kp, (128, 96))
+    assert off.shape == bench.shape and not np.array_equal(off, bench)
+    kps = torch.from_numpy(np.stack([kp, kp + 3]))
+    out = render_batch_fpdm(kps, (128, 96), (64, 48), PoseStyle("fpdm_official", (256, 192), None))
+    assert out.shape == (2, 3, 64, 48) and out.dtype == torch.float32
+    one = pil_bicubic(render_skeleton_fpdm(kp + 3, (128, 96), (256, 192)), (64, 48))
+    assert torch.equal(out[1], torch.from_numpy(np.array(one)).permute(2, 0, 1).float() / 255)

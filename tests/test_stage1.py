@@ -20,6 +20,7 @@ from reference_impl.stage1.evaluate import eval_stage1_command, evaluate_stage1,
 from reference_impl.stage1.loss import info_nce_loss  # noqa: E402
 from reference_impl.stage1.model import Combiner, FusionModel, build_model  # noqa: E402
 from reference_impl.stage1.train import epoch_order, train_stage1, train_stage1_command  # noqa: E402
+from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
 
 MICRO_VISION = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=2, projection_dim=32)
@@ -193,6 +194,91 @@ def test_paper_config_without_weights_names_what_is_missing(tmp_path):
     # the hub id itself: not cached here, and never downloaded
     with pytest.raises(WeightsMissing, match="openai/clip-vit-large-patch14"):
         build_model(load_config("stage1", "paper"))
+
+
+# --- inputs: pose drawing and source preprocessing -----------------------------------------------
+
+OFFICIAL_POSE = {"style": "fpdm_official", "canvas": [80, 56], "jpeg_quality": 100}
+
+
+def test_pose_render_is_a_config_choice():
+    kp = torch.rand(2, 18, 2) * torch.tensor([28.0, 40.0])
+    kp[0, 3] = float("nan")
+    bench = micro_model()
+    assert bench.pose_style == PoseStyle()  # key absent: the bench renderer, as before this key existed
+    with torch.no_grad():
+        want_bench = bench.resize(render_batch(kp, (40, 28)), crop=False)
+        assert torch.equal(bench.render_pose(kp, (40, 28)), want_bench)
+        cfg = micro_config()
+        cfg["stage1"]["pose_render"] = dict(OFFICIAL_POSE)
+        off = build_model(cfg).eval()
+        got = off.render_pose(kp, (40, 28))
+        assert got.shape == (2, 3, 32, 32)
+        assert torch.equal(got, render_batch_fpdm(kp, (40, 28), (32, 32), PoseStyle("fpdm_official", (80, 56), 100)))
+        assert not torch.allclose(got, want_bench)
+        assert not torch.allclose(off.embed_pose(kp, (40, 28)), off.embed_tower_inputs(want_bench))
+    for bad in ({"style": "nope"}, {"style": "fpdm_official", "train": {"canvas": [8, 8]}}):
+        cfg["stage1"]["pose_render"] = bad
+        with pytest.raises(BenchError, match="pose_render"):
+            build_model(cfg)
+
+
+def test_paper_config_draws_official_poses_tiny_keeps_bench():
+    paper = load_config("stage1", "paper")["stage1"]
+    assert paper["preprocess"] == "clip_crop"  # official stage-1 training: CLIP processor centre crop
+    assert PoseStyle.from_config(paper["pose_render"]) == PoseStyle("fpdm_official", (1101, 750), 100)
+    tiny = load_config("stage1", "tiny")["stage1"]
+    assert "pose_render" not in tiny and tiny["preprocess"] == "squash"
+
+
+def test_shipped_tiny_checkpoint_keeps_the_bench_renderer():
+    from pathlib import Path
+
+    import reference_impl
+
+    ck = Path(reference_impl.__file__).parent / "checkpoints" / "tiny" / "stage1"
+    assert "pose_render" not in json.loads((ck / "config.json").read_text())["stage1"]  # saved before the key
+    m = FusionModel.from_pretrained(ck)
+    assert m.pose_style == PoseStyle() and m.preprocess == "squash"
+    kp = torch.rand(2, 18, 2) * torch.tensor([176.0, 256.0])
+    assert torch.equal(m.render_pose(kp, (256, 176)), m.resize(render_batch(kp, (256, 176)), crop=False))
+
+
+def test_official_pose_style_trains_saves_and_reloads(fixture_root, tmp_path):
+    cfg = micro_config()
+    cfg["stage1"]["pose_render"] = dict(OFFICIAL_POSE)
+    ds = open_dataset("fixture", root=fixture_root, split="train")
+    train_stage1(cfg, ds, tmp_path / "ck", seed=0, max_steps=2, progress=False)
+    saved = json.loads((tmp_path / "ck" / "config.json").read_text())["stage1"]
+    assert saved["pose_render"] == OFFICIAL_POSE
+    m = FusionModel.from_pretrained(tmp_path / "ck")
+    assert m.pose_style == PoseStyle("fpdm_official", (80, 56), 100)
+
+
+def test_fuse_source_preprocessing_can_be_chosen():
+    """Stage 1 trains on centre crops (clip_crop), official stage 2 squashes: fuse takes either."""
+    m = micro_model()
+    m.preprocess = "clip_crop"
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 44, generator=g)  # portrait: crop and squash differ
+    kp = torch.rand(2, 18, 2, generator=g) * torch.tensor([44.0, 64.0])
+    with torch.no_grad():
+        crop_in, squash_in = m.resize(x, crop=True), m.resize(x, crop=False)
+        assert crop_in.shape == squash_in.shape == (2, 3, 32, 32) and not torch.allclose(crop_in, squash_in)
+        assert torch.equal(m.embed_images(x), m.embed_tower_inputs(crop_in))
+        assert torch.equal(m.embed_images(x, "squash"), m.embed_tower_inputs(squash_in))
+        pose_e = m.embed_pose(kp, (64, 44))
+        assert torch.equal(m.fuse(x, kp), m.fuse_embeddings(m.embed_tower_inputs(crop_in), pose_e))
+        squashed = m.fuse(x, kp, preprocess="squash")
+        assert torch.equal(squashed, m.fuse_embeddings(m.embed_tower_inputs(squash_in), pose_e))
+        assert not torch.allclose(squashed, m.fuse(x, kp))
+        pose = torch.rand(2, 3, 32, 32, generator=g)  # pose images drawn by the caller (stage 2)
+        assert torch.equal(m.fuse(x, kp, pose_images=pose),
+                           m.fuse_embeddings(m.embed_tower_inputs(crop_in), m.embed_tower_inputs(pose)))
+    with pytest.raises(BenchError, match="tower takes"):
+        m.fuse(x, kp, pose_images=torch.rand(2, 3, 16, 16))
+    with pytest.raises(BenchError, match="preprocess"):
+        m.embed_images(x, "centre")
 
 
 # --- training ------------------------------------------------------------------------------------

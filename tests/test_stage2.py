@@ -18,6 +18,7 @@ from reference_impl.config import load_config  # noqa: E402
 from reference_impl.stage1.model import FusionModel  # noqa: E402
 from reference_impl.stage1.model import build_model as build_stage1  # noqa: E402
 from reference_impl.stage2.model import Stage2Model, build_model  # noqa: E402
+from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
 from helpers import FUSION_DIM, STAGE1_MICRO, STAGE2_MICRO, micro_config, save_micro_stage1  # noqa: E402,F401
 
 
@@ -152,6 +153,119 @@ def test_paper_config_needs_local_weights(tmp_path):
         build_model(cfg, 768)
     with pytest.raises(BenchError, match="stage2.vae.path"):
         build_model(load_config("stage2", "paper", ["stage2.vae.path=null"]), 768)
+
+
+# --- inputs: pose drawing and the fusion branch's source preprocessing ---------------------------
+
+
+def _paper_inputs_model():
+    """A micro model with the paper config's pose_render and fusion_preprocess (the paper towers need weights)."""
+    paper = load_config("stage2", "paper")["stage2"]
+    cfg = micro_config()
+    cfg["stage2"]["pose_render"] = paper["pose_render"]
+    cfg["stage2"]["fusion_preprocess"] = paper["fusion_preprocess"]
+    torch.manual_seed(0)
+    return build_model(cfg, FUSION_DIM).eval()
+
+
+def _stage1_clip_crop():
+    """A micro stage-1 model that centre-crops its images, as the paper's stage 1 trains."""
+    torch.manual_seed(0)
+    return build_stage1(load_config("stage1", "tiny", STAGE1_MICRO + ["stage1.preprocess=clip_crop"])).eval()
+
+
+def _record_tower_inputs(fm):
+    seen = []
+    orig = fm.embed_tower_inputs
+
+    def rec(x):
+        seen.append(x.detach().clone())
+        return orig(x)
+
+    fm.embed_tower_inputs = rec
+    return seen
+
+
+def _src_kps(B=2):
+    g = torch.Generator().manual_seed(3)
+    src = torch.rand(B, 3, 40, 28, generator=g)  # portrait: a centre crop and a squash differ
+    kps = torch.rand(B, 18, 2, generator=g) * torch.tensor([28.0, 40.0])
+    kps[0, 4] = float("nan")
+    return src, kps
+
+
+def test_paper_config_picks_official_pose_and_squash():
+    paper = load_config("stage2", "paper")["stage2"]
+    assert paper["fusion_preprocess"] == "squash"
+    assert PoseStyle.from_config(paper["pose_render"]) == PoseStyle("fpdm_official", (1101, 750), 100)
+    assert PoseStyle.from_config(paper["pose_render"], train=True) == PoseStyle("fpdm_official", (550, 375), None)
+    tiny = load_config("stage2", "tiny")["stage2"]
+    assert "pose_render" not in tiny and "fusion_preprocess" not in tiny
+
+
+def test_official_pose_image_train_and_inference_canvases():
+    m = _paper_inputs_model()
+    _, kps = _src_kps()
+    test_style = PoseStyle("fpdm_official", (1101, 750), 100)  # pre-rendered pose_img JPEGs
+    train_style = PoseStyle("fpdm_official", (550, 375), None)  # drawn on the fly while training
+    at_test = m.pose_image(kps, (40, 28))
+    assert at_test.shape == (2, 3, 32, 24)
+    assert torch.equal(at_test, render_batch_fpdm(kps, (40, 28), (32, 24), test_style))
+    m.train()
+    at_train = m.pose_image(kps, (40, 28))
+    assert torch.equal(at_train, render_batch_fpdm(kps, (40, 28), (32, 24), train_style))
+    assert torch.equal(m.pose_image(kps, (40, 28), train=False), at_test)
+    assert not torch.equal(at_train, at_test)
+    bench = micro_model()
+    assert not torch.allclose(bench.pose_image(kps, (40, 28)), at_test)
+    with pytest.raises(BenchError, match="pose_render"):
+        build_model(micro_config("stage2.pose_render.style=openpose"), FUSION_DIM)
+    with pytest.raises(BenchError, match="fusion_preprocess"):
+        build_model(micro_config("stage2.fusion_preprocess=crop"), FUSION_DIM)
+
+
+def test_fusion_branch_inputs_paper_squash_vs_stage1_crop():
+    """Official stage 2 feeds the stage-1 CLIP tower the source squashed (no centre crop) and the
+    same pose drawing as the UNet, although stage 1 trained on centre crops."""
+    m, fm = _paper_inputs_model(), _stage1_clip_crop()
+    src, kps = _src_kps()
+    seen = _record_tower_inputs(fm)
+    with torch.no_grad():
+        fusion = m.fusion(fm, src, kps, (40, 28))
+    source_in, pose_in = seen
+    squash, crop = fm.resize(src, crop=False), fm.resize(src, crop=True)
+    assert not torch.allclose(squash, crop)
+    assert torch.equal(source_in, squash)
+    assert torch.equal(pose_in, m.pose_image(kps, (40, 28), size=(32, 32)))
+    assert fusion.shape == (2, FUSION_DIM)
+    with torch.no_grad():  # the stage-1 model's own default differs: it crops
+        assert not torch.allclose(fusion, fm.fuse(src, kps, size=(40, 28)))
+
+
+def test_fusion_branch_unchanged_without_the_keys():
+    """Tiny config (keys absent): exactly the stage-1 model's own fuse, as before the keys existed."""
+    m, fm = micro_model(), _stage1_clip_crop()
+    src, kps = _src_kps()
+    seen = _record_tower_inputs(fm)
+    with torch.no_grad():
+        got = m.fusion(fm, src, kps, (40, 28))
+        assert torch.equal(seen[0], fm.resize(src, crop=True))
+        assert torch.equal(seen[1], fm.resize(render_batch(kps, (40, 28)), crop=False))
+        assert torch.equal(got, fm.fuse(src, kps, size=(40, 28)))
+
+
+def test_shipped_tiny_checkpoint_keeps_its_inputs():
+    from pathlib import Path
+
+    import reference_impl
+
+    ck = Path(reference_impl.__file__).parent / "checkpoints" / "tiny" / "stage2"
+    saved = json.loads((ck / "config.json").read_text())["stage2"]
+    assert "pose_render" not in saved and "fusion_preprocess" not in saved  # saved before the keys
+    m = Stage2Model.from_pretrained(ck)
+    assert m.pose_style(train=True) == m.pose_style(train=False) == PoseStyle()
+    kps = torch.rand(2, 18, 2) * torch.tensor([176.0, 256.0])
+    assert torch.equal(m.pose_image(kps, (256, 176)), m.resize(render_batch(kps, (256, 176))))
 
 
 # --- official checkpoint converter ---------------------------------------------------------------

@@ -16,6 +16,16 @@ inference it stands in for the unseen target in stage 2.
 The tower is built from a config: ``tower: tiny`` = a small random-init ``CLIPVisionConfig`` (CPU
 trainable), ``tower: pretrained`` = ``CLIPVisionModelWithProjection.from_pretrained(clip_path)``
 (CLIP ViT-L/14 in the paper), local files only.
+
+Inputs (config keys of the ``stage1`` section):
+
+- ``preprocess``: how person images reach the tower: ``squash`` (whole frame to S x S) or
+  ``clip_crop`` (the CLIP processor's shortest-edge resize + centre crop, what official stage-1
+  training does). Stage 2 can ask ``fuse`` for another one (official stage 2 squashes; see
+  ``Stage2Model.fusion``).
+- ``pose_render``: how target poses are drawn (``reference_impl.pose.PoseStyle``); absent = the
+  bench renderer (what the shipped tiny checkpoint was trained with); the paper config draws them as
+  the official pre-rendered pose images (1101x750 canvas, JPEG quality 100, PIL-bicubic to S x S).
 """
 from __future__ import annotations
 
@@ -31,13 +41,14 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
 from reference_impl.config import read_saved_config
-from reference_impl.pose import render_batch
+from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "fpdm-bench/stage1-fusion"
+PREPROCESS_MODES = ("squash", "clip_crop")
 
 
 class Combiner(nn.Module):
@@ -100,8 +111,15 @@ class FusionModel(nn.Module):
         self.combiner = Combiner(dim, comb.get("projection_dim", dim), comb.get("hidden_dim", dim),
                                  comb.get("dropout", 0.5))
         self.preprocess = self.config.get("preprocess", "squash")
-        if self.preprocess not in ("squash", "clip_crop"):
+        if self.preprocess not in PREPROCESS_MODES:
             raise BenchError(f"stage1 config: preprocess must be 'squash' or 'clip_crop', not {self.preprocess!r}")
+        pose_cfg = self.config.get("pose_render")
+        if isinstance(pose_cfg, dict) and "train" in pose_cfg:
+            raise BenchError("stage1 config: pose_render.train is a stage-2 setting (stage 1 draws its poses one way)")
+        try:
+            self.pose_style = PoseStyle.from_config(pose_cfg, where="stage1.pose_render")
+        except ValueError as e:
+            raise BenchError(f"stage1 config: {e}") from None
         self.register_buffer("clip_mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("clip_std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -136,7 +154,15 @@ class FusionModel(nn.Module):
         return x[..., top:top + s, left:left + s]
 
     def render_pose(self, kps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Skeleton images of poses [B,K,2] drawn in a frame of `size`, resized to the tower: [B,3,S,S]."""
+        """Skeleton images of poses [B,K,2] drawn in a frame of `size`, resized to the tower: [B,3,S,S].
+
+        Drawn in the style of ``pose_render``: the bench renderer in the frame, then squashed like the
+        images; or the official one on its canvas, then PIL-bicubic squashed (as the official code
+        resizes its pose images to 224x224 before the CLIP processor).
+        """
+        if self.pose_style.official:
+            s = self.image_size
+            return render_batch_fpdm(kps, tuple(size), (s, s), self.pose_style)
         return self.resize(render_batch(kps, size), crop=False)
 
     # --- embeddings ---------------------------------------------------------------------------
@@ -145,9 +171,15 @@ class FusionModel(nn.Module):
         x = (pixels_at_size.to(self.clip_mean.device) - self.clip_mean) / self.clip_std
         return self.tower(pixel_values=x).image_embeds
 
-    def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """CLIP image embeddings [B, D] (not normalised, as the Combiner takes them) of [B,3,H,W] in [0,1]."""
-        return self.embed_tower_inputs(self.resize(pixels))
+    def embed_images(self, pixels: torch.Tensor, preprocess: str | None = None) -> torch.Tensor:
+        """CLIP image embeddings [B, D] (not normalised, as the Combiner takes them) of [B,3,H,W] in [0,1].
+
+        preprocess: 'squash' or 'clip_crop' for these images (default: the config's ``preprocess``).
+        """
+        if preprocess is not None and preprocess not in PREPROCESS_MODES:
+            raise BenchError(f"stage1: preprocess must be 'squash' or 'clip_crop', not {preprocess!r}")
+        crop = None if preprocess is None else preprocess == "clip_crop"
+        return self.embed_tower_inputs(self.resize(pixels, crop=crop))
 
     def embed_pose(self, kps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Embedding [B, D] of target poses [B,K,2] (pixels of a `size` frame), via the skeleton image."""
@@ -156,13 +188,22 @@ class FusionModel(nn.Module):
     def fuse_embeddings(self, source_emb: torch.Tensor, pose_emb: torch.Tensor, return_gate: bool = False):
         return self.combiner(source_emb, pose_emb, return_gate=return_gate)
 
-    def fuse(self, source_pixels: torch.Tensor, target_kps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    def fuse(self, source_pixels: torch.Tensor, target_kps: torch.Tensor, size: tuple[int, int] | None = None,
+             preprocess: str | None = None, pose_images: torch.Tensor | None = None) -> torch.Tensor:
         """L2-normalised fusion embedding [B, D] of source images and target poses.
 
         size: frame (H, W) the keypoints are in; default = the source images' size.
+        preprocess: how the sources reach the tower ('squash' | 'clip_crop'; default: the config's).
+        pose_images: tower-sized pose images [B,3,S,S] in [0,1] to use instead of drawing target_kps
+        with this model's ``pose_render`` (stage 2 passes the images it draws itself, as officially).
         """
         size = tuple(source_pixels.shape[-2:]) if size is None else tuple(size)
-        return self.fuse_embeddings(self.embed_images(source_pixels), self.embed_pose(target_kps, size))
+        s = self.image_size
+        if pose_images is not None and tuple(pose_images.shape[-2:]) != (s, s):
+            raise BenchError(f"stage1 fuse: pose images are {tuple(pose_images.shape[-2:])}, the tower takes {(s, s)}")
+        source_emb = self.embed_images(source_pixels, preprocess)
+        pose_emb = self.embed_pose(target_kps, size) if pose_images is None else self.embed_tower_inputs(pose_images)
+        return self.fuse_embeddings(source_emb, pose_emb)
 
     # --- persistence --------------------------------------------------------------------------
     def saved_config(self) -> dict:

@@ -18,6 +18,16 @@ Classifier-free guidance needs "null" conditions. Like the official code, a drop
 replaced by zeros at these points: the *projected* source tokens, the *raw* fusion vector (before
 ``fusion_proj``, so the null fusion still contributes the MLP's biases), and the pose *features*.
 
+Inputs drawn / resized here (config keys of the ``stage2`` section):
+
+- ``pose_render`` (``reference_impl.pose.PoseStyle``): how the target pose image is drawn, for the
+  UNet and for the stage-1 CLIP pose branch (``fusion``). Absent = the bench renderer (the shipped tiny
+  checkpoint). The paper config draws as the official code: on the fly on a 550x375 canvas while
+  training, the pre-rendered 1101x750 JPEGs otherwise (``train`` override, picked by ``self.training``).
+- ``fusion_preprocess``: how the source reaches the stage-1 CLIP tower in stage 2 (``squash`` |
+  ``clip_crop``; absent = the stage-1 model's own ``preprocess``). Official stage 2 squashes it to
+  224x224 (CLIP processor with ``do_center_crop=False``) although stage-1 training centre-crops.
+
 Towers: ``kind: tiny`` builds VAE / UNet / DINOv2 from the config dicts (random init);
 ``kind: pretrained`` loads them from local folders (Stable Diffusion 2.1 layout ``vae/`` + ``unet/``,
 DINOv2 folder), local files only.
@@ -41,7 +51,7 @@ from transformers import Dinov2Config, Dinov2Model
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
 from reference_impl.config import read_saved_config
-from reference_impl.pose import render_batch
+from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
 
 FORMAT = "fpdm-bench/stage2-diffusion"
 CONFIG_NAME = "config.json"
@@ -162,6 +172,15 @@ class Stage2Model(nn.Module):
                              "give one channel entry per VAE level")
         self.pose_embed = ControlNetConditioningEmbedding(self.unet.config.block_out_channels[0], 3, pose_channels)
 
+        try:  # validate now: a bad pose_render should fail at build time, not at the first batch
+            self._pose_styles = {t: PoseStyle.from_config(self.config.get("pose_render"), train=t,
+                                                         where="stage2.pose_render") for t in (False, True)}
+        except ValueError as e:
+            raise BenchError(f"stage2 config: {e}") from None
+        fusion_pre = self.config.get("fusion_preprocess")
+        if fusion_pre not in (None, "squash", "clip_crop"):
+            raise BenchError(f"stage2 config: fusion_preprocess must be 'squash', 'clip_crop' or null, not {fusion_pre!r}")
+
         self.vae.requires_grad_(False)
         self.source_encoder.requires_grad_(False)
         self.register_buffer("enc_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -198,13 +217,39 @@ class Stage2Model(nn.Module):
             return pixels
         return F.interpolate(pixels, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
 
-    def pose_image(self, kps: torch.Tensor, frame: tuple[int, int]) -> torch.Tensor:
-        """Skeleton images [B,3,H,W] at the model resolution of poses [B,K,2] given in a `frame` (H, W).
+    def pose_style(self, train: bool | None = None) -> PoseStyle:
+        """The pose drawing in force (``pose_render``; its ``train`` override when training).
+        train: None = this module's mode (``self.training``)."""
+        return self._pose_styles[bool(self.training if train is None else train)]
 
-        Drawn in the keypoints' own frame and then resized, as the official code resizes its
-        pre-drawn 256x176 skeletons to the model size.
+    def pose_image(self, kps: torch.Tensor, frame: tuple[int, int], size: tuple[int, int] | None = None,
+                   train: bool | None = None) -> torch.Tensor:
+        """Skeleton images [B,3,H,W] at the model resolution (or `size`) of poses [B,K,2] in a `frame` (H, W).
+
+        Bench style: drawn in the keypoints' own frame, then resized (antialiased bicubic). Official
+        style: drawn on its canvas (the training one while training, see ``pose_style``), then PIL
+        bicubic to the size, as the official dataset code resizes its pose images.
         """
-        return self.resize(render_batch(kps, tuple(frame)))
+        style = self.pose_style(train)
+        size = tuple(size or self.resolution)
+        if style.official:
+            return render_batch_fpdm(kps, tuple(frame), size, style)
+        return self.resize(render_batch(kps, tuple(frame)), size)
+
+    def fusion(self, fusion_model, source: torch.Tensor, kps: torch.Tensor, frame: tuple[int, int],
+               train: bool | None = None) -> torch.Tensor:
+        """Stage-1 fusion vectors [B, D] with this stage's inputs: the frozen ``fusion_model``
+        (a stage-1 ``FusionModel``) sees the source preprocessed by ``fusion_preprocess`` and, in the
+        official pose style, the same pose drawing as the UNet, resized to its tower (official stage 2
+        feeds CLIP one ``t_pose`` image for both). With neither key set (the tiny config) this is
+        exactly ``fusion_model.fuse(source, kps, size=frame)``.
+        """
+        pose_images = None
+        if self.pose_style(train).official:
+            s = fusion_model.image_size
+            pose_images = self.pose_image(kps, frame, size=(s, s), train=train).to(source.device)
+        return fusion_model.fuse(source, kps, size=tuple(frame), preprocess=self.config.get("fusion_preprocess"),
+                                 pose_images=pose_images)
 
     # --- frozen encoders ----------------------------------------------------------------------
     def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -107,7 +107,7 @@ class _Features:
         def compute(recs):
             src = self._images([r.source for r in recs])
             kps = torch.stack([torch.from_numpy(self.dataset.keypoints(r.target)) for r in recs]).to(self.device)
-            return self.fusion_model.fuse(src, kps, size=self.frame).float()
+            return self.model.fusion(self.fusion_model, src, kps, self.frame).float()
         return self._get("fusion", list(records), compute)
 
     def forget_latents(self):
