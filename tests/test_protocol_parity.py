@@ -119,35 +119,36 @@ def check(got, want_rows, keys, drop=()):
         assert got["metrics"][k]["n"] == len(vals), k
 
 
-def test_fpdm_and_fpdm_512(originals, tmp_path):
+@pytest.mark.parametrize("name,size", [("fpdm", (256, 176)),
+                                       pytest.param("fpdm-512", (512, 352), marks=pytest.mark.slow)])
+def test_fpdm_and_fpdm_512(originals, tmp_path, name, size):
     """C2.eval.caculate_metrics.py: every image PIL-bicubic-resized once to the eval size (ground truth from
     the originals), skimage SSIM win 51 / ssim_256 sigma 1.5, GFLA MAE, L1; FID reference = the evaluated
     pairs' unique targets; LPIPS alex in batches of 10, remainder dropped."""
     ds = open_manifest(originals)
-    for name, size in (("fpdm", (256, 176)), ("fpdm-512", (512, 352))):
-        gen = _generated(ds, tmp_path / name, (512, 352), "{source}_2_{target}.png")  # FPDM samples at 512x352
-        got = ours(ds, gen, name, tmp_path, limit=11)
-        pairs = ds.pairs[:11]
-        rows, gens, lp = [], [], {}
-        for r in pairs:
-            g = pil01(gen / f"{r.source}_2_{r.target}.png", size)
-            t = pil01(ds.image_path(r.target), size)
-            rows.append((r.pair_id, official_paired(t, g, 1.5)))
-            gens.append(g)
-            lp[r.pair_id] = np.abs(g - t).mean()
-        check(got, rows, ("ssim", "ssim_256", "psnr", "mae", "l1"))
-        # LPIPS: batches of 10 over 11 pairs drop 1: the last in (sorted) file-name order
-        order = sorted(pairs, key=lambda r: f"{r.source}_2_{r.target}.png")
-        assert got["metrics"]["lpips"]["n"] == 10 and got["metrics"]["lpips"]["dropped"] == 1
-        assert got["metrics"]["lpips"]["value"] == pytest.approx(np.mean([lp[r.pair_id] for r in order[:10]]),
-                                                                 rel=1e-6)
-        targets = list(dict.fromkeys(r.target for r in pairs))
-        assert got["protocol"]["reference_used"]["rule"] == "test-targets"
-        assert got["protocol"]["reference_used"]["n_files"] == len(targets) == 6
-        ref = [pil01(ds.image_path(t), size) for t in targets]
-        assert got["metrics"]["fid"]["value"] == pytest.approx(official_fid(gens, ref), rel=1e-3)
-        assert got["protocol"]["real_images"]["ground_truth"] == {"sizes": {"550x375": 6}, "resized_to":
-                                                                  f"{size[0]}x{size[1]}", "upsampled": 0}
+    gen = _generated(ds, tmp_path / name, (512, 352), "{source}_2_{target}.png")  # FPDM samples at 512x352
+    got = ours(ds, gen, name, tmp_path, limit=11)
+    pairs = ds.pairs[:11]
+    rows, gens, lp = [], [], {}
+    for r in pairs:
+        g = pil01(gen / f"{r.source}_2_{r.target}.png", size)
+        t = pil01(ds.image_path(r.target), size)
+        rows.append((r.pair_id, official_paired(t, g, 1.5)))
+        gens.append(g)
+        lp[r.pair_id] = np.abs(g - t).mean()
+    check(got, rows, ("ssim", "ssim_256", "psnr", "mae", "l1"))
+    # LPIPS: batches of 10 over 11 pairs drop 1: the last in (sorted) file-name order
+    order = sorted(pairs, key=lambda r: f"{r.source}_2_{r.target}.png")
+    assert got["metrics"]["lpips"]["n"] == 10 and got["metrics"]["lpips"]["dropped"] == 1
+    assert got["metrics"]["lpips"]["value"] == pytest.approx(np.mean([lp[r.pair_id] for r in order[:10]]),
+                                                             rel=1e-6)
+    targets = list(dict.fromkeys(r.target for r in pairs))
+    assert got["protocol"]["reference_used"]["rule"] == "test-targets"
+    assert got["protocol"]["reference_used"]["n_files"] == len(targets) == 6
+    ref = [pil01(ds.image_path(t), size) for t in targets]
+    assert got["metrics"]["fid"]["value"] == pytest.approx(official_fid(gens, ref), rel=1e-3)
+    assert got["protocol"]["real_images"]["ground_truth"] == {"sizes": {"550x375": 6}, "resized_to":
+                                                              f"{size[0]}x{size[1]}", "upsampled": 0}
 
 
 def test_fpdm_reference_is_the_targets_of_the_evaluated_pairs(originals, tmp_path):

@@ -373,6 +373,7 @@ def _log(path):
     return [json.loads(line) for line in (path / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # training
 def test_short_overfit_loss_falls(tmp_path, train_setup, monkeypatch):
     import reference_impl.stage2.train as train_mod
 
@@ -397,6 +398,7 @@ def test_short_overfit_loss_falls(tmp_path, train_setup, monkeypatch):
     assert back.scaling_factor == pytest.approx(info["summary"]["vae_scaling_factor"])
 
 
+@pytest.mark.slow  # training, twice
 def test_resume_continues_like_a_straight_run(tmp_path, train_setup):
     from reference_impl.stage2.train import train_stage2
 
