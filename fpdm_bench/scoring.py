@@ -171,7 +171,8 @@ class Scorer:
                 entry["drop_order"] = f"sorted {self.protocol.generated_name}"
         return result
 
-    def _reference_paths(self):
+    def reference_set(self) -> tuple[list, str]:
+        """The set metrics' reference images and the rule that chose them (for results.json)."""
         if self.reference_folder is not None:
             from fpdm_bench.images import list_images
 
@@ -195,7 +196,7 @@ class Scorer:
     def _reference(self, name: str, metrics: list):
         from fpdm_bench.refstats import reference_stats
 
-        paths, rule = self._reference_paths()
+        paths, rule = self.reference_set()
         drops = {d for m in metrics for d in m.reference_drops()} or {0}
         if self.protocol.eval_size:
             self.real_images["reference"] = check_resolution(paths, self.protocol, self.allow_upsampled, "reference")

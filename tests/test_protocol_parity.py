@@ -250,11 +250,11 @@ def test_cfld_train_list_reference_and_its_fallback(tmp_path):
     synthesize_deepfashion(root, train_identities=2, test_identities=1, poses=2)
     ds = open_deepfashion(root)
     sc = Scorer("cfld", dataset=ds, networks=NETWORKS, pairs=ds.pairs)
-    paths, rule = sc._reference_paths()
+    paths, rule = sc.reference_set()
     assert rule.startswith("train (train-list unavailable") and len(paths) == len(ds.reference_images("train"))
     names = sorted(p.name for p in ds.reference_images("train"))[:3]
     (root / "train.lst").write_text("\n".join(names) + "\n")
-    paths, rule = sc._reference_paths()
+    paths, rule = sc.reference_set()
     assert rule == "train-list" and sorted(p.name for p in paths) == names
 
 
