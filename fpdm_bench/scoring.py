@@ -70,8 +70,7 @@ class Scorer:
         self.pairs = list(pairs) if pairs is not None else None
         self.dropped = {m.key: p.remainder_dropped(self.pairs, m.drop_remainder)
                         for m in self.paired + self.set if self.pairs is not None and m.drop_remainder}
-        self._buffer: list[tuple[str, str, torch.Tensor]] = []
-        self._seen = 0
+        self._buffer: list[tuple[str, str, torch.Tensor]] = []  # (pair id, bootstrap id, prepared image)
         self._reference_info: dict = {}
         self.real_images: dict = {}
         if dataset is not None and self.pairs is not None and p.eval_size:
@@ -114,7 +113,6 @@ class Scorer:
             return
         for i, im in enumerate(prepared):
             self._buffer.append((pair_ids[i], ids[i] if ids else pair_ids[i], im))
-            self._seen += 1
         while len(self._buffer) >= FEATURE_CHUNK:
             self._extract(self._buffer[:FEATURE_CHUNK])
             self._buffer = self._buffer[FEATURE_CHUNK:]

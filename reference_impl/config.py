@@ -111,3 +111,33 @@ def read_saved_config(path: str | Path, what: str, fmt: str, config_name: str, w
     if saved.get("format") != fmt:
         raise BenchError(f"{cfg_file}: not an {what} (format {saved.get('format')!r})")
     return saved
+
+
+def load_weights(path: str | Path, what: str) -> dict:
+    """The tensors of a checkpoint's safetensors file; a truncated or corrupt file is one BenchError
+    naming it (not safetensors' raw ``incomplete metadata``)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise BenchError(f"{path}: not a readable safetensors file ({e}); the {what} is truncated or corrupt — "
+                         f"copy it again or retrain") from None
+
+
+def load_matching(model, state: dict, path: str | Path, what: str, ignore_missing: str | None = None) -> None:
+    """Load ``state`` into ``model``; weights that do not fit its config (another model's file, an
+    edited config.json) are one BenchError naming the file and what was expected."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        first = str(e).split("\n")[1].strip() if "\n" in str(e) else str(e)
+        raise BenchError(f"{path}: its tensors do not fit the {what} its config.json describes ({first})") from None
+    if ignore_missing:
+        missing = [k for k in missing if not k.startswith(ignore_missing)]
+    if missing or unexpected:
+        raise BenchError(f"{path}: does not match the {what} its config.json describes ({len(missing)} missing, e.g. "
+                         f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}) — a file of another "
+                         f"model, or a config.json from another checkpoint")

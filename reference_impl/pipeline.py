@@ -81,6 +81,12 @@ class FPDMPipeline:
         path = Path(path)
         if not path.is_dir():
             raise WeightsMissing("FPDM checkpoint", path.name, str(path.parent))
+        if (path / "results.json").is_file() or (path / "samples").is_dir():
+            raise BenchError(f"{path}: is a run directory (results.json, samples/), not an FPDM checkpoint; pass the "
+                             f"folder with stage1/ and stage2/ that the run used (its model.json names it)")
+        if not (path / "stage2").is_dir() and not (path / "scheduler_config.json").is_file():
+            raise BenchError(f"{path}: not an FPDM checkpoint folder (expected stage1/ and stage2/, as written by "
+                             f"`fpdm-bench train stage1|stage2` or `fpdm-bench fpdm convert`)")
         s2 = path / "stage2" if (path / "stage2").is_dir() else path
         s1 = Path(stage1_path) if stage1_path else path / "stage1"
         sched_file = s2 / "scheduler_config.json"

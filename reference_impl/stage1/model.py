@@ -34,13 +34,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
-from reference_impl.config import read_saved_config
+from reference_impl.config import load_matching, load_weights, read_saved_config
 from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -233,7 +233,7 @@ class FusionModel(nn.Module):
         vision = dict(saved["vision_config"])
         tower = CLIPVisionModelWithProjection(CLIPVisionConfig(**vision))
         model = cls(dict(saved["stage1"], tower="saved", source_tower=saved.get("source_tower")), tower=tower)
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        load_matching(model, load_weights(weights, "FPDM stage-1 checkpoint"), weights, "FPDM stage-1 model")
         return model.to(device).eval()
 
 

@@ -44,13 +44,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from transformers import Dinov2Config, Dinov2Model
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
-from reference_impl.config import read_saved_config
+from reference_impl.config import load_matching, load_weights, read_saved_config
 from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
 
 FORMAT = "fpdm-bench/stage2-diffusion"
@@ -383,14 +383,9 @@ class Stage2Model(nn.Module):
             modules["source_encoder"] = Dinov2Model(Dinov2Config(**{k: v for k, v in enc.items()
                                                                     if k not in ("transformers_version", "architectures")}))
         model = cls(saved["stage2"], saved["fusion_dim"], modules=modules)
-        state = load_file(str(weights))
-        strict = saved.get("source_encoder_saved", True)
-        missing, unexpected = model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                                     for k, v in state.items()}, strict=False)
-        if not strict:
-            missing = [k for k in missing if not k.startswith("source_encoder.")]
-        if missing or unexpected:
-            raise BenchError(f"{weights}: does not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        state = load_weights(weights, "FPDM stage-2 checkpoint")
+        load_matching(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights,
+                      "FPDM stage-2 model", None if saved.get("source_encoder_saved", True) else "source_encoder.")
         return model.to(device=device, dtype=dtype).eval()
 
 
