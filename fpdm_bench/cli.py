@@ -22,7 +22,7 @@ from fpdm_bench.registry import UnknownName
 # train / eval / fpdm groups, a baseline's tools) through the fpdm_bench.commands entry points.
 COMMANDS = {"score": "fpdm_bench.commands.score:score_cmd", "weights": "fpdm_bench.commands.weights:weights_cmd",
             "protocols": "fpdm_bench.commands.protocols:protocols_cmd",
-            "compare": "fpdm_bench.commands.compare:compare_cmd"}
+            "compare": "fpdm_bench.commands.compare:compare_cmd", "grid": "fpdm_bench.commands.grid:grid_cmd"}
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
