@@ -13,7 +13,7 @@ import click
 
 from fpdm_bench import __version__
 from fpdm_bench.commands.lazy import LazyGroup
-from fpdm_bench.commands.options import load_config, parse_key_values, parse_size
+from fpdm_bench.commands.options import load_config, parse_key_values, parse_size, parse_weights
 from fpdm_bench.errors import BenchError
 from fpdm_bench.registry import UnknownName
 
@@ -134,10 +134,12 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
               help="Reference images of FID/KID (default: the protocol's rule, e.g. the train split).")
 @click.option("--allow-upsampled", is_flag=True,
               help="Score even if real images are smaller than the protocol's evaluation size (recorded).")
+@click.option("--weights", "weight_paths", multiple=True, metavar="NAME=PATH",
+              help="A metric weight file (see `fpdm-bench weights`); repeatable.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, model_arg, limit,
             batch_size, seed, device, dtype, shard, protocol, skip_bad, convert, reference_folder, allow_upsampled,
-            no_progress):
+            weight_paths, no_progress):
     """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json."""
     import torch
 
@@ -150,7 +152,7 @@ def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guid
                     checkpoint=checkpoint, model_args=model_args, limit=limit, batch_size=batch_size, seed=seed,
                     device=device or ("cuda" if torch.cuda.is_available() else "cpu"), dtype=dtype, shard=shard,
                     protocol=protocol, skip_bad=skip_bad, convert=convert, reference_folder=reference_folder,
-                    allow_upsampled=allow_upsampled, progress=not no_progress)
+                    allow_upsampled=allow_upsampled, weights=parse_weights(weight_paths), progress=not no_progress)
     results = run(cfg, log=lambda m: click.echo(m, err=True))
     if results is not None:
         click.echo(format_table([results]))

@@ -111,6 +111,7 @@ def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int
         "extractor": getattr(extractor, "weights_sha256", None) or type(extractor).__name__,
         "drops": list(drops),
         "view": view,
+        "convert": convert,
         "kid_max": KID_REFERENCE_MAX,
         "version": 3,
     }

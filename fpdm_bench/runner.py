@@ -57,6 +57,7 @@ class RunConfig:
     convert: bool = False  # read non-RGB dataset images as RGB instead of refusing them
     reference_folder: str | None = None  # set metrics' reference images (default: the protocol's rule)
     allow_upsampled: bool = False  # score even if real images are smaller than the protocol's size
+    weights: dict = field(default_factory=dict)  # metric weight name -> file (see fpdm_bench.weights)
     progress: bool = True
 
     def shard_index(self) -> tuple[int, int]:
@@ -77,16 +78,18 @@ def _jsonl_name(i: int, n: int) -> str:
     return "samples.jsonl" if n == 1 else f"samples.shard-{i}-of-{n}.jsonl"
 
 
-def read_records(run_dir: Path) -> dict[str, dict]:
-    """All finished pairs of all shards: pair_id -> record. A torn last line (killed mid-write) is
-    dropped from the file so that later appends start on a fresh line."""
+def read_records(run_dir: Path, own: Path | None = None) -> dict[str, dict]:
+    """All finished pairs of all shards: pair_id -> record. A torn last line (killed mid-write, or
+    another shard's line being written right now) is ignored; in this process's own file (``own``)
+    it is cut off, so that later appends start on a fresh line."""
     records: dict[str, dict] = {}
     for path in sorted(run_dir.glob("samples*.jsonl")):
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             data = data[: data.rfind(b"\n") + 1]
-            with open(path, "r+b") as f:
-                f.truncate(len(data))
+            if own is not None and path.resolve() == Path(own).resolve():
+                with open(path, "r+b") as f:
+                    f.truncate(len(data))
         for lineno, line in enumerate(data.decode().splitlines(), 1):
             if not line.strip():
                 continue
@@ -128,22 +131,23 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
     if not pairs:
         raise BenchError(f"dataset {cfg.dataset!r} ({dataset.root}) has no {cfg.split} pairs")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
-
     from fpdm_bench.evaluate import evaluate
     from fpdm_bench.models import load_model
 
-    scorer = _scorer(cfg, dataset, pairs)  # before the model: a protocol that cannot score this data stops here
+    # Settings are validated (protocol vs data, model and checkpoint) before anything is written, so a
+    # corrected rerun is not refused as "a different run".
+    scorer = _scorer(cfg, dataset, pairs)
     model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), **cfg.model_args)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
 
-    done = read_records(run_dir)
+    jsonl = run_dir / _jsonl_name(shard_i, shard_n)
+    done = read_records(run_dir, own=jsonl)
     position = {rec.pair_id: k for k, rec in enumerate(pairs)}
     mine = [r for k, r in enumerate(pairs) if k % shard_n == shard_i]
     todo = [r for r in mine if r.pair_id not in done]
     (run_dir / "samples").mkdir(exist_ok=True)
-    jsonl = run_dir / _jsonl_name(shard_i, shard_n)
     log(f"{cfg.model} on {cfg.dataset}/{cfg.split}: {len(pairs)} pairs, shard {shard_i}/{shard_n} has "
         f"{len(mine)}, {len(mine) - len(todo)} already done")
     fresh = len(todo) == len(pairs)  # this process sees every pair: its set-level state is complete
@@ -192,7 +196,7 @@ def _scorer(cfg: RunConfig, dataset, pairs):
     from fpdm_bench.scoring import Scorer
 
     return Scorer(cfg.protocol, device=cfg.device, dataset=dataset, pairs=pairs, convert=cfg.convert,
-                  reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled)
+                  reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights)
 
 
 def _batches(dataset, todo, batch_size, position, skip_bad, out):
@@ -225,10 +229,13 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=pri
         return None
     ordered = [records[r.pair_id] for r in pairs]
     finished = [r for r in ordered if "metrics" in r]
+    if len(finished) < len(pairs):  # pairs skipped as bad: remainders are counted over the scored ones
+        scorer = None
     if scorer is None:
         from fpdm_bench.evaluate import evaluate
 
-        scorer = _scorer(cfg, dataset, pairs)
+        done_ids = {r["pair_id"] for r in finished}
+        scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
         if scorer.needs_set_pass():
             position = {rec.pair_id: k for k, rec in enumerate(pairs)}
 

@@ -26,7 +26,7 @@ import torch
 from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.metrics.base import METRICS, MetricContext, MetricUnavailable
 from fpdm_bench.protocols import get_protocol
-from fpdm_bench.protocols.apply import apply_view, check_resolution, prepare
+from fpdm_bench.protocols.apply import apply_view, check_resolution, prepare, resize
 
 FEATURE_CHUNK = 16  # images per feature-network call, aligned on the running image count
 
@@ -62,6 +62,8 @@ class Scorer:
             metric = cls(key=key, **{k: v for k, v in settings.items() if k not in ("metric", "view")})
             metric.view = settings.get("view")
             try:
+                if getattr(metric, "frame", None) == "batch" and dataset is None:
+                    raise MetricUnavailable(f"{key} needs the target keypoints: score against a dataset (--dataset)")
                 metric.setup(ctx)
             except (WeightsMissing, MetricUnavailable) as e:
                 self.unavailable[key] = (cls.name, str(e))
@@ -93,8 +95,9 @@ class Scorer:
         if self.paired:
             tgt = prepare(batch["target"], self.protocol, size, generated=False) if "target" in batch else None
             for m in self.paired:
-                if m.frame == "batch":
-                    rows = m.update(generated, None, batch)
+                if m.frame == "batch":  # in the frame of the batch's keypoints
+                    frame = tuple(batch["target"].shape[-2:]) if "target" in batch else tuple(generated.shape[-2:])
+                    rows = m.update(resize(generated, frame, self.protocol), None, batch)
                 else:
                     rows = m.update(apply_view(gen, m.view), None if tgt is None else apply_view(tgt, m.view), batch)
                 for d, r in zip(out, rows):
@@ -157,7 +160,10 @@ class Scorer:
             for (name, _), metrics in self._groups().items():
                 ref = self._reference(name, metrics)
                 for m in metrics:
-                    out.update(self._with_dropped(m, m.compute(ref)))
+                    try:
+                        out.update(self._with_dropped(m, m.compute(ref)))
+                    except ValueError as e:  # e.g. fewer than 2 images: no distribution to compare
+                        out[m.key] = {"value": None, "unavailable": f"{m.key}: {e}", "metric": m.name}
         for key, (metric, reason) in self.unavailable.items():
             out[key] = {"value": None, "unavailable": reason, "metric": metric}
         return out

@@ -132,3 +132,24 @@ def test_set_metric_state_merges_across_processes():
     # merged partial sums add in another order than one running sum, and LAPACK's eigensolver (BLAS
     # kernels differ per CPU) amplifies the last bits: 1e-6 relative holds on any x86 machine
     assert a["value"] == pytest.approx(b["value"], rel=1e-6) and a["n"] == b["n"] == 40
+
+
+def test_a_set_metric_with_one_image_is_unavailable_not_a_crash(tmp_path):
+    from PIL import Image
+
+    from fpdm_bench.protocols import get_protocol
+    from fpdm_bench.scoring import Scorer
+    from helpers import TinyFeatures
+
+    refs = []
+    for i in range(3):
+        p = tmp_path / f"r{i}.png"
+        Image.fromarray(np.full((16, 12, 3), 40 * i, np.uint8)).save(p)
+        refs.append(p)
+    sc = Scorer(get_protocol("paired").with_changes(name="t", metrics={"fid": {}, "mae": {}}), reference_paths=refs,
+                size=(16, 12), networks={"fid-inception": TinyFeatures()}, cache=tmp_path / "c")
+    x = torch.rand(1, 3, 16, 12)
+    rows = sc.update(x, {"pair_id": ["a"], "target": x})
+    out = sc.compute([{"pair_id": "a", "metrics": rows[0]}])
+    assert out["mae"]["value"] == 0.0
+    assert out["fid"]["value"] is None and "at least 2 images" in out["fid"]["unavailable"]

@@ -268,3 +268,18 @@ def test_records_cite_their_sources_and_say_what_is_added():
         assert "transform_input" in p.notes and "ImageNet normalisation" not in p.notes.replace(
             "neither ImageNet mean/std normalisation", "")
     assert "DistModel" in get_protocol("pocold").notes and "31bc127" in get_protocol("pocold").notes
+
+
+def test_score_real_folders_check_the_ground_truth_size(tmp_path):
+    from fpdm_bench.commands.score import score_folders
+
+    rng = np.random.default_rng(0)
+    for sub in ("real", "gen"):
+        (tmp_path / sub).mkdir()
+        for i in range(3):
+            Image.fromarray(_texture(rng, 64, 44)).save(tmp_path / sub / f"x{i}.png")
+    with pytest.raises(DataError, match="smaller than protocol fpdm-512"):
+        score_folders(tmp_path / "real", tmp_path / "gen", "fpdm-512", networks=NETWORKS, cache=tmp_path / "c")
+    got = score_folders(tmp_path / "real", tmp_path / "gen", "fpdm-512", networks=NETWORKS, cache=tmp_path / "c",
+                        allow_upsampled=True)
+    assert got["protocol"]["real_images"]["ground_truth"]["upsampled"] == 3

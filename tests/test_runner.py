@@ -183,3 +183,36 @@ def test_diffusion_model_batch_size_changes_images_at_most_by_rounding(tmp_path)
     assert res.exit_code == 0, res.output
     for k, v in runs[1]["metrics"].items():
         assert v["value"] == pytest.approx(runs[4]["metrics"][k]["value"], rel=1e-4, abs=1e-6)
+
+
+def test_skipped_pairs_do_not_shift_the_remainder_drop(fixture_root, tmp_path):
+    """With --skip-bad, a remainder is dropped from the pairs actually scored, once."""
+    from fpdm_bench.protocols import PROTOCOLS, Protocol, register
+
+    if "drop5" not in PROTOCOLS:
+        register(Protocol(name="drop5", description="test: l1 over batches of 5", source="test",
+                          metrics={"l1": {"drop_remainder": 5}}))
+    bad = fixture_root / "img" / "im003.png"
+    bad.write_bytes(bad.read_bytes()[:60])  # truncated: the 4 pairs using im003 are skipped
+    res = run(_cfg(fixture_root, tmp_path / "s", protocol="drop5", skip_bad=True), log=lambda m: None)
+    assert len(res["skipped"]) == 4 and res["n"] == 8
+    assert res["metrics"]["l1"]["n"] == 5 and res["metrics"]["l1"]["dropped"] == 3
+
+
+def test_settings_refused_before_anything_is_written(tmp_path):
+    """A protocol that cannot score the data stops the run before config.json exists, so the corrected
+    command (here --allow-upsampled) is not refused as 'a different run'."""
+    from conftest import make_fixture
+    from fpdm_bench.errors import DataError
+    from fpdm_bench.protocols import PROTOCOLS, Protocol, register
+
+    if "big-eval" not in PROTOCOLS:
+        register(Protocol(name="big-eval", description="test: eval at 64x48", source="test", eval_size=(64, 48),
+                          metrics={"mae": {}}))
+    root = make_fixture(tmp_path / "fx", size=(32, 24))
+    out = tmp_path / "r"
+    with pytest.raises(DataError, match="--allow-upsampled"):
+        run(_cfg(root, out, protocol="big-eval"), log=lambda m: None)
+    assert not (out / "config.json").exists()
+    res = run(_cfg(root, out, protocol="big-eval", allow_upsampled=True), log=lambda m: None)
+    assert res["protocol"]["real_images"]["ground_truth"]["upsampled"] == 6

@@ -58,9 +58,10 @@ def match_generated(pairs, files: list[Path], folder: Path) -> list[Path]:
     return out
 
 
-def _reader(files: dict[str, Path], size, protocol, convert: bool):
+def _reader(files: dict[str, Path], size, protocol, convert: bool, generated: bool = True):
     """produce(batch) for the evaluation loop: the files of the batch's pairs, decoded (and resized
-    image by image to ``size`` when given: how mixed sizes are scored)."""
+    image by image to ``size`` when given, as the protocol resizes that side: how mixed sizes are
+    scored)."""
     import torch
 
     from fpdm_bench.protocols.apply import resize
@@ -68,7 +69,7 @@ def _reader(files: dict[str, Path], size, protocol, convert: bool):
     def produce(batch):
         imgs = [read_image(files[pid], convert=convert) for pid in batch["pair_id"]]
         if size is not None:
-            imgs = [resize(im[None], tuple(size), protocol)[0] for im in imgs]
+            imgs = [resize(im[None], tuple(size), protocol, generated)[0] for im in imgs]
         return torch.stack(imgs)
     return produce
 
@@ -126,7 +127,13 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
         size = rs
     scorer = Scorer(protocol, device=device, reference_paths=real_files, size=tuple(size), pairs=names, log=log,
                     convert=convert, **scorer_kwargs)
-    read_real = _reader(real_by, size, scorer.protocol, convert)
+    if scorer.protocol.eval_size:  # the ground truth must not be upsampled to the protocol's size
+        from fpdm_bench.protocols.apply import check_resolution
+
+        scorer.real_images["ground_truth"] = check_resolution(real_files, scorer.protocol,
+                                                              scorer_kwargs.get("allow_upsampled", False),
+                                                              "ground-truth")
+    read_real = _reader(real_by, size, scorer.protocol, convert, generated=False)
     batches = ({"pair_id": chunk, "target": read_real({"pair_id": chunk})}
                for chunk in (names[s: s + batch_size] for s in range(0, len(names), batch_size)))
     records = evaluate(batches, _reader(gen_by, size, scorer.protocol, convert), scorer,
