@@ -38,9 +38,9 @@ class Registry:
                 raise ValueError(f"{self.kind} {ep.name!r} is registered twice in entry-point group {self.group}: "
                                  f"{seen[ep.name]} and {ep.value}; uninstall one of the packages")
             seen[ep.name] = ep.value
-            if ep.name not in self._entries:  # an explicit register() wins
-                self._entries[ep.name] = ep.value
-                self._help[ep.name] = ""
+            # entry points are read before the first register(), which then reports a clashing name
+            self._entries[ep.name] = ep.value
+            self._help[ep.name] = ""
 
     def register(self, name: str, target: Any = None, help: str = "") -> Callable | None:
         """Register ``target`` (an object or a "module:attr" string) under ``name``.
