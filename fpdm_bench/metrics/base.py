@@ -198,9 +198,6 @@ class SetMetric(Metric):
     def reference_drops(self) -> tuple[int, ...]:
         return ()
 
-    def needs_reference_features(self) -> bool:
-        return False
-
 
 def remainder(n: int, k: int) -> int:
     """How many of n items a script that works in batches of k drops: n % k, except that with fewer

@@ -52,9 +52,6 @@ class KID(SetMetric):
         return {"backbone": self.backbone, "subsets": self.subsets, "subset_size": self.subset_size,
                 "drop_remainder": self.drop_remainder}
 
-    def needs_reference_features(self) -> bool:
-        return True
-
     def update(self, features, ids=None) -> None:
         self._feats.append(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
 

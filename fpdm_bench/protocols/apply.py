@@ -57,11 +57,6 @@ def quantize_with(images: torch.Tensor, mode: str) -> torch.Tensor:
     return images if mode == "none" else from_uint8(to_uint8(images, mode))
 
 
-def quantize(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
-    """8-bit quantisation of generated images as the protocol's script does it."""
-    return quantize_with(images, protocol.quantize)
-
-
 def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
     fmt = protocol.generated_format
     if fmt == "png":
