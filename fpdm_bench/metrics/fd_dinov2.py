@@ -28,10 +28,9 @@ from PIL import Image
 
 from fpdm_bench import weights as W
 from fpdm_bench.metrics.fid import FID
+from fpdm_bench.metrics.inception import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_SIZE = 224
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def dgm_eval_preprocess(images: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from fpdm_bench import weights as W
 
 BACKBONES = ("fid-inception", "torchvision-inception")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (also DINOv2's, fd_dinov2.py)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_DIM = 2048
 
 # fid-helper (TF graph names) -> pytorch-fid / torchvision module names.
@@ -119,8 +121,8 @@ class InceptionFeatures(nn.Module):
         )
         self.eval().requires_grad_(False)
         # ImageNet normalisation written as an affine map of [0,1] inputs (torchvision transform_input).
-        mean = torch.tensor([0.485, 0.456, 0.406])
-        std = torch.tensor([0.229, 0.224, 0.225])
+        mean = torch.tensor(IMAGENET_MEAN)
+        std = torch.tensor(IMAGENET_STD)
         self.register_buffer("scale", (std / 0.5).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", ((mean - 0.5) / 0.5).view(1, 3, 1, 1), persistent=False)
 
