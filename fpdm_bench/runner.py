@@ -137,7 +137,8 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     # Settings are validated (protocol vs data, model and checkpoint) before anything is written, so a
     # corrected rerun is not refused as "a different run".
     scorer = _scorer(cfg, dataset, pairs)
-    model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), **cfg.model_args)
+    model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), dataset=cfg.dataset,
+                       **cfg.model_args)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")

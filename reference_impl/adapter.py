@@ -1,8 +1,10 @@
 """The ``fpdm`` model adapter: the reference FPDM pipeline behind fpdm-bench's ModelAdapter.
 
-``FPDMAdapter.from_pretrained(None)`` loads the shipped tiny checkpoint
-(``reference_impl/checkpoints/tiny/``: trained on the embedded synthetic set at 64x44, see its
-``stage2/train_info.json``); pass a folder with ``stage1/`` and ``stage2/`` for another one.
+``FPDMAdapter.from_pretrained(None)`` loads the shipped tiny checkpoint for the dataset
+(``default_checkpoint``: ``reference_impl/checkpoints/tiny/`` trained on the synthetic DeepFashion
+set, ``tiny-phoenix/`` on the synthetic PHOENIX set; each folder's ``stage2/train_info.json`` says
+how); pass a folder with ``stage1/`` and ``stage2/`` for another one. Sampling settings not given
+(steps, guidance, scheduler, source_strength) come from the checkpoint's ``stage2.sampling``.
 Inputs are used at the batch's size (each encoder resizes them itself); the output is generated at
 the model's resolution and resized (antialiased bicubic) to the batch's size.
 """
@@ -18,6 +20,10 @@ from fpdm_bench.models.base import ModelAdapter
 from reference_impl.pipeline import SCHEDULERS, FPDMPipeline
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+TINY_PHOENIX_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-phoenix"
+#: datasets whose default is not TINY_CHECKPOINT
+DEFAULT_CHECKPOINTS = {"synthetic-phoenix": TINY_PHOENIX_CHECKPOINT, "phoenix": TINY_PHOENIX_CHECKPOINT}
+SAMPLING_DEFAULTS = {"steps": 20, "guidance": 2.0, "scheduler": "ddpm", "source_strength": 1.0}
 
 
 def checkpoint_sha256(path: str | Path) -> str:
@@ -39,32 +45,46 @@ class FPDMAdapter(ModelAdapter):
     name = "fpdm"
 
     def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = 20, guidance: float = 2.0,
-                 scheduler: str = "ddpm"):
+                 scheduler: str = "ddpm", source_strength: float = 1.0):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
-        if scheduler not in SCHEDULERS:
-            from fpdm_bench.errors import BenchError
+        from fpdm_bench.errors import BenchError
 
+        if scheduler not in SCHEDULERS:
             raise BenchError(f"fpdm: unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULERS)})")
+        if not 0.0 < float(source_strength) <= 1.0:
+            raise BenchError(f"fpdm: source_strength must be in (0, 1], got {source_strength}")
         self.pipeline = pipeline
         self.checkpoint = Path(checkpoint)
         self.steps, self.guidance, self.scheduler = int(steps), float(guidance), scheduler
+        self.source_strength = float(source_strength)
         self.resolution = pipeline.resolution  # instance value: depends on the checkpoint
         self._sha = None
 
     @classmethod
+    def default_checkpoint(cls, dataset: str | None) -> Path:
+        """The shipped tiny checkpoint trained on ``dataset``'s kind of data."""
+        return DEFAULT_CHECKPOINTS.get(dataset or "", TINY_CHECKPOINT)
+
+    @classmethod
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
-                        dtype: torch.dtype = torch.float32, steps: int = 20, guidance: float = 2.0,
-                        scheduler: str = "ddpm", **kwargs) -> "FPDMAdapter":
-        """path_or_config: checkpoint folder (``stage1/`` + ``stage2/``); None = the shipped tiny one."""
+                        dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
+                        scheduler: str | None = None, source_strength: float | None = None,
+                        **kwargs) -> "FPDMAdapter":
+        """path_or_config: checkpoint folder (``stage1/`` + ``stage2/``); None = the shipped tiny one.
+        Sampling settings left None come from the checkpoint (``stage2.sampling``), else SAMPLING_DEFAULTS."""
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
         pipe = FPDMPipeline.from_pretrained(path, device=device, dtype=dtype, **kwargs)
-        return cls(pipe, path, steps=steps, guidance=guidance, scheduler=scheduler)
+        given = {"steps": steps, "guidance": guidance, "scheduler": scheduler, "source_strength": source_strength}
+        saved = pipe.stage2.config.get("sampling") or {}
+        chosen = {k: v if v is not None else saved.get(k, SAMPLING_DEFAULTS[k]) for k, v in given.items()}
+        return cls(pipe, path, **chosen)
 
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         source = batch["source"]
         size = tuple(source.shape[-2:])
         out = self.pipeline(source, batch["target_kp"], generators, num_inference_steps=self.steps,
-                            guidance_scale=self.guidance, scheduler=self.scheduler, frame=size)
+                            guidance_scale=self.guidance, scheduler=self.scheduler, frame=size,
+                            source_strength=self.source_strength)
         if tuple(out.shape[-2:]) != size:
             out = F.interpolate(out, size=size, mode="bicubic", antialias=True, align_corners=False)
         return out.clamp(0, 1)
@@ -74,7 +94,7 @@ class FPDMAdapter(ModelAdapter):
             self._sha = checkpoint_sha256(self.checkpoint)
         params = self.pipeline.parameters()
         return {"name": self.name, "parameters": params["total"], "parameters_by_part": params,
-                "nfe": self.pipeline.nfe(self.steps, self.guidance), "steps": self.steps,
-                "scheduler": self.scheduler, "guidance": self.guidance,
+                "nfe": self.pipeline.nfe(self.steps, self.guidance, self.source_strength), "steps": self.steps,
+                "scheduler": self.scheduler, "guidance": self.guidance, "source_strength": self.source_strength,
                 "resolution": list(self.resolution), "dtype": str(self.pipeline.dtype).replace("torch.", ""),
                 "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha}

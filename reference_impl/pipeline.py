@@ -108,11 +108,14 @@ class FPDMPipeline:
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, target_kp: torch.Tensor, generators: list[torch.Generator],
                  num_inference_steps: int = 20, guidance_scale: float = 2.0, scheduler: str = "ddpm",
-                 frame: tuple[int, int] | None = None) -> torch.Tensor:
+                 frame: tuple[int, int] | None = None, source_strength: float = 1.0) -> torch.Tensor:
         """Generate images [B,3,H,W] in [0,1] at the model resolution.
 
         source: [B,3,h,w] in [0,1] (any size: each encoder resizes it); target_kp: [B,K,2] pixels of
         ``frame`` (default: the source's size), NaN = missing; generators: one per sample.
+        source_strength: 1 = start from pure noise (the paper); s < 1 = start from the source's latent
+        noised to the s-th fraction of the schedule and run only those steps (SDEdit / img2img) —
+        for frames of one video, where most of the target is the source.
         """
         B = source.shape[0]
         if len(generators) != B:
@@ -134,10 +137,19 @@ class FPDMPipeline:
         else:
             cond = self.stage2.project(tokens, fusion, pose)
 
+        if not 0.0 < source_strength <= 1.0:
+            raise BenchError(f"FPDM pipeline: source_strength must be in (0, 1], got {source_strength}")
         latents = per_sample_randn(self.stage2.latent_shape, generators, self.device, torch.float32)
-        latents = latents * sched.init_noise_sigma
+        timesteps = sched.timesteps
+        if source_strength < 1.0:
+            keep = max(1, min(len(timesteps), round(len(timesteps) * source_strength)))
+            timesteps = timesteps[len(timesteps) - keep:]
+            start = self.stage2.encode_latents(source, sample=False).float()
+            latents = sched.add_noise(start, latents, timesteps[:1].repeat(B))
+        else:
+            latents = latents * sched.init_noise_sigma
         per_sample_step = scheduler == "ddpm"  # the only one here that draws noise while stepping
-        for t in sched.timesteps:
+        for t in timesteps:
             x_in = sched.scale_model_input(torch.cat([latents] * 3) if guided else latents, t)
             out = self.stage2.denoise(x_in.to(self.dtype), t, cond).float()
             if guided:
@@ -149,9 +161,10 @@ class FPDMPipeline:
                 latents = sched.step(out, t, latents).prev_sample
         return self.stage2.decode_latents(latents.to(self.dtype)).float()
 
-    def nfe(self, num_inference_steps: int, guidance_scale: float) -> int:
-        """UNet evaluations per image: steps x 3 branches (x 1 without guidance)."""
-        return int(num_inference_steps) * (3 if guidance_scale != 1.0 else 1)
+    def nfe(self, num_inference_steps: int, guidance_scale: float, source_strength: float = 1.0) -> int:
+        """UNet evaluations per image: steps run x 3 branches (x 1 without guidance)."""
+        steps = max(1, min(int(num_inference_steps), round(int(num_inference_steps) * source_strength)))
+        return steps * (3 if guidance_scale != 1.0 else 1)
 
     def parameters(self) -> dict:
         s2 = self.stage2.count_parameters()

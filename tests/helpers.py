@@ -39,14 +39,21 @@ STAGE1_MICRO = ["stage1.vision.image_size=32", "stage1.vision.patch_size=8", "st
                 "stage1.vision.intermediate_size=64", "stage1.vision.num_hidden_layers=1",
                 "stage1.vision.num_attention_heads=2", "stage1.vision.projection_dim=32",
                 "stage1.combiner.projection_dim=32", "stage1.combiner.hidden_dim=32"]
-STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.unet.config.block_out_channels=[16,32,32]",
+STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.vae.config={patch: 4, latent_channels: 4}",
+                "stage2.unet.config.in_channels=4", "stage2.unet.config.out_channels=4",
+                "stage2.unet.config.block_out_channels=[16,32,32]", "stage2.pose_embed.channels=[16,32,64]",
                 "stage2.unet.config.cross_attention_dim=32", "stage2.unet.config.attention_head_dim=2",
                 "stage2.source_encoder.config.hidden_size=32", "stage2.source_encoder.config.num_hidden_layers=1",
                 "stage2.source_encoder.config.num_attention_heads=2", "stage2.source_encoder.image_size=[32,32]",
-                "stage2.source_encoder.config.image_size=32", "stage2.source_proj.hidden_dim=32",
-                "stage2.fusion_proj.hidden_dim=32", "stage2.vae.config.block_out_channels=[8,16,16]",
-                "stage2.vae.config.norm_num_groups=4", "train.vae_steps=2", "train.batch_size=4",
+                "stage2.source_encoder.config.image_size=32", "stage2.source_encoder.config.patch_size=8",
+                "stage2.source_proj.hidden_dim=32", "stage2.fusion_proj.hidden_dim=32", "train.batch_size=4",
                 "train.checkpoint_every=2", "train.warmup_steps=0", "train.ema_decay=0.9", "train.cache=true"]
+# The same with the random-init AutoencoderKL the tiny recipe used before patch-PCA (fitted for train.vae_steps)
+# and a frozen source encoder: the paths the paper config's pretrained towers take.
+STAGE2_MICRO_KL = ["stage2.vae={kind: tiny, config: {block_out_channels: [8, 16, 16], latent_channels: 4, "
+                   "norm_num_groups: 4, down_block_types: [DownEncoderBlock2D, DownEncoderBlock2D, DownEncoderBlock2D], "
+                   "up_block_types: [UpDecoderBlock2D, UpDecoderBlock2D, UpDecoderBlock2D], layers_per_block: 1, "
+                   "mid_block_add_attention: false}}", "stage2.source_encoder.trainable=false", "train.vae_steps=2"]
 FUSION_DIM = 32
 
 

@@ -112,3 +112,52 @@ def test_paper_config_builds_from_local_folders(tmp_path):
     assert build_scheduler(model.config).config.prediction_type == "v_prediction"
     torch.testing.assert_close(model.unet.conv_in.weight,
                                UNet2DConditionModel.from_pretrained(sd / "unet").conv_in.weight)
+
+
+def _count_unet_calls(pipe):
+    calls = []
+    handle = pipe.stage2.unet.register_forward_hook(lambda *a: calls.append(1))
+    return calls, handle
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "ddim"])
+def test_source_strength_starts_from_the_noised_source(micro_pipeline, scheduler):
+    src, kp = _inputs(2, seed=4)
+    gens = lambda: [torch.Generator().manual_seed(30 + i) for i in range(2)]  # noqa: E731
+    plain = micro_pipeline(src, kp, gens(), num_inference_steps=8, scheduler=scheduler)
+    full = micro_pipeline(src, kp, gens(), num_inference_steps=8, scheduler=scheduler, source_strength=1.0)
+    torch.testing.assert_close(full, plain, rtol=0, atol=0)  # 1 = the paper's sampler, same process
+    calls, handle = _count_unet_calls(micro_pipeline)
+    try:
+        half = micro_pipeline(src, kp, gens(), num_inference_steps=8, scheduler=scheduler, source_strength=0.5)
+    finally:
+        handle.remove()
+    assert len(calls) == 4 == micro_pipeline.nfe(8, 2.0, 0.5) // 3  # the last 4 of 8 steps, 3 branches per call
+    assert (half - plain).abs().max() > 1e-3
+    # per sample: a batch of 2 equals two batches of 1
+    apart = torch.cat([micro_pipeline(src[i:i + 1], kp[i:i + 1], [g], num_inference_steps=8, scheduler=scheduler,
+                                      source_strength=0.5) for i, g in enumerate(gens())])
+    torch.testing.assert_close(half, apart, rtol=1e-4, atol=1e-5)
+    # a small strength keeps the image near the source's reconstruction; the full schedule does not
+    recon = micro_pipeline.stage2.decode_latents(micro_pipeline.stage2.encode_latents(src, sample=False))
+    low = micro_pipeline(src, kp, gens(), num_inference_steps=8, scheduler=scheduler, source_strength=0.125)
+    assert (low - recon).abs().mean() < 0.5 * (plain - recon).abs().mean()
+    for bad in (0.0, 1.5):
+        with pytest.raises(BenchError, match="source_strength"):
+            micro_pipeline(src, kp, gens(), num_inference_steps=8, source_strength=bad)
+
+
+def test_shipped_checkpoints_are_picked_by_dataset_and_carry_their_sampling():
+    from fpdm_bench.models import MODELS
+    from reference_impl.adapter import TINY_CHECKPOINT, TINY_PHOENIX_CHECKPOINT
+
+    cls = MODELS.get("fpdm")
+    assert cls.default_checkpoint("synthetic") == cls.default_checkpoint(None) == TINY_CHECKPOINT
+    assert cls.default_checkpoint("deepfashion") == TINY_CHECKPOINT
+    assert cls.default_checkpoint("synthetic-phoenix") == cls.default_checkpoint("phoenix") == TINY_PHOENIX_CHECKPOINT
+    for path in (TINY_CHECKPOINT, TINY_PHOENIX_CHECKPOINT):
+        adapter = cls.from_pretrained(path)
+        saved = adapter.pipeline.stage2.config["sampling"]
+        info = adapter.info()
+        assert {k: info[k] for k in saved} == saved  # defaults come from the checkpoint ...
+        assert cls.from_pretrained(path, steps=3, guidance=1.0, source_strength=1.0).info()["nfe"] == 3  # ... unless given

@@ -19,7 +19,7 @@ from reference_impl.stage1.model import FusionModel  # noqa: E402
 from reference_impl.stage1.model import build_model as build_stage1  # noqa: E402
 from reference_impl.stage2.model import Stage2Model, build_model  # noqa: E402
 from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
-from helpers import FUSION_DIM, STAGE1_MICRO, STAGE2_MICRO, micro_config, save_micro_stage1  # noqa: E402,F401
+from helpers import FUSION_DIM, STAGE1_MICRO, STAGE2_MICRO, STAGE2_MICRO_KL, micro_config, save_micro_stage1  # noqa: E402,F401
 
 
 
@@ -63,10 +63,17 @@ def test_shapes_and_frozen_parts():
         out = m(noisy, t, tokens, fusion, pose)
     assert out.shape == noisy.shape and torch.isfinite(out).all()
     assert not any(p.requires_grad for p in m.vae.parameters())
-    assert not any(p.requires_grad for p in m.source_encoder.parameters())
     trainable = {id(p) for p in m.trainable_parameters()}
     assert all(id(p) in trainable for p in m.unet.parameters())
-    assert all(id(p) not in trainable for p in m.vae.parameters())
+    # tiny recipe: the random-init source encoder trains with the UNet
+    assert m.source_encoder_trainable and all(id(p) in trainable for p in m.source_encoder.parameters())
+    assert all(p.requires_grad for p in m.source_encoder.parameters())
+    # the paper's (and STAGE2_MICRO_KL's) encoder stays frozen, and an AutoencoderKL is never trained here
+    torch.manual_seed(0)
+    kl = build_model(micro_config(*STAGE2_MICRO_KL), FUSION_DIM)
+    trainable = {id(p) for p in kl.trainable_parameters()}
+    assert not any(p.requires_grad for p in kl.source_encoder.parameters()) and kl.vae_scale_factor == 4
+    assert all(id(p) not in trainable for p in [*kl.vae.parameters(), *kl.source_encoder.parameters()])
 
 
 def test_zero_initialised_pose_embedding_leaves_unet_unchanged_at_init():
@@ -396,6 +403,27 @@ def test_short_overfit_loss_falls(tmp_path, train_setup, monkeypatch):
     assert info["stage1"]["sha256"] and info["summary"]["vae_scaling_factor"] > 0
     back = Stage2Model.from_pretrained(tmp_path / "run")
     assert back.scaling_factor == pytest.approx(info["summary"]["vae_scaling_factor"])
+    assert info["summary"]["vae_kind"] == "patch-pca" and 0 < info["summary"]["vae_explained_variance"] <= 1
+    # the tiny recipe trains the source encoder: the saved one is not the initial one
+    torch.manual_seed(train_mod._seed_for(0, "init"))
+    init = build_model(cfg, FUSION_DIM).state_dict()
+    moved = [k for k, v in back.state_dict().items() if k.startswith("source_encoder.") and not torch.equal(v, init[k])]
+    assert moved, "source encoder weights did not train"
+
+
+def test_kl_vae_is_fitted_first_and_the_frozen_encoder_stays_put(tmp_path, train_setup):
+    from reference_impl.stage2.train import _seed_for, train_stage2
+
+    ds, s1 = train_setup
+    cfg = micro_config(*STAGE2_MICRO_KL)
+    out = train_stage2(cfg, ds, s1, tmp_path / "kl", seed=0, max_steps=2, progress=False)
+    assert out["vae_steps"] == 2 and out["vae_recon_mae"] > 0 and "vae_kind" not in out
+    torch.manual_seed(_seed_for(0, "init"))
+    init = build_model(cfg, FUSION_DIM).state_dict()
+    back = Stage2Model.from_pretrained(tmp_path / "kl").state_dict()
+    for k, v in init.items():
+        if k.startswith("source_encoder."):
+            torch.testing.assert_close(back[k], v, rtol=0, atol=0)
 
 
 @pytest.mark.slow  # training, twice

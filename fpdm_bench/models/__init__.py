@@ -14,10 +14,14 @@ from fpdm_bench.registry import Registry
 MODELS = Registry("model", entry_point_group="fpdm_bench.models")
 
 
-def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dtype=None, **kwargs) -> ModelAdapter:
+def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dtype=None, dataset: str | None = None,
+               **kwargs) -> ModelAdapter:
+    """The adapter ``name`` with ``checkpoint``; without one, the adapter's default for ``dataset``."""
     import torch
 
     cls = MODELS.get(name)
+    if checkpoint is None:
+        checkpoint = cls.default_checkpoint(dataset)
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
 
 

@@ -27,6 +27,13 @@ class ModelAdapter:
                         dtype: torch.dtype = torch.float32, **kwargs) -> "ModelAdapter":
         return cls(device=device, dtype=dtype, **kwargs)
 
+    @classmethod
+    def default_checkpoint(cls, dataset: str | None) -> str | None:
+        """The checkpoint used when none is given, for a run on ``dataset`` (None = the adapter's own
+        default). A model that ships one checkpoint per kind of data picks it here; the run records
+        the choice (model.json ``checkpoint``)."""
+        return None
+
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         """batch: source/target [B,3,H,W] in [0,1], source_kp/target_kp [B,K,2], pair_id list.
 

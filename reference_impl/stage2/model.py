@@ -52,6 +52,7 @@ from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import atomic_write_text
 from reference_impl.config import load_matching, load_weights, read_saved_config
 from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 FORMAT = "fpdm-bench/stage2-diffusion"
 CONFIG_NAME = "config.json"
@@ -59,7 +60,8 @@ WEIGHTS_NAME = "model.safetensors"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Modules whose weights are trained in stage 2 (the VAE and DINOv2 stay frozen, as officially).
+#: Modules whose weights are trained in stage 2 (the VAE and DINOv2 stay frozen, as officially;
+#: ``stage2.source_encoder.trainable: true`` adds the source encoder, see ``Stage2Model.trainable_modules``).
 TRAINABLE = ("unet", "source_proj", "fusion_proj", "pose_embed")
 
 
@@ -92,10 +94,15 @@ def _local_error(what: str, path, expect: str, e: Exception) -> WeightsMissing:
                           f"a local folder given in the stage-2 config; loader said: {str(e).splitlines()[0][:200]}")
 
 
-def _build_vae(cfg: dict) -> AutoencoderKL:
+def _build_vae(cfg: dict) -> AutoencoderKL | PatchPCAAutoencoder:
     kind = cfg.get("kind", "tiny")
     if kind == "tiny":
         return AutoencoderKL(**cfg.get("config", {}))
+    if kind == PatchPCAAutoencoder.kind:
+        try:
+            return PatchPCAAutoencoder(**cfg.get("config", {}))
+        except (TypeError, ValueError) as e:
+            raise BenchError(f"stage2 config: vae: {e}") from None
     if kind == "pretrained":
         path = cfg.get("path")
         if not path:
@@ -104,7 +111,7 @@ def _build_vae(cfg: dict) -> AutoencoderKL:
             return AutoencoderKL.from_pretrained(str(path), subfolder=cfg.get("subfolder", "vae"), local_files_only=True)
         except (OSError, ValueError, EnvironmentError) as e:
             raise _local_error("Stable Diffusion VAE for FPDM stage 2", path, "vae/config.json + weights", e) from None
-    raise BenchError(f"stage2 config: unknown vae kind {kind!r} (expected 'tiny' or 'pretrained')")
+    raise BenchError(f"stage2 config: unknown vae kind {kind!r} (expected 'tiny', 'patch-pca' or 'pretrained')")
 
 
 def _build_unet(cfg: dict) -> UNet2DConditionModel:
@@ -182,7 +189,7 @@ class Stage2Model(nn.Module):
             raise BenchError(f"stage2 config: fusion_preprocess must be 'squash', 'clip_crop' or null, not {fusion_pre!r}")
 
         self.vae.requires_grad_(False)
-        self.source_encoder.requires_grad_(False)
+        self.source_encoder.requires_grad_(self.source_encoder_trainable)
         self.register_buffer("enc_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("enc_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._pose_features: torch.Tensor | None = None
@@ -197,6 +204,8 @@ class Stage2Model(nn.Module):
 
     @property
     def vae_scale_factor(self) -> int:
+        if isinstance(self.vae, PatchPCAAutoencoder):
+            return self.vae.scale_factor
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     @property
@@ -251,15 +260,27 @@ class Stage2Model(nn.Module):
         return fusion_model.fuse(source, kps, size=tuple(frame), preprocess=self.config.get("fusion_preprocess"),
                                  pose_images=pose_images)
 
-    # --- frozen encoders ----------------------------------------------------------------------
+    # --- encoders -----------------------------------------------------------------------------
+    @property
+    def source_encoder_trainable(self) -> bool:
+        """True when the config trains the source encoder with the UNet (tiny recipe: a random-init
+        DINOv2 frozen is only a fixed random projection; the paper's pretrained one stays frozen)."""
+        return bool(self.config.get("source_encoder", {}).get("trainable", False))
+
+    def source_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Source images [B,3,H,W] in [0,1] -> the encoder's input (squashed to its size, ImageNet-normalised)."""
+        size = tuple(self.config.get("source_encoder", {}).get("image_size", (224, 224)))
+        x = self.resize(pixels.to(self.enc_mean.device), size)
+        return ((x - self.enc_mean) / self.enc_std).to(self.source_encoder.dtype)
+
+    def encode_source_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """DINOv2 tokens [B, T, C] of ``source_pixels`` output."""
+        tokens = self.source_encoder(pixel_values=x).last_hidden_state
+        return tokens[:, 1:] if self.config.get("source_encoder", {}).get("drop_cls", False) else tokens
+
     def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
         """DINOv2 tokens [B, T, C] of source images [B,3,H,W] in [0,1] (squashed to the encoder size)."""
-        cfg = self.config.get("source_encoder", {})
-        size = tuple(cfg.get("image_size", (224, 224)))
-        x = self.resize(pixels.to(self.enc_mean.device), size)
-        x = ((x - self.enc_mean) / self.enc_std).to(self.source_encoder.dtype)
-        tokens = self.source_encoder(pixel_values=x).last_hidden_state
-        return tokens[:, 1:] if cfg.get("drop_cls", False) else tokens
+        return self.encode_source_pixels(self.source_pixels(pixels))
 
     def encode_latents(self, pixels: torch.Tensor, generator: torch.Generator | None = None,
                        sample: bool = True) -> torch.Tensor:
@@ -325,12 +346,16 @@ class Stage2Model(nn.Module):
         return self.denoise(noisy_latents, timesteps, cond)
 
     # --- parameters ---------------------------------------------------------------------------
+    def trainable_modules(self) -> tuple[str, ...]:
+        return TRAINABLE + (("source_encoder",) if self.source_encoder_trainable else ())
+
     def trainable_parameters(self):
-        for name in TRAINABLE:
+        for name in self.trainable_modules():
             yield from getattr(self, name).parameters()
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in TRAINABLE}
+        names = self.trainable_modules()
+        return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in names}
 
     def count_parameters(self) -> dict[str, int]:
         parts = ("vae", "unet", "source_encoder", "source_proj", "fusion_proj", "pose_embed")
@@ -343,13 +368,14 @@ class Stage2Model(nn.Module):
         """Everything needed to rebuild the modules without the original files."""
         cfg = copy.deepcopy(self.config)
         return {"format": FORMAT, "version": 1, "stage2": cfg, "fusion_dim": self.fusion_dim,
-                "vae_config": dict(self.vae.config), "unet_config": dict(self.unet.config),
+                "vae_config": self.vae.to_dict() if isinstance(self.vae, PatchPCAAutoencoder) else dict(self.vae.config),
+                "unet_config": dict(self.unet.config),
                 "source_encoder_config": self.source_encoder.config.to_dict(),
                 "source_encoder_saved": self._save_source_encoder()}
 
     def _save_source_encoder(self) -> bool:
-        # A pretrained DINOv2 (300M params) is read from its folder again; a tiny random one is saved.
-        return self.config.get("source_encoder", {}).get("kind", "tiny") != "pretrained"
+        # A frozen pretrained DINOv2 (300M params) is read from its folder again; a tiny or trained one is saved.
+        return self.config.get("source_encoder", {}).get("kind", "tiny") != "pretrained" or self.source_encoder_trainable
 
     def save_pretrained(self, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write config.json + model.safetensors (``dtype``: storage dtype for floating tensors, e.g. fp16)."""
@@ -376,7 +402,9 @@ class Stage2Model(nn.Module):
         path = Path(path)
         saved = read_saved_config(path, "FPDM stage-2 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
         weights = path / WEIGHTS_NAME
-        modules = {"vae": AutoencoderKL.from_config(_strip(saved["vae_config"])),
+        pca = saved["stage2"].get("vae", {}).get("kind") == PatchPCAAutoencoder.kind
+        modules = {"vae": (PatchPCAAutoencoder(**saved["vae_config"]) if pca
+                           else AutoencoderKL.from_config(_strip(saved["vae_config"]))),
                    "unet": UNet2DConditionModel.from_config(_strip(saved["unet_config"]))}
         if saved.get("source_encoder_saved", True):
             enc = dict(saved["source_encoder_config"])

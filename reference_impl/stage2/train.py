@@ -43,10 +43,12 @@ from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
 from reference_impl.config import load_config, resolve_config
 from reference_impl.stage2.model import WEIGHTS_NAME, Stage2Model, build_model, build_scheduler
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 1000, "lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 0,
                   "ema_decay": None, "grad_clip": None, "checkpoint_every": 500, "log_every": 10, "cache": False,
                   "vae_steps": 0, "vae_batch_size": 16, "vae_lr": 1e-3, "vae_kl_weight": 1e-6,
+                  "vae_posterior": "sample", "vae_lr_schedule": "constant",
                   "save_dtype": None, "keep_checkpoint": True}
 CHECKPOINT_DIR = "checkpoint"
 _NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint", "cache")
@@ -89,6 +91,9 @@ class _Features:
         return torch.stack([self.dataset.load_image(n) for n in names]).to(self.device)
 
     def tokens(self, names):
+        if self.model.source_encoder_trainable:  # cache the encoder's input; the tokens change every step
+            pixels = self._get("source_pixels", names, lambda ns: self.model.source_pixels(self._images(ns)))
+            return self.model.encode_source_pixels(pixels).float()
         return self._get("tokens", names, lambda ns: self.model.encode_source(self._images(ns)).float())
 
     def moments(self, names):
@@ -182,35 +187,55 @@ def _load_checkpoint(out_dir: Path, model: Stage2Model, opt, sched, ema: dict | 
     return meta
 
 
+def _posterior_mean(cfg: dict) -> bool:
+    mode = cfg.get("vae_posterior", "sample")
+    if mode not in ("sample", "mean"):
+        raise BenchError(f"stage2 train config: vae_posterior must be 'sample' or 'mean', not {mode!r}")
+    return mode == "mean"
+
+
 # --- VAE fit (tiny configs only) -----------------------------------------------------------------
 
 
 def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress: bool) -> dict:
     """Fit the random-init VAE on the training images at the model size, then freeze it and set the
-    latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen)."""
+    latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen).
+
+    ``vae_posterior: mean`` fits it as a plain autoencoder (decoding the posterior mean, which learns
+    several times faster from random init) and stage 2 then trains on the means too;
+    ``vae_lr_schedule: cosine`` decays the rate to 0 over the fit."""
     from tqdm.auto import tqdm
 
     names = sorted({n for r in dataset.pairs for n in (r.source, r.target)})
     images = model.resize(torch.stack([dataset.load_image(n) for n in names])).to(device)
     vae = model.vae
+    if isinstance(vae, PatchPCAAutoencoder):
+        return _fit_patch_pca(model, images)
     vae.requires_grad_(True).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=float(cfg["vae_lr"]), weight_decay=0.0)
     steps, bs = int(cfg["vae_steps"]), min(int(cfg["vae_batch_size"]), len(names))
+    use_mean = _posterior_mean(cfg)
+    cosine = {"constant": False, "cosine": True}.get(cfg.get("vae_lr_schedule", "constant"))
+    if cosine is None:
+        raise BenchError(f"stage2 train config: vae_lr_schedule must be 'constant' or 'cosine', not {cfg.get('vae_lr_schedule')!r}")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if cosine else 1.0)
     losses = []
     for step in tqdm(range(1, steps + 1), desc="stage2 vae", unit="step", disable=not progress):
         g = _generator(seed, "vae", step)
         x = images[torch.randperm(len(names), generator=g)[:bs]] * 2 - 1
         dist = vae.encode(x).latent_dist
-        recon = vae.decode(dist.sample(g)).sample
+        recon = vae.decode(dist.mean if use_mean else dist.sample(g)).sample
         loss = F.l1_loss(recon, x) + float(cfg["vae_kl_weight"]) * dist.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         losses.append(loss.item())
     vae.requires_grad_(False).eval()
     with torch.no_grad():
         g = _generator(seed, "vae-scale")
-        zs = torch.cat([vae.encode(images[i:i + 64] * 2 - 1).latent_dist.sample(g) for i in range(0, len(names), 64)])
+        dists = [vae.encode(images[i:i + 64] * 2 - 1).latent_dist for i in range(0, len(names), 64)]
+        zs = torch.cat([d.mean if use_mean else d.sample(g) for d in dists])
         recon = torch.cat([vae.decode(vae.encode(images[i:i + 64] * 2 - 1).latent_dist.mean).sample
                            for i in range(0, len(names), 64)])
     scale = float(1.0 / zs.std())
@@ -219,6 +244,19 @@ def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress
     return {"vae_steps": steps, "vae_first_loss": losses[0] if losses else None,
             "vae_final_loss": losses[-1] if losses else None, "vae_recon_mae": round(recon_mae, 5),
             "vae_scaling_factor": scale}
+
+
+def _fit_patch_pca(model: Stage2Model, images: torch.Tensor) -> dict:
+    """Closed-form fit of the patch-PCA autoencoder; latent scale = 1 / std of the training latents."""
+    info = model.vae.fit(images * 2 - 1)
+    with torch.no_grad():
+        zs = torch.cat([model.vae.encode(images[i:i + 64] * 2 - 1).latent_dist.mean for i in range(0, len(images), 64)])
+        recon = torch.cat([model.vae.decode(zs[i:i + 64]).sample for i in range(0, len(images), 64)])
+    scale = float(1.0 / zs.std())
+    model.config.setdefault("vae", {})["scaling_factor"] = scale
+    recon_mae = float(((recon / 2 + 0.5).clamp(0, 1) - images).abs().mean())
+    return {"vae_steps": 0, "vae_kind": PatchPCAAutoencoder.kind, "vae_explained_variance": round(info["explained_variance"], 5),
+            "vae_recon_mae": round(recon_mae, 5), "vae_scaling_factor": scale}
 
 
 # --- main procedure ------------------------------------------------------------------------------
@@ -260,7 +298,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     describe = dataset.describe() if hasattr(dataset, "describe") else {"n_pairs": n_pairs}
     # What a checkpoint must match to be resumed: everything that shapes the trajectory (not the
     # step count, logging or how the result is stored).
-    shaping = {"stage2": config.get("stage2"),
+    shaping = {"stage2": {k: v for k, v in (config.get("stage2") or {}).items() if k != "sampling"},  # inference only
                "train": {k: v for k, v in train_cfg.items() if k not in _NOT_SHAPING}}
     identity = {"seed": seed, "pairs_sha256": describe.get("pairs_sha256"),
                 "config_sha256": hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest(),
@@ -292,7 +330,9 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
         atomic_write_text(log_path, "".join(ln + "\n" for ln in kept))
     else:
         log_path.write_text("")
-        if int(train_cfg["vae_steps"] or 0) > 0:
+        if isinstance(model.vae, PatchPCAAutoencoder):
+            vae_info = _fit_vae(model, dataset, train_cfg, seed, device, progress)  # closed form
+        elif int(train_cfg["vae_steps"] or 0) > 0:
             if model.config.get("vae", {}).get("kind", "tiny") != "tiny":
                 raise BenchError("stage2 train config: train.vae_steps fits a random-init VAE; set it to 0 with a "
                                  "pretrained VAE")
@@ -305,6 +345,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     offset = float(model.config.get("noise_offset") or 0.0)
     n_train_t = int(scheduler.config.num_train_timesteps)
     scale = model.scaling_factor
+    posterior_mean = _posterior_mean(train_cfg) or isinstance(model.vae, PatchPCAAutoencoder)  # PCA: a point
 
     def batch_for(s: int):
         epoch, idx = divmod(s - 1, steps_per_epoch)
@@ -315,7 +356,8 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     t0 = time.perf_counter()
     model.train()
     model.vae.eval()
-    model.source_encoder.eval()
+    if not model.source_encoder_trainable:
+        model.source_encoder.eval()
     every = int(train_cfg["checkpoint_every"] or 0)
 
     def checkpoint(s):
@@ -336,7 +378,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
             mean, logvar = moments.chunk(2, dim=1)
             B = len(records)
             eps = torch.randn(mean.shape, generator=g).to(device)
-            latents = (mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * eps) * scale
+            latents = (mean if posterior_mean else mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * eps) * scale
             noise = torch.randn(latents.shape, generator=g).to(device)
             if offset:
                 noise = noise + offset * torch.randn((B, latents.shape[1], 1, 1), generator=g).to(device)
