@@ -48,7 +48,6 @@ from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 1000, "lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 0,
                   "ema_decay": None, "grad_clip": None, "checkpoint_every": 500, "log_every": 10, "cache": False,
                   "vae_steps": 0, "vae_batch_size": 16, "vae_lr": 1e-3, "vae_kl_weight": 1e-6,
-                  "vae_posterior": "sample", "vae_lr_schedule": "constant",
                   "save_dtype": None, "keep_checkpoint": True}
 CHECKPOINT_DIR = "checkpoint"
 _NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint", "cache")
@@ -187,23 +186,13 @@ def _load_checkpoint(out_dir: Path, model: Stage2Model, opt, sched, ema: dict | 
     return meta
 
 
-def _posterior_mean(cfg: dict) -> bool:
-    mode = cfg.get("vae_posterior", "sample")
-    if mode not in ("sample", "mean"):
-        raise BenchError(f"stage2 train config: vae_posterior must be 'sample' or 'mean', not {mode!r}")
-    return mode == "mean"
-
-
 # --- VAE fit (tiny configs only) -----------------------------------------------------------------
 
 
 def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress: bool) -> dict:
     """Fit the random-init VAE on the training images at the model size, then freeze it and set the
-    latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen).
-
-    ``vae_posterior: mean`` fits it as a plain autoencoder (decoding the posterior mean, which learns
-    several times faster from random init) and stage 2 then trains on the means too;
-    ``vae_lr_schedule: cosine`` decays the rate to 0 over the fit."""
+    latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen). A patch-PCA
+    autoencoder is fitted in closed form instead."""
     from tqdm.auto import tqdm
 
     names = sorted({n for r in dataset.pairs for n in (r.source, r.target)})
@@ -214,28 +203,21 @@ def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress
     vae.requires_grad_(True).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=float(cfg["vae_lr"]), weight_decay=0.0)
     steps, bs = int(cfg["vae_steps"]), min(int(cfg["vae_batch_size"]), len(names))
-    use_mean = _posterior_mean(cfg)
-    cosine = {"constant": False, "cosine": True}.get(cfg.get("vae_lr_schedule", "constant"))
-    if cosine is None:
-        raise BenchError(f"stage2 train config: vae_lr_schedule must be 'constant' or 'cosine', not {cfg.get('vae_lr_schedule')!r}")
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if cosine else 1.0)
     losses = []
     for step in tqdm(range(1, steps + 1), desc="stage2 vae", unit="step", disable=not progress):
         g = _generator(seed, "vae", step)
         x = images[torch.randperm(len(names), generator=g)[:bs]] * 2 - 1
         dist = vae.encode(x).latent_dist
-        recon = vae.decode(dist.mean if use_mean else dist.sample(g)).sample
+        recon = vae.decode(dist.sample(g)).sample
         loss = F.l1_loss(recon, x) + float(cfg["vae_kl_weight"]) * dist.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
         losses.append(loss.item())
     vae.requires_grad_(False).eval()
     with torch.no_grad():
         g = _generator(seed, "vae-scale")
-        dists = [vae.encode(images[i:i + 64] * 2 - 1).latent_dist for i in range(0, len(names), 64)]
-        zs = torch.cat([d.mean if use_mean else d.sample(g) for d in dists])
+        zs = torch.cat([vae.encode(images[i:i + 64] * 2 - 1).latent_dist.sample(g) for i in range(0, len(names), 64)])
         recon = torch.cat([vae.decode(vae.encode(images[i:i + 64] * 2 - 1).latent_dist.mean).sample
                            for i in range(0, len(names), 64)])
     scale = float(1.0 / zs.std())
@@ -330,10 +312,9 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
         atomic_write_text(log_path, "".join(ln + "\n" for ln in kept))
     else:
         log_path.write_text("")
-        if isinstance(model.vae, PatchPCAAutoencoder):
-            vae_info = _fit_vae(model, dataset, train_cfg, seed, device, progress)  # closed form
-        elif int(train_cfg["vae_steps"] or 0) > 0:
-            if model.config.get("vae", {}).get("kind", "tiny") != "tiny":
+        pca = isinstance(model.vae, PatchPCAAutoencoder)  # always fitted (closed form)
+        if pca or int(train_cfg["vae_steps"] or 0) > 0:
+            if not pca and model.config.get("vae", {}).get("kind", "tiny") != "tiny":
                 raise BenchError("stage2 train config: train.vae_steps fits a random-init VAE; set it to 0 with a "
                                  "pretrained VAE")
             vae_info = _fit_vae(model, dataset, train_cfg, seed, device, progress)
@@ -345,7 +326,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     offset = float(model.config.get("noise_offset") or 0.0)
     n_train_t = int(scheduler.config.num_train_timesteps)
     scale = model.scaling_factor
-    posterior_mean = _posterior_mean(train_cfg) or isinstance(model.vae, PatchPCAAutoencoder)  # PCA: a point
+    posterior_mean = isinstance(model.vae, PatchPCAAutoencoder)  # a point posterior: no sampling
 
     def batch_for(s: int):
         epoch, idx = divmod(s - 1, steps_per_epoch)
