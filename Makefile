@@ -25,7 +25,7 @@ help:
 	@echo "make test                    run the whole test suite (what CI runs)"
 	@echo "make test-fast               the suite without the tests marked slow (training, kills, Inception passes; < 60 s)"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
-	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~60 min on 2 CPU cores) and compare them with the shipped ones"
+	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make grids                   bench the floors + fpdm on both embedded datasets and redraw the README's docs/grid-*.png"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
