@@ -44,8 +44,9 @@ class FPDMAdapter(ModelAdapter):
 
     name = "fpdm"
 
-    def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = 20, guidance: float = 2.0,
-                 scheduler: str = "ddpm", source_strength: float = 1.0):
+    def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = SAMPLING_DEFAULTS["steps"],
+                 guidance: float = SAMPLING_DEFAULTS["guidance"], scheduler: str = SAMPLING_DEFAULTS["scheduler"],
+                 source_strength: float = SAMPLING_DEFAULTS["source_strength"]):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         from fpdm_bench.errors import BenchError
 
