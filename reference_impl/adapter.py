@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from fpdm_bench.models.base import ModelAdapter
-from reference_impl.pipeline import SCHEDULERS, FPDMPipeline
+from reference_impl.pipeline import SCHEDULERS, FPDMPipeline, steps_run
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 TINY_PHOENIX_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-phoenix"
@@ -52,8 +52,7 @@ class FPDMAdapter(ModelAdapter):
 
         if scheduler not in SCHEDULERS:
             raise BenchError(f"fpdm: unknown scheduler {scheduler!r} (expected one of {', '.join(SCHEDULERS)})")
-        if not 0.0 < float(source_strength) <= 1.0:
-            raise BenchError(f"fpdm: source_strength must be in (0, 1], got {source_strength}")
+        steps_run(steps, source_strength, who="fpdm")  # refuse a bad strength before the run writes anything
         self.pipeline = pipeline
         self.checkpoint = Path(checkpoint)
         self.steps, self.guidance, self.scheduler = int(steps), float(guidance), scheduler

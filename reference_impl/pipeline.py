@@ -49,6 +49,15 @@ def make_scheduler(name: str, config: dict):
     raise BenchError(f"unknown scheduler {name!r} (expected one of {', '.join(SCHEDULERS)})")
 
 
+def steps_run(num_inference_steps: int, source_strength: float, who: str = "FPDM pipeline") -> int:
+    """How many of ``num_inference_steps`` a sampler starting at ``source_strength`` runs (at least 1);
+    raises for a strength outside (0, 1]."""
+    if not 0.0 < float(source_strength) <= 1.0:
+        raise BenchError(f"{who}: source_strength must be in (0, 1], got {source_strength}")
+    n = int(num_inference_steps)
+    return max(1, min(n, round(n * float(source_strength))))
+
+
 def per_sample_randn(shape: tuple[int, ...], generators: list[torch.Generator], device, dtype) -> torch.Tensor:
     """[B, *shape] standard normal, row i drawn from generators[i] alone (on the generator's device)."""
     rows = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
@@ -137,12 +146,10 @@ class FPDMPipeline:
         else:
             cond = self.stage2.project(tokens, fusion, pose)
 
-        if not 0.0 < source_strength <= 1.0:
-            raise BenchError(f"FPDM pipeline: source_strength must be in (0, 1], got {source_strength}")
+        keep = steps_run(len(sched.timesteps), source_strength)
         latents = per_sample_randn(self.stage2.latent_shape, generators, self.device, torch.float32)
         timesteps = sched.timesteps
         if source_strength < 1.0:
-            keep = max(1, min(len(timesteps), round(len(timesteps) * source_strength)))
             timesteps = timesteps[len(timesteps) - keep:]
             start = self.stage2.encode_latents(source, sample=False).float()
             latents = sched.add_noise(start, latents, timesteps[:1].repeat(B))
@@ -163,8 +170,7 @@ class FPDMPipeline:
 
     def nfe(self, num_inference_steps: int, guidance_scale: float, source_strength: float = 1.0) -> int:
         """UNet evaluations per image: steps run x 3 branches (x 1 without guidance)."""
-        steps = max(1, min(int(num_inference_steps), round(int(num_inference_steps) * source_strength)))
-        return steps * (3 if guidance_scale != 1.0 else 1)
+        return steps_run(num_inference_steps, source_strength) * (3 if guidance_scale != 1.0 else 1)
 
     def parameters(self) -> dict:
         s2 = self.stage2.count_parameters()

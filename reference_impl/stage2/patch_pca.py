@@ -12,10 +12,10 @@ diffusion's Gaussian noise is pixel noise restricted to that subspace.
 Layout: ``x`` [B,3,H,W] in [-1,1] -> pixel_unshuffle(patch) -> subtract the patch mean -> project on
 ``basis`` [3·patch², latent_channels] -> divide by ``std`` -> latents [B, k, H/patch, W/patch];
 decoding is the transpose. ``whiten: true`` sets ``std`` to each component's standard deviation, so
-every latent channel has unit variance. Without it (``std`` = 1) the fine-detail components are small
-next to the diffusion noise and a tiny model's errors there decode to pixel noise at full strength
-(measured: the 500-step PHOENIX and 1000-step DeepFashion models gave speckled images, MAE 0.20);
-whitened, an error in channel k reaches the pixels scaled by that component's deviation.
+every latent channel has unit variance (``std`` = 1 otherwise). Neither setting rescued many
+components per position: with 64 components of 16x16 patches (and 48 of 8x8) the tiny v-prediction
+models decoded to speckle or blocks, whitened or not (README, "The shipped tiny checkpoints"); the
+shipped recipe keeps 8 components of 4x4 patches, unwhitened.
 The encoder and decoder keep ``AutoencoderKL``'s call shapes (``encode(x).latent_dist``,
 ``decode(z).sample``), so the stage-2 code treats both alike. Deterministic: the posterior is a
 point (``DiagonalGaussianDistribution(..., deterministic=True)``, log-variance at its floor -30).
