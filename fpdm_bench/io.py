@@ -40,3 +40,22 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """One hash for a checkpoint: the file's sha256, or for a folder sha256 over (relative path,
+    sha256) of its safetensors files (resume state under a ``checkpoint`` folder left out)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    # resume state under a checkpoint/ folder is not the model
+    return files_sha256(path, [f for f in path.rglob("*.safetensors") if "checkpoint" not in f.relative_to(path).parts[:-1]])
+
+
+def files_sha256(root: str | Path, files) -> str:
+    """sha256 over the sorted lines '<path relative to root>\t<file sha256>' of ``files``."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for f in sorted(Path(f) for f in files):
+        h.update(f"{f.relative_to(root).as_posix()}\t{sha256_file(f)}\n".encode())
+    return h.hexdigest()

@@ -139,6 +139,7 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     scorer = _scorer(cfg, dataset, pairs)
     model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), dataset=cfg.dataset,
                        **cfg.model_args)
+    unavailable = model.prepare(pairs, dataset, log=log) or {}  # e.g. released images missing, --model-arg missing=skip
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
@@ -148,12 +149,19 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     position = {rec.pair_id: k for k, rec in enumerate(pairs)}
     mine = [r for k, r in enumerate(pairs) if k % shard_n == shard_i]
     todo = [r for r in mine if r.pair_id not in done]
+    unproduced = [r for r in todo if r.pair_id in unavailable]
+    todo = [r for r in todo if r.pair_id not in unavailable]
     (run_dir / "samples").mkdir(exist_ok=True)
     log(f"{cfg.model} on {cfg.dataset}/{cfg.split}: {len(pairs)} pairs, shard {shard_i}/{shard_n} has "
-        f"{len(mine)}, {len(mine) - len(todo)} already done")
+        f"{len(mine)}, {len(mine) - len(todo) - len(unproduced)} already done"
+        + (f", {len(unproduced)} skipped (the model cannot produce them)" if unproduced else ""))
     fresh = len(todo) == len(pairs)  # this process sees every pair: its set-level state is complete
 
     with open(jsonl, "a") as out:
+        for r in unproduced:  # recorded like --skip-bad's pairs: counted in results.json, never scored
+            out.write(json.dumps({"pair_id": r.pair_id, "skipped": unavailable[r.pair_id]}) + "\n")
+        out.flush()
+
         def sink(batch, arr, recs, seconds):
             for pid, a in zip(batch["pair_id"], arr):
                 atomic_write_bytes(run_dir / "samples" / f"{pid}.png", png_bytes(a))

@@ -21,3 +21,9 @@ def make_generators(run_seed: int, pair_ids: list[str], device: str | torch.devi
         g.manual_seed(sample_seed(run_seed, pid))
         gens.append(g)
     return gens
+
+
+def per_sample_randn(shape: tuple[int, ...], generators: list[torch.Generator], device, dtype) -> torch.Tensor:
+    """[B, *shape] standard normal, row i drawn from generators[i] alone (on the generator's device)."""
+    rows = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
+    return torch.stack(rows).to(device=device, dtype=dtype)

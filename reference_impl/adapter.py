@@ -10,12 +10,12 @@ the model's resolution and resized (antialiased bicubic) to the batch's size.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.models.base import ModelAdapter
 from reference_impl.pipeline import SCHEDULERS, FPDMPipeline, steps_run
 
@@ -24,19 +24,6 @@ TINY_PHOENIX_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-phoenix"
 #: datasets whose default is not TINY_CHECKPOINT
 DEFAULT_CHECKPOINTS = {"synthetic-phoenix": TINY_PHOENIX_CHECKPOINT, "phoenix": TINY_PHOENIX_CHECKPOINT}
 SAMPLING_DEFAULTS = {"steps": 20, "guidance": 2.0, "scheduler": "ddpm", "source_strength": 1.0}
-
-
-def checkpoint_sha256(path: str | Path) -> str:
-    """One hash for a checkpoint folder: sha256 over (relative path, sha256) of its safetensors files."""
-    from fpdm_bench.io import sha256_file
-
-    path = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(path.rglob("*.safetensors")):
-        if "checkpoint" in f.relative_to(path).parts[:-1]:
-            continue  # resume state, not the model
-        h.update(f"{f.relative_to(path).as_posix()}\t{sha256_file(f)}\n".encode())
-    return h.hexdigest()
 
 
 class FPDMAdapter(ModelAdapter):

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.seeding import per_sample_randn
 
 SCHEDULERS = ("ddpm", "ddim", "dpmpp")
 
@@ -56,12 +57,6 @@ def steps_run(num_inference_steps: int, source_strength: float, who: str = "FPDM
         raise BenchError(f"{who}: source_strength must be in (0, 1], got {source_strength}")
     n = int(num_inference_steps)
     return max(1, min(n, round(n * float(source_strength))))
-
-
-def per_sample_randn(shape: tuple[int, ...], generators: list[torch.Generator], device, dtype) -> torch.Tensor:
-    """[B, *shape] standard normal, row i drawn from generators[i] alone (on the generator's device)."""
-    rows = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
-    return torch.stack(rows).to(device=device, dtype=dtype)
 
 
 class FPDMPipeline:

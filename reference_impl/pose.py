@@ -180,6 +180,18 @@ def fpdm_canvas_keypoints(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[
     return out
 
 
+def fpdm_limb_polygon(ends: np.ndarray, stickwidth: int = FPDM_STICKWIDTH) -> np.ndarray:
+    """The polygon of one limb between canvas points ends [2, 2] (x, y), as the official OpenPose-style
+    drawing of FPDM and PIDM makes it: ``cv2.ellipse2Poly(centre, (int(length / 2), stickwidth),
+    int(angle in degrees), 0, 360, 1)``, with the same float operations, so int() truncates the same
+    values."""
+    xs, ys = ends[:, 0], ends[:, 1]
+    length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
+    angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
+    return cv2.ellipse2Poly((int(np.mean(xs)), int(np.mean(ys))), (int(length / 2), int(stickwidth)),
+                            int(angle), 0, 360, 1)
+
+
 def draw_fpdm_skeleton(canvas_kp: np.ndarray, canvas: tuple[int, int], stickwidth: int = FPDM_STICKWIDTH) -> np.ndarray:
     """The official FPDM skeleton of canvas points [18, 2] (-1 = missing): RGB uint8 [H, W, 3].
 
@@ -198,12 +210,7 @@ def draw_fpdm_skeleton(canvas_kp: np.ndarray, canvas: tuple[int, int], stickwidt
         ends = pts[[a, b]]
         if (ends == -1).any():
             continue
-        xs, ys = ends[:, 0], ends[:, 1]
-        # the same float operations as the official code, so int() truncates the same values
-        length = ((ys[0] - ys[1]) ** 2 + (xs[0] - xs[1]) ** 2) ** 0.5
-        angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
-        poly = cv2.ellipse2Poly((int(np.mean(xs)), int(np.mean(ys))), (int(length / 2), int(stickwidth)),
-                                int(angle), 0, 360, 1)
+        poly = fpdm_limb_polygon(ends, stickwidth)
         # Officially the whole canvas is copied, the limb filled into the copy and the two blended.
         # Blending a pixel with itself gives it back (0.4 v + 0.6 v rounds to v for every uint8 v),
         # so only the limb's bounding box (+ a margin, clipped to the canvas) is blended here: the

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,25 @@ def flat_name(path: str | Path) -> str | None:
     if not sep or not rest:
         return None
     return f"fashion{gender}{category}{ident.replace('_', '')}{head}_{rest.replace('_', '')}"
+
+
+# flat_name's output: 'fashion' + gender + category + 'id' + the 8 id digits + the 2-digit item number + '_'
+# + the view number + the view word (underscores dropped) + suffix.
+_FLAT = re.compile(r"^fashion(MEN|WOMEN)([A-Za-z_]+?)id(\d{8})(\d+)_(\d+)(.*)$")
+
+
+def nested_path(flat: str) -> str | None:
+    """The inverse of ``flat_name`` for In-shop names: ``fashionWOMENBlouses_Shirtsid0000635004_1front.jpg``
+    -> ``WOMEN/Blouses_Shirts/id_00006350/04_1_front.jpg`` (the path below ``img/``); None for other names.
+
+    Exact for the In-shop file names (``NN_V_view.jpg``: item, view number, one view word), the only
+    underscores flat_name drops there being the id's and the one before the view word."""
+    m = _FLAT.match(Path(flat).name)
+    if not m:
+        return None
+    gender, category, ident, item, view, rest = m.groups()
+    sep = "_" if rest[:1].isalpha() else ""
+    return f"{gender}/{category}/id_{ident}/{item}_{view}{sep}{rest}"
 
 
 def index_deepfashion_images(folder: Path) -> tuple[dict[str, Path], int]:

@@ -34,6 +34,14 @@ class ModelAdapter:
         the choice (model.json ``checkpoint``)."""
         return None
 
+    def prepare(self, pairs: list, dataset, log=print) -> dict[str, str]:
+        """Called by the runner once, before anything is generated or written, with every pair of the
+        run (all shards' pairs, after --limit) and the dataset. An adapter that reads files made
+        elsewhere checks them here and raises a BenchError to refuse the run. Returns {pair_id: reason}
+        for pairs it cannot produce and was asked to skip: the runner records them as skipped
+        (samples.jsonl, results.json ``skipped``) and scores the rest. Default: nothing to check."""
+        return {}
+
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         """batch: source/target [B,3,H,W] in [0,1], source_kp/target_kp [B,K,2], pair_id list.
 

@@ -1,0 +1,131 @@
+"""The ``pidm`` model adapter: PIDM (Bhunia et al., CVPR 2023) behind fpdm-bench's ModelAdapter.
+
+``--checkpoint`` is either the official ``last.pt`` (its ``ema`` weights, as the official inference
+uses; the architecture is read from the weights; 256x256 canvas) or one of our folders
+(``config.json`` + ``model.safetensors``, e.g. the shipped tiny PIDM, the default when no checkpoint
+is given). Per batch:
+
+1. The source is resized to the model's canvas with PIL bicubic on the 8-bit image (how the official
+   data preparation resized the pictures; for the published model that squashes 256x176 people to
+   256x256) and mapped to [-1, 1].
+2. The target pose becomes the 20-channel PIDM pose tensor on the canvas (``pose.render_batch``).
+3. Sampling: DDIM (published: 100 steps, guidance 2) or ancestral DDPM with the learned variance;
+   the initial noise (and any per-step noise) of pair i comes from generators[i] only.
+4. The output is clamped, truncated to 8 bits as the official scripts save it
+   (``(x + 1) / 2 * 255`` -> ``astype(uint8)``, ``utils/gen.py``), and brought back to the batch's
+   frame when the canvas differs, with the resize the checkpoint names: PIL bicubic for the official
+   256x256 canvas (the squeeze undone the way it was made, and how the ``images`` adapter reads
+   PIDM's released files; under the ``pidm`` protocol the frame is 256x256 and nothing is resized),
+   antialiased torch bicubic for the tiny one (as for the tiny FPDM).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from baselines.pidm.diffusion import SAMPLERS, GaussianDiffusion, ancestral_sample, ddim_sample
+from baselines.pidm.pose import render_batch
+from fpdm_bench.io import checkpoint_sha256
+from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.seeding import per_sample_randn
+
+TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+#: the official sampler (utils/gen.py: DDIM, 100 steps, guidance 2); ddpm = the full ancestral loop
+SAMPLING_DEFAULTS = {"scheduler": "ddim", "steps": 100, "guidance": 2.0}
+OFFICIAL = {"canvas": [256, 256], "output_resize": "pil-bicubic"}
+OUTPUT_RESIZES = {"pil-bicubic": ("pil", "bicubic", True), "bicubic": ("torch", "bicubic", True)}
+
+
+class PIDMAdapter(ModelAdapter):
+    """PIDM (official last.pt, or a folder such as the shipped tiny one)."""
+
+    name = "pidm"
+
+    def __init__(self, model, checkpoint: str | Path, canvas, output_resize: str, device="cpu",
+                 dtype=torch.float32, scheduler: str = "ddim", steps: int = 100, guidance: float = 2.0,
+                 info: dict | None = None):
+        from fpdm_bench.errors import BenchError
+
+        super().__init__(device=device, dtype=dtype if torch.device(device).type == "cuda" else torch.float32)
+        if scheduler not in SAMPLERS:
+            raise BenchError(f"pidm: unknown scheduler {scheduler!r} (expected one of {', '.join(SAMPLERS)})")
+        if not 1 <= int(steps) <= 1000:
+            raise BenchError(f"pidm: steps must be in 1..1000, got {steps}")
+        if output_resize not in OUTPUT_RESIZES:
+            raise BenchError(f"pidm: unknown output_resize {output_resize!r} (expected one of {', '.join(OUTPUT_RESIZES)})")
+        d = model.config.downsampling
+        if canvas[0] % d or canvas[1] % d:
+            raise BenchError(f"pidm: canvas {canvas} must be multiples of {d} for this architecture")
+        self.model = model.to(self.device, self.dtype).eval()
+        self.checkpoint = Path(checkpoint)
+        self.resolution = (int(canvas[0]), int(canvas[1]))
+        self.output_resize = output_resize
+        self.scheduler, self.steps, self.guidance = scheduler, int(steps), float(guidance)
+        self.diffusion = GaussianDiffusion.pidm()
+        self._load_info = info or {}
+        self._sha = None
+
+    @classmethod
+    def default_checkpoint(cls, dataset: str | None) -> Path:
+        return TINY_CHECKPOINT
+
+    @classmethod
+    def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
+                        dtype: torch.dtype = torch.float32, scheduler: str | None = None, steps: int | None = None,
+                        guidance: float | None = None, weights: str = "ema", canvas=None,
+                        output_resize: str | None = None) -> "PIDMAdapter":
+        """path_or_config: an official last.pt or our folder (None = the shipped tiny PIDM). Sampling
+        settings left None come from the folder's ``sampling`` (else the official ones)."""
+        from baselines.pidm.checkpoint import load_any
+
+        path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
+        model, meta = load_any(path, weights=weights)
+        saved = {**SAMPLING_DEFAULTS, **(meta.get("sampling") or {})}
+        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance}
+        chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
+        canvas = canvas or meta.get("canvas") or OFFICIAL["canvas"]
+        output_resize = output_resize or meta.get("output_resize") or OFFICIAL["output_resize"]
+        return cls(model, path, canvas, output_resize, device=device, dtype=dtype, info=meta, **chosen)
+
+    def nfe(self) -> int:
+        return self.steps * (1 if self.guidance == 1 else 2)
+
+    @torch.no_grad()
+    def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
+        from fpdm_bench.protocols.apply import resize_with
+
+        source = batch["source"]
+        frame = tuple(source.shape[-2:])
+        canvas = self.resolution
+        src = resize_with(source.float().cpu(), canvas, "pil", "bicubic") * 2 - 1
+        pose = render_batch(batch["target_kp"], frame, canvas)
+        src, pose = src.to(self.device, self.dtype), pose.to(self.device, self.dtype)
+        noise = per_sample_randn((3, *canvas), generators, self.device, torch.float32)
+        if self.scheduler == "ddim":
+            x = ddim_sample(self.model, src, pose, noise, self.steps, self.guidance, self.diffusion)
+        else:
+            x = ancestral_sample(self.model, src, pose, noise, generators, self.steps, self.guidance, self.diffusion)
+        img = ((x.float().clamp(-1, 1) + 1) / 2 * 255).floor() / 255  # the official uint8 truncation
+        lib, filt, aa = OUTPUT_RESIZES[self.output_resize]
+        return resize_with(img.cpu(), frame, lib, filt, aa).clamp(0, 1)
+
+    def _trained_on(self) -> str | None:
+        """The dataset a folder checkpoint was trained on (its train_info.json), None if unknown."""
+        import json
+
+        f = self.checkpoint / "train_info.json"
+        try:
+            return json.loads(f.read_text())["dataset"]["name"] if f.is_file() else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def info(self) -> dict:
+        if self._sha is None:
+            self._sha = checkpoint_sha256(self.checkpoint)
+        return {"name": self.name, "parameters": sum(p.numel() for p in self.model.parameters()),
+                "nfe": self.nfe(), "steps": self.steps, "scheduler": self.scheduler, "guidance": self.guidance,
+                "resolution": list(self.resolution), "output_resize": self.output_resize,
+                "dtype": str(self.dtype).replace("torch.", ""), "architecture": self.model.config.to_dict(),
+                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha,
+                "checkpoint_format": self._load_info.get("format", "pidm folder"), "trained_on": self._trained_on()}

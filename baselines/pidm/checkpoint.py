@@ -1,0 +1,172 @@
+"""Loading PIDM weights: the official ``last.pt`` (restricted unpickler + key map) and our own folders.
+
+Official ``last.pt`` (``train.py:166-199``): a ``torch.save`` dict ``{model, ema, scheduler,
+optimizer, conf}``; inference uses ``ema`` (``utils/gen.py``, ``predict.py``); ``conf`` is a pickled
+tensorfn/pydantic ``DiffusionConfig`` (schedule and training settings, not the architecture, which
+``config/diffconfig.py:get_model_conf`` builds in code). It is read with
+``fpdm_bench.safe_load`` - the config classes become inert stand-ins, nothing is imported or called.
+
+Key map: our parameter names are the official ones, minus the weights the official forward never
+uses (``UNUSED``, each reason below; the list equals the one measured by back-propagating through the
+official model, tests/fixtures/pidm/manifest.json ``unused_in_forward``). Loading drops exactly those
+and then loads strictly.
+
+Our folders (the tiny PIDM, or a converted official checkpoint): ``config.json`` (``PIDMConfig`` +
+``sampling`` defaults + anything else) and ``model.safetensors`` (our names).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from baselines.pidm.network import PIDMConfig, PIDMUNet
+from fpdm_bench.errors import BenchError
+
+# Official weights that no official forward touches, with the reason (models/*.py of PIDM):
+UNUSED = {
+    r"\.cond_emb_layers\.": "res-block style modulation: TimestepEmbedSequential passes cond=None to res blocks "
+                            "(blocks.py:38)",
+    r"\.qkv\.": "attention's self-attention projection: the self-attention is commented out (blocks.py:476-483)",
+    r"\.proj_out1\.": "self-attention output projection, same reason",
+    r"^encoder\.time_embed\.": "the source encoder builds a time MLP but never calls it (unet.py:681)",
+    r"^encoder\.input_blocks\.\d+\.\d+\.emb_layers\.": "encoder res blocks get emb=None, so no time modulation "
+                                                      "(unet.py:690)",
+}
+_UNUSED_RE = re.compile("|".join(f"(?:{p})" for p in UNUSED))
+STAND_INS = ("config", "tensorfn", "pydantic", "diffusion", "model", "models", "data")
+
+
+def official_key_map(keys) -> tuple[dict[str, str], list[str]]:
+    """Official state-dict keys -> (official -> ours for the used ones, the unused ones)."""
+    used, unused = {}, []
+    for k in keys:
+        (unused.append(k) if _UNUSED_RE.search(k) else used.__setitem__(k, k))
+    return used, unused
+
+
+def _levels(sd: dict, prefix: str) -> list[int]:
+    return sorted({int(m.group(1)) for k in sd if (m := re.match(rf"{prefix}\.(\d+)\.", k))})
+
+
+def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1) -> PIDMConfig:
+    """The architecture from an official (or our) state dict's shapes. ``image_size`` only names where
+    attention sits (attention_resolutions are sizes at that input size)."""
+    try:
+        conv_in = sd["input_blocks.0.0.weight"]
+        mc = conv_in.shape[0]
+        n_out = len(_levels(sd, "output_blocks"))
+        # the output block that ends a level (except level 0) carries an up-sampling res block as its
+        # second or third module; the first of them is block num_res_blocks
+        ups = [k for k in range(n_out) if any(f"output_blocks.{k}.{j}.in_layers.0.weight" in sd for j in (1, 2))]
+        nrb = ups[0] if ups else n_out - 1
+        levels = n_out // (nrb + 1)
+        if nrb < 1 or levels * (nrb + 1) != n_out or len(ups) != levels - 1:
+            raise KeyError("output block structure")
+        mult, attn, k = [], [], 1
+        for level in range(levels):
+            out = sd[f"input_blocks.{k}.0.out_layers.3.weight"].shape[0]
+            mult.append(out // mc)
+            k += nrb - 1
+            if f"input_blocks.{k}.1.to_q.weight" in sd:
+                attn.append(image_size >> level)
+            k += 2  # the down block of the next level
+        return PIDMConfig(image_size=image_size, in_channels=conv_in.shape[1], model_channels=mc,
+                          out_channels=sd["out.2.weight"].shape[0], num_res_blocks=nrb,
+                          embed_channels=sd["time_embed.time_embed.0.weight"].shape[0],
+                          attention_resolutions=tuple(attn), channel_mult=tuple(mult), dropout=dropout,
+                          source_channels=sd["encoder.input_blocks.0.0.weight"].shape[1])
+    except (KeyError, AttributeError, IndexError) as e:
+        raise BenchError(f"not a PIDM state dict: cannot read the architecture ({e})") from None
+
+
+def load_state(model: PIDMUNet, sd: dict, source: str) -> None:
+    """Strict load of an official-named state dict: drop UNUSED, then every key must match."""
+    used, _ = official_key_map(sd.keys())
+    ours = {used[k]: v for k, v in sd.items() if k in used}
+    want = model.state_dict()
+    missing = sorted(set(want) - set(ours))
+    extra = sorted(set(ours) - set(want))
+    shapes = [f"{k} {tuple(ours[k].shape)} != {tuple(want[k].shape)}" for k in want if k in ours
+              and tuple(ours[k].shape) != tuple(want[k].shape)]
+    if missing or extra or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else ""]
+        raise BenchError(f"{source}: weights do not fit this PIDM architecture: "
+                         f"{'; '.join(p for p in parts if p)}")
+    model.load_state_dict(ours, strict=True)
+
+
+def load_official(path: str | Path, weights: str = "ema", image_size: int = 256,
+                  config: PIDMConfig | None = None) -> tuple[PIDMUNet, dict]:
+    """An official ``last.pt`` -> (model in eval mode, info). ``weights``: ``ema`` (what the official
+    inference uses) or ``model``. The architecture is read from the weights unless ``config`` is given."""
+    from fpdm_bench.safe_load import load_torch_pickle
+
+    ckpt = load_torch_pickle(path, STAND_INS)
+    if not isinstance(ckpt, dict) or weights not in ckpt:
+        have = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise BenchError(f"{path}: not a PIDM checkpoint (expected a dict with {weights!r}, as train.py saves; "
+                         f"found {have})")
+    sd = ckpt[weights]
+    if not isinstance(sd, dict) or "input_blocks.0.0.weight" not in sd or "encoder.input_blocks.0.0.weight" not in sd:
+        raise BenchError(f"{path}: {weights!r} is not a PIDM state dict (no input_blocks.0.0.weight / "
+                         f"encoder.input_blocks.0.0.weight)")
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    cfg = config or infer_config(sd, image_size=image_size)
+    model = PIDMUNet(cfg)
+    load_state(model, sd, f"{path} [{weights}]")
+    _, unused = official_key_map(sd.keys())
+    return model.eval(), {"format": "official last.pt", "weights": weights, "unused_official_keys": len(unused),
+                          "config": cfg.to_dict()}
+
+
+def save_pretrained(model: PIDMUNet, folder: str | Path, extra: dict | None = None, dtype=None) -> None:
+    from safetensors.torch import save_file
+
+    from fpdm_bench.io import atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sd = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in model.state_dict().items()}
+    save_file(sd, str(folder / "model.safetensors"))
+    atomic_write_text(folder / "config.json", json.dumps({"pidm": model.config.to_dict(), **(extra or {})}, indent=1))
+
+
+def load_pretrained(folder: str | Path) -> tuple[PIDMUNet, dict]:
+    """Our folder format -> (model in eval mode, the whole config.json)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg_file, weights = folder / "config.json", folder / "model.safetensors"
+    for f in (cfg_file, weights):
+        if not f.is_file():
+            raise BenchError(f"{f} missing: a PIDM folder holds config.json and model.safetensors "
+                             f"(or pass an official last.pt file)")
+    try:
+        meta = json.loads(cfg_file.read_text())
+        cfg = PIDMConfig(**meta["pidm"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise BenchError(f"{cfg_file}: not a PIDM config ({type(e).__name__}: {e})") from None
+    try:
+        sd = load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise BenchError(f"{weights}: unreadable safetensors file ({e})") from None
+    model = PIDMUNet(cfg)
+    load_state(model, {k: v.float() for k, v in sd.items()}, str(weights))
+    return model.eval(), meta
+
+
+def load_any(path: str | Path, **kwargs) -> tuple[PIDMUNet, dict]:
+    """A folder (ours) or a file (official ``last.pt``)."""
+    path = Path(path)
+    if path.is_dir():
+        return load_pretrained(path)
+    if path.is_file():
+        return load_official(path, **kwargs)
+    raise BenchError(f"{path}: no such file or folder (a PIDM checkpoint is an official last.pt or a folder "
+                     f"with config.json + model.safetensors)")

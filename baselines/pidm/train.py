@@ -1,0 +1,212 @@
+"""Train a PIDM (the tiny one on the embedded data; any size on a GPU).
+
+The official recipe (``train.py``, ``config/diffusion.conf``, ``data/fashion_data.py``) kept where it
+shapes the model: each batch trains both directions of its pairs (source -> target and target ->
+source, ``train.py:111-113``); horizontal flips of both images and both pose tensors with
+probability 0.5 (``fashion_data.py:118-128``); t uniform; the source replaced by zeros with
+probability ``cond_drop`` (0.1, ``train.py:307``); loss = eps MSE + the variance's VB term
+(``diffusion.GaussianDiffusion.training_losses``); gradient clipping at 1; an EMA of the weights,
+which is what gets saved. The tiny config only changes sizes, learning rate and EMA decay (from
+scratch on 2 CPU cores: the recipe and budget of the tiny FPDM).
+
+Outputs in ``out_dir``: ``config.json`` + ``model.safetensors`` (the adapter's folder format, EMA
+weights), ``train_info.json`` (recipe, data hash, versions, time) and ``train_log.jsonl``;
+``checkpoint.pt`` (tensors only, read with ``weights_only=True``) every ``checkpoint_every`` steps and
+at the end (unless ``keep_checkpoint: false``), from which a rerun of the same command resumes, or
+continues to a larger ``--max-steps``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import click
+import torch
+import yaml
+
+from baselines.pidm.checkpoint import save_pretrained
+from baselines.pidm.diffusion import GaussianDiffusion
+from baselines.pidm.network import PIDMConfig, PIDMUNet
+from baselines.pidm.pose import render_pose
+from fpdm_bench.errors import BenchError
+from fpdm_bench.io import atomic_write_text
+
+CONFIGS = Path(__file__).parent / "configs"
+# train settings that do not change the weights a run produces (so a resume may change them)
+_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIGS / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(CONFIGS.glob("*.yaml")))
+        raise BenchError(f"pidm config {name_or_path!r} not found (presets: {known}; or a YAML file)")
+    cfg = yaml.safe_load(path.read_text())
+    for item in overrides:
+        key, _, value = item.partition("=")
+        node = cfg
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    cfg["_source"] = str(path)
+    return cfg
+
+
+def _tensors(dataset, names: list[str], canvas) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every training image at the canvas in [-1, 1] (PIL bicubic, as the adapter resizes) and its
+    20-channel pose, computed once."""
+    from fpdm_bench.protocols.apply import resize_with
+
+    imgs, poses = [], []
+    for n in names:
+        img = dataset.load_image(n)
+        frame = tuple(img.shape[-2:])
+        imgs.append(resize_with(img[None], canvas, "pil", "bicubic")[0] * 2 - 1)
+        poses.append(torch.from_numpy(render_pose(dataset.keypoints(n), frame, canvas)))
+    return torch.stack(imgs), torch.stack(poses)
+
+
+def _identity(cfg: dict, seed: int, data_sha: str) -> dict:
+    train = {k: v for k, v in cfg["train"].items() if k not in _NOT_SHAPING}
+    return {"pidm": cfg["pidm"], "canvas": cfg["canvas"], "train": train, "seed": seed, "data": data_sha}
+
+
+def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
+               max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
+    from tqdm import tqdm
+
+    from fpdm_bench.data.base import pairs_sha256
+    from fpdm_bench.io import sha256_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg["train"]
+    total = int(max_steps or tc["max_steps"])
+    canvas = tuple(int(v) for v in cfg["canvas"])
+    device = torch.device(device)
+    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
+    index = {n: i for i, n in enumerate(names)}
+    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
+    data_sha = pairs_sha256(dataset.pairs)
+    identity = _identity(cfg, seed, data_sha)
+
+    torch.manual_seed(seed)
+    model = PIDMUNet(PIDMConfig(**cfg["pidm"])).to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=float(tc["lr"]))
+    warmup = int(tc.get("warmup_steps", 0))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    gen = torch.Generator().manual_seed(seed)
+    diffusion = GaussianDiffusion.pidm()
+    step, seconds_before = 0, 0.0
+    ck = out_dir / "checkpoint.pt"
+    if ck.exists():
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+        if json.loads(state["identity"]) != json.loads(json.dumps(identity)):
+            raise BenchError(f"{ck}: made by a different config, seed or dataset; use another --out or delete it")
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        gen.set_state(state["gen"])
+        step, seconds_before = int(state["step"]), float(state["seconds"])
+    if step >= total:
+        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
+
+    t0 = time.perf_counter()
+    images, poses = _tensors(dataset, names, canvas)
+    prep_seconds = time.perf_counter() - t0
+    bs, decay = int(tc["batch_size"]), float(tc["ema_decay"])
+    if bs % 2:
+        raise BenchError("pidm train.batch_size must be even (each pair is trained in both directions)")
+    log = (out_dir / "train_log.jsonl").open("a")
+    t0 = time.perf_counter()
+    with tqdm(total=total, initial=step, disable=not progress, desc="pidm train") as bar:
+        while step < total:
+            pick = pairs[torch.randint(len(pairs), (bs // 2,), generator=gen)]
+            src_i = torch.cat([pick[:, 0], pick[:, 1]])
+            tgt_i = torch.cat([pick[:, 1], pick[:, 0]])
+            src, tgt, pose = images[src_i], images[tgt_i], poses[tgt_i].float() / 255
+            flip = torch.rand(bs, generator=gen) < float(tc.get("hflip", 0.5))
+            src, tgt, pose = (torch.where(flip[:, None, None, None], v.flip(-1), v) for v in (src, tgt, pose))
+            keep = (torch.rand(bs, generator=gen) >= float(tc.get("cond_drop", 0.1))).float()[:, None, None, None]
+            t = torch.randint(diffusion.num_timesteps, (bs,), generator=gen)
+            noise = torch.randn(tgt.shape, generator=gen)
+            src, tgt, pose, t, noise = (v.to(device) for v in (src * keep, tgt, pose, t, noise))
+            xt = diffusion.q_sample(tgt, t, noise)
+            out = model(torch.cat([xt, pose], 1), t.float(), model.encode(src))
+            loss = diffusion.training_losses(out, tgt, xt, t, noise)["loss"].mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(tc.get("grad_clip", 1.0)))
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), model.parameters()):
+                    e.lerp_(p, 1.0 - decay)
+            step += 1
+            value = loss.item()
+            if not math.isfinite(value):
+                raise BenchError(f"pidm training diverged at step {step} (loss {value}); lower train.lr")
+            elapsed = seconds_before + time.perf_counter() - t0
+            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
+            if step % int(tc.get("log_every", 50)) == 0:
+                log.flush()
+            if step % int(tc.get("checkpoint_every", 500)) == 0 or step == total:
+                log.flush()
+                torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                            "sched": sched.state_dict(), "gen": gen.get_state(), "step": step,
+                            "seconds": elapsed, "identity": json.dumps(identity)}, ck)
+            bar.set_postfix(loss=f"{value:.4f}")
+            bar.update(1)
+    log.close()
+    seconds = seconds_before + time.perf_counter() - t0
+    save_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
+    meta = {"canvas": list(canvas), "output_resize": cfg.get("output_resize", "bicubic"),
+            "sampling": cfg.get("sampling", {}), "format": "pidm folder"}
+    save_pretrained(ema.cpu(), out_dir, extra=meta, dtype=save_dtype)
+    if not tc.get("keep_checkpoint", True):
+        ck.unlink(missing_ok=True)
+    losses = [json.loads(ln)["loss"] for ln in (out_dir / "train_log.jsonl").read_text().splitlines() if ln.strip()]
+    k = max(1, min(50, len(losses) // 5))
+    summary = {"steps": step, "batch_size": bs, "first_loss_mean": sum(losses[:k]) / k,
+               "final_loss_mean": sum(losses[-k:]) / k, "seconds": round(seconds, 1),
+               "prepare_seconds": round(prep_seconds, 1), "seconds_per_step": round(seconds / max(1, step), 3),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "checkpoint_sha256": sha256_file(out_dir / "model.safetensors")}
+    info = {"command": command, "seed": seed, "device": str(device), "config": cfg, "dataset": dataset.describe(),
+            "data_pairs_sha256": data_sha, "n_train_pairs": len(pairs), "n_train_images": len(names),
+            "versions": {"python": platform.python_version(), "torch": torch.__version__}, "summary": summary}
+    atomic_write_text(out_dir / "train_info.json", json.dumps(info, indent=2, default=str) + "\n")
+    return summary
+
+
+@click.command("train")
+@click.option("--config", "config_name", default="tiny", show_default=True, help="preset (baselines/pidm/configs) or YAML file")
+@click.option("--dataset", default="synthetic", show_default=True, help="registered dataset name")
+@click.option("--data-root", default=None, help="dataset root (default: data/<dataset>)")
+@click.option("--split", default="train", show_default=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--max-steps", default=None, type=int, help="optimiser steps (overrides train.max_steps)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.lr=1e-4")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
+    """Train a PIDM (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
+    from fpdm_bench.data import open_dataset
+
+    cfg = load_config(config_name, list(overrides))
+    ds = open_dataset(dataset, root=data_root, split=split)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    s = train_pidm(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet, command=command)
+    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
+               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
