@@ -6,9 +6,14 @@ Tolerances: the port computes the same float32 operations in the same order as t
 (on the machine that made the fixtures the differences are exactly 0), but convolutions, einsum and
 GroupNorm may take other kernels on another CPU (another summation order: ~1e-7 relative per
 operation, accumulated over ~40 layers on outputs of magnitude <= 3), so encoder features and
-denoiser outputs are compared at 1e-5, the issue's bar. The loss's VB term goes through exp/log of
-those outputs (1e-4). The 5-step DDIM state grows to ~100 for this untrained model; it is compared
-at 1e-5 relative to its scale.
+conditional denoiser outputs are compared at 1e-5, the issue's bar (measured with OpenBLAS
+Sandybridge / torch's generic kernels: 4.4e-6 and 5.5e-6). The null branch encodes an all-zero image:
+its first group norm normalises a constant map, whose variance is zero up to rounding, so the
+summation order's last-bit differences come out multiplied by 1/sqrt(eps) = 316 (measured on the
+generic kernels: up to 1.9e-4 on null features of magnitude <= 6.5); null features are compared at
+5e-4 and outputs that use them (null, guided = 2 cond - null) at 5e-5 (measured 8.8e-6 and 1.6e-5).
+The loss's VB term goes through exp/log of those outputs (1e-4). The 5-step DDIM state grows to ~100
+for this untrained model; it is compared at 1e-5 relative to its scale (measured 2e-6).
 """
 from __future__ import annotations
 
@@ -104,16 +109,16 @@ def test_encoder_and_denoiser_match_the_official_outputs(tiny, golden):
         null = tiny.encode(torch.zeros_like(golden["src"]))
         for i, f in enumerate(feats):
             _close(f, golden[f"enc/{i}"], 1e-5, f"encoder feature {i}")
-            _close(null[i], golden[f"enc_null/{i}"], 1e-5, f"null feature {i}")
+            _close(null[i], golden[f"enc_null/{i}"], 5e-4, f"null feature {i}")
         x = torch.cat([golden["x_t"], golden["pose"]], 1)
         t = golden["t"].float()
         _close(tiny(x, t, feats), golden["out_cond"], 1e-5, "conditional output")
-        _close(tiny(x, t, null), golden["out_null"], 1e-5, "null output")
-        _close(guided(tiny, golden["x_t"], golden["pose"], t, feats, null, 2.0), golden["out_guided"], 1e-5, "guided")
+        _close(tiny(x, t, null), golden["out_null"], 5e-5, "null output")
+        _close(guided(tiny, golden["x_t"], golden["pose"], t, feats, null, 2.0), golden["out_guided"], 5e-5, "guided")
         # a non-square input (the tiny PIDM works at 64x44)
         ns = guided(tiny, golden["ns/x_t"], golden["ns/pose"], t, tiny.encode(golden["ns/src"]),
                     tiny.encode(torch.zeros_like(golden["ns/src"])), 2.0)
-        _close(ns, golden["ns/out_guided"], 1e-5, "non-square guided output")
+        _close(ns, golden["ns/out_guided"], 5e-5, "non-square guided output")
 
 
 def test_ddim_five_steps_match(tiny, golden):
