@@ -56,11 +56,11 @@ class FPDMAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, source_strength: float | None = None,
-                        **kwargs) -> "FPDMAdapter":
+                        stage1_path: str | Path | None = None) -> "FPDMAdapter":
         """path_or_config: checkpoint folder (``stage1/`` + ``stage2/``); None = the shipped tiny one.
         Sampling settings left None come from the checkpoint (``stage2.sampling``), else SAMPLING_DEFAULTS."""
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
-        pipe = FPDMPipeline.from_pretrained(path, device=device, dtype=dtype, **kwargs)
+        pipe = FPDMPipeline.from_pretrained(path, device=device, dtype=dtype, stage1_path=stage1_path)
         given = {"steps": steps, "guidance": guidance, "scheduler": scheduler, "source_strength": source_strength}
         saved = pipe.stage2.config.get("sampling") or {}
         chosen = {k: v if v is not None else saved.get(k, SAMPLING_DEFAULTS[k]) for k, v in given.items()}

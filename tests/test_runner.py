@@ -216,3 +216,13 @@ def test_settings_refused_before_anything_is_written(tmp_path):
     assert not (out / "config.json").exists()
     res = run(_cfg(root, out, protocol="big-eval", allow_upsampled=True), log=lambda m: None)
     assert res["protocol"]["real_images"]["ground_truth"]["upsampled"] == 6
+
+
+def test_an_argument_the_model_does_not_take_is_one_clear_error(fixture_root, tmp_path):
+    from fpdm_bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="model 'copy-source' takes no argument 'steps'. It takes: none"):
+        run(_cfg(fixture_root, tmp_path / "a", model="copy-source", model_args={"steps": 3}), log=lambda m: None)
+    with pytest.raises(BenchError, match="takes no argument 'sourc_strength'. Did you mean 'source_strength'"):
+        run(_cfg(fixture_root, tmp_path / "b", model="fpdm", model_args={"sourc_strength": 0.2}), log=lambda m: None)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before anything is written

@@ -257,7 +257,8 @@ class PIDMUNet(nn.Module):
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
         self.encoder = SourceEncoder(cfg)
-        self._levels = [1 + cfg.num_res_blocks] + [1 + cfg.num_res_blocks] * (len(cfg.channel_mult) - 1)
+        # blocks per level on the way down: conv_in or the down block, then num_res_blocks res blocks
+        self._levels = [1 + cfg.num_res_blocks] * len(cfg.channel_mult)
 
     def encode(self, source: torch.Tensor) -> list[torch.Tensor]:
         return self.encoder(source)

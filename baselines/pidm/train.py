@@ -33,6 +33,7 @@ from baselines.pidm.checkpoint import save_pretrained
 from baselines.pidm.diffusion import GaussianDiffusion
 from baselines.pidm.network import PIDMConfig, PIDMUNet
 from baselines.pidm.pose import render_pose
+from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text
 
@@ -190,16 +191,7 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
 
 
 @click.command("train")
-@click.option("--config", "config_name", default="tiny", show_default=True, help="preset (baselines/pidm/configs) or YAML file")
-@click.option("--dataset", default="synthetic", show_default=True, help="registered dataset name")
-@click.option("--data-root", default=None, help="dataset root (default: data/<dataset>)")
-@click.option("--split", default="train", show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--max-steps", default=None, type=int, help="optimiser steps (overrides train.max_steps)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.lr=1e-4")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@training_options("preset (baselines/pidm/configs) or YAML file")
 def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
     """Train a PIDM (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
     from fpdm_bench.data import open_dataset

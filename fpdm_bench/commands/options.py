@@ -54,3 +54,29 @@ def load_config(ctx: click.Context, param, value):
             raise click.BadParameter(f"{value}: expected a mapping of option names to values")
         ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
     return value
+
+
+def training_options(config_help: str):
+    """The options every training command shares (config preset, data, output, seed, device, steps,
+    overrides, progress), in one place; the command's function takes them as keyword arguments
+    config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet."""
+    options = [
+        click.option("--config", "config_name", default="tiny", show_default=True, help=config_help),
+        click.option("--dataset", default="synthetic", show_default=True, help="registered dataset name"),
+        click.option("--data-root", default=None, help="dataset root (default: data/<dataset>)"),
+        click.option("--split", default="train", show_default=True),
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder"),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--device", default="cpu", show_default=True),
+        click.option("--max-steps", default=None, type=int, help="optimiser steps (overrides train.max_steps)"),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="config override, e.g. train.lr=1e-4"),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]
+
+    def decorate(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return decorate

@@ -20,9 +20,31 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     import torch
 
     cls = MODELS.get(name)
+    _check_arguments(name, cls, kwargs)
     if checkpoint is None:
         checkpoint = cls.default_checkpoint(dataset)
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
+
+
+def _check_arguments(name: str, cls, kwargs: dict) -> None:
+    """--model-arg / --steps / ... names the adapter's from_pretrained does not take: one clear error
+    listing the ones it does (an adapter that takes **kwargs accepts anything)."""
+    import difflib
+    import inspect
+
+    from fpdm_bench.errors import BenchError
+
+    # the base from_pretrained passes everything on to the constructor: check that one
+    target = cls.__init__ if cls.from_pretrained.__func__ is ModelAdapter.from_pretrained.__func__ else cls.from_pretrained
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [k for k in params if k not in ("path_or_config", "device", "dtype", "self", "cls")]
+    for key in kwargs:
+        if key not in params:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise BenchError(f"model {name!r} takes no argument {key!r}.{hint} It takes: {', '.join(known) or 'none'}")
 
 
 __all__ = ["MODELS", "ModelAdapter", "check_output", "load_model"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 import torch
 
+from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
 from reference_impl.config import load_config, resolve_config
@@ -200,16 +201,7 @@ def _train(config, train_cfg, dataset, out_dir, seed, device, max_steps, progres
 
 
 @click.command("stage1")
-@click.option("--config", "config_name", default="tiny", show_default=True, help="preset (tiny, paper) or YAML file")
-@click.option("--dataset", default="synthetic", show_default=True, help="registered dataset name")
-@click.option("--data-root", default=None, help="dataset root (default: data/<dataset>)")
-@click.option("--split", default="train", show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="checkpoint directory")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--max-steps", default=None, type=int, help="cap on optimiser steps")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.lr=1e-4")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@training_options("preset (tiny, paper) or YAML file")
 def train_stage1_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
     """Train the FPDM stage-1 fusion embedding (reference implementation)."""
     from fpdm_bench.data import open_dataset

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
 from reference_impl.config import load_config, resolve_config
@@ -434,19 +435,10 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
 
 
 @click.command("stage2")
-@click.option("--config", "config_name", default="tiny", show_default=True, help="preset (tiny, paper) or YAML file")
-@click.option("--dataset", default="synthetic", show_default=True, help="registered dataset name")
-@click.option("--data-root", default=None, help="dataset root (default: data/<dataset>)")
-@click.option("--split", default="train", show_default=True)
+@training_options("preset (tiny, tiny-phoenix, paper) or YAML file")
 @click.option("--stage1", "stage1_dir", required=True, type=click.Path(file_okay=False),
               help="stage-1 checkpoint folder (from `fpdm-bench train stage1`)")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="checkpoint directory")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--max-steps", default=None, type=int, help="number of optimiser steps (overrides train.max_steps)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.lr=1e-4")
 @click.option("--no-resume", is_flag=True, help="start over even if OUT/checkpoint exists")
-@click.option("--quiet", is_flag=True, help="no progress bar")
 def train_stage2_command(config_name, dataset, data_root, split, stage1_dir, out_dir, seed, device, max_steps,
                          overrides, no_resume, quiet):
     """Train the FPDM stage-2 latent diffusion model (reference implementation)."""
