@@ -55,6 +55,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from _scratch import jsonable, torchvision_op_shim
+
 # ---------------------------------------------------------------------------------------------
 # The tiny configuration, as yacs options on top of the official defaults (the same form as the
 # command-line opts of the official scripts). Every structural feature is kept: 4 Swin stages with
@@ -111,44 +113,6 @@ SEED_INPUTS = 4  # generator for every input tensor
 SEED_SAMPLE = 5  # torch.manual_seed right before the official sample() (its DDPM noise)
 BATCH = 2
 UNUSED_T = 981  # timestep of the unused-parameter probe
-
-
-def _torchvision_op_shim() -> str:
-    """Let ``import torchvision`` succeed on a CPU-only torch whose torchvision ops do not load."""
-    import importlib.util
-
-    import torch
-
-    def defined(name: str) -> bool:
-        try:
-            getattr(torch.ops.torchvision, name)
-            return True
-        except (AttributeError, RuntimeError):
-            return False
-
-    if importlib.util.find_spec("torchvision") is None:
-        return "no-torchvision"
-    if defined("nms") and defined("qnms"):
-        return "real-ops"
-    global _TV_LIB
-    _TV_LIB = torch.library.Library("torchvision", "DEF")
-    for name in ("nms", "qnms"):
-        if not defined(name):
-            _TV_LIB.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return "shimmed"
-
-
-_TV_LIB = None
-
-
-def _jsonable(value):
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    return value
 
 
 def _np(t):
@@ -595,7 +559,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    notes = {"torchvision_shim": _torchvision_op_shim()}
+    notes = {"torchvision_shim": torchvision_op_shim()}
     sys.path.insert(0, str(official))
     os.chdir(official)  # the official code resolves pretrained_models/... relative to its root
 
@@ -640,7 +604,7 @@ def main(argv=None) -> int:
     vae.eval()
     tiny_trainable = sorted(k for k, p in unet.named_parameters() if p.requires_grad)
     scheduler = DDPMScheduler.from_pretrained(cfg.MODEL.SCHEDULER_CONFIG.PRETRAINED_PATH)
-    sched_cfg = _jsonable(dict(sorted(scheduler.config.items())))
+    sched_cfg = jsonable(dict(sorted(scheduler.config.items())))
     if "_use_default_values" in sched_cfg:  # a set in diffusers: order varies between runs
         sched_cfg["_use_default_values"] = sorted(sched_cfg["_use_default_values"])
 
@@ -707,7 +671,7 @@ def main(argv=None) -> int:
 
     notes["tiny_n_params"] = manifest["tiny_n_params"]
     notes["n_reinit"] = {k: len(v) for k, v in manifest["reinit_tiny"].items()}
-    manifest["observations"] = _jsonable(notes)
+    manifest["observations"] = jsonable(notes)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=0, separators=(",", ":")) + "\n")
     print(json.dumps(notes, indent=1, default=str))
     return 0

@@ -49,6 +49,8 @@ import types
 import zipfile
 from pathlib import Path
 
+from _scratch import jsonable, torchvision_op_shim
+
 # The tiny configuration: the published arguments except these. ``model_channels`` is 8, not 16:
 # with 16 the decoder's concatenated input has 48 channels and the official
 # ``GroupNorm32(min(32, 48), 48)`` cannot be built (48 is not divisible by 32).
@@ -74,44 +76,8 @@ T_FLOAT = [500.0, 20.0]
 DDIM_SEQ = list(range(0, 1000, 200))
 
 
-def _torchvision_op_shim() -> str:
-    """Let ``import torchvision`` succeed on a CPU-only torch whose torchvision ops do not load."""
-    import importlib.util
-
-    import torch
-
-    def defined(name: str) -> bool:
-        try:
-            getattr(torch.ops.torchvision, name)
-            return True
-        except (AttributeError, RuntimeError):
-            return False
-
-    if importlib.util.find_spec("torchvision") is None:
-        return "no-torchvision"
-    if defined("nms") and defined("qnms"):
-        return "real-ops"
-    global _TV_LIB
-    _TV_LIB = torch.library.Library("torchvision", "DEF")
-    for name in ("nms", "qnms"):
-        if not defined(name):
-            _TV_LIB.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return "shimmed"
-
-
-_TV_LIB = None
-
-
-def _jsonable(value):
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 def _config_dict(conf) -> dict:
-    return {f.name: _jsonable(getattr(conf, f.name)) for f in dataclasses.fields(conf)}
+    return {f.name: jsonable(getattr(conf, f.name)) for f in dataclasses.fields(conf)}
 
 
 def _np(t):
@@ -446,8 +412,8 @@ def make_checkpoint(official: Path, tiny_conf_fn, golden_state, diffusion_mod, i
         notes["weights_only_load"] = f"{type(exc).__name__}: " + " | ".join(lines or [str(exc)[:300]])
     full = torch.load(path, map_location="cpu", weights_only=False)
     notes["ckpt_conf_type"] = f"{type(full['conf']).__module__}.{type(full['conf']).__qualname__}"
-    notes["ckpt_scheduler_state"] = _jsonable(full["scheduler"])
-    notes["ckpt_conf_as_dict"] = _jsonable(full["conf"].dict())
+    notes["ckpt_scheduler_state"] = jsonable(full["scheduler"])
+    notes["ckpt_conf_as_dict"] = jsonable(full["conf"].dict())
     notes["ckpt_conf_pickled_state_keys"] = sorted(full["conf"].__getstate__().keys())
     ema.eval()
     return ema
@@ -466,7 +432,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    notes = {"torchvision_shim": _torchvision_op_shim()}
+    notes = {"torchvision_shim": torchvision_op_shim()}
     sys.path.insert(0, str(official))
 
     import diffusion as diffusion_mod
