@@ -27,3 +27,23 @@ def jsonable(value):
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         return value.item()
     return value
+
+
+def start(doc: str, official_help: str, argv=None) -> tuple[Path, Path, dict]:
+    """Parse ``--official DIR --out DIR``, make the output folder, run torch on one thread, apply the
+    torchvision shim and put the official checkout first on sys.path. Returns (official, out, notes)."""
+    import argparse
+    import sys
+
+    import torch
+
+    ap = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    ap.add_argument("--official", required=True, type=Path, help=official_help)
+    ap.add_argument("--out", required=True, type=Path, help="fixture folder to write")
+    args = ap.parse_args(argv)
+    official, out_dir = args.official.resolve(), args.out.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    notes = {"torchvision_shim": torchvision_op_shim()}
+    sys.path.insert(0, str(official))
+    return official, out_dir, notes

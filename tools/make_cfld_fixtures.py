@@ -43,7 +43,6 @@ What it writes into ``--out``:
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -55,7 +54,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from _scratch import jsonable, torchvision_op_shim
+from _scratch import jsonable, start
 
 # ---------------------------------------------------------------------------------------------
 # The tiny configuration, as yacs options on top of the official defaults (the same form as the
@@ -547,20 +546,11 @@ def save_checkpoint_like_training(model, unet, out_dir: Path, notes):
 
 # ---------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--official", required=True, type=Path, help="checkout of YanzuoLu/CFLD (scratch copy)")
-    ap.add_argument("--out", required=True, type=Path, help="fixture folder to write")
-    args = ap.parse_args(argv)
-    official = args.official.resolve()
-    out_dir = args.out.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    official, out_dir, notes = start(__doc__, "checkout of YanzuoLu/CFLD (scratch copy)", argv)
 
     import numpy as np
     import torch
 
-    torch.set_num_threads(1)
-    notes = {"torchvision_shim": torchvision_op_shim()}
-    sys.path.insert(0, str(official))
     os.chdir(official)  # the official code resolves pretrained_models/... relative to its root
 
     import diffusers

@@ -35,7 +35,6 @@ What it writes into ``--out``:
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -49,7 +48,7 @@ import types
 import zipfile
 from pathlib import Path
 
-from _scratch import jsonable, torchvision_op_shim
+from _scratch import jsonable, start
 
 # The tiny configuration: the published arguments except these. ``model_channels`` is 8, not 16:
 # with 16 the decoder's concatenated input has 48 channels and the official
@@ -420,20 +419,10 @@ def make_checkpoint(official: Path, tiny_conf_fn, golden_state, diffusion_mod, i
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--official", required=True, type=Path, help="checkout of ankanbhunia/PIDM")
-    ap.add_argument("--out", required=True, type=Path, help="fixture folder to write")
-    args = ap.parse_args(argv)
-    official = args.official.resolve()
-    out_dir = args.out.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    official, out_dir, notes = start(__doc__, "checkout of ankanbhunia/PIDM", argv)
 
     import numpy as np
     import torch
-
-    torch.set_num_threads(1)
-    notes = {"torchvision_shim": torchvision_op_shim()}
-    sys.path.insert(0, str(official))
 
     import diffusion as diffusion_mod
     from config.diffconfig import get_model_conf
