@@ -37,9 +37,10 @@ from PIL import Image
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS, WHOLEBODY133
 
-# One colour per joint / limb: a hue wheel in 18 steps of 20 degrees (the OpenPose palette).
-_BODY_COLOURS = [tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(i / 18.0, 1.0, 1.0))
-                 for i in range(18)]
+# One colour per joint / limb: a hue wheel in 18 steps of 20 degrees (the OpenPose palette: (255, 0, 0),
+# (255, 85, 0), (255, 170, 0), ...), shared by every OpenPose-style drawing (FPDM, PIDM, CFLD).
+OPENPOSE_COLOURS = [tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(i / 18.0, 1.0, 1.0))
+                    for i in range(18)]
 
 # COCO-17 (WholeBody body part) index for each COCO-18 joint; the neck (1) has none, it is derived.
 _COCO17_FOR_COCO18 = [0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3]
@@ -125,8 +126,8 @@ def render_skeleton(kp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"unsupported keypoint count {kp.shape[0]} (expected 18 or {WHOLEBODY133})")
 
     # Limbs first, then joints on top, as OpenPose draws them.
-    _draw_limbs(canvas, body, COCO18_LIMBS, _BODY_COLOURS, width)
-    _draw_joints(canvas, body, _BODY_COLOURS, width * 0.75)
+    _draw_limbs(canvas, body, COCO18_LIMBS, OPENPOSE_COLOURS, width)
+    _draw_joints(canvas, body, OPENPOSE_COLOURS, width * 0.75)
     if wholebody is not None:
         hand_width = max(1.0, width / 2)
         for hand in (wholebody[_WB_LEFT_HAND], wholebody[_WB_RIGHT_HAND]):
@@ -153,7 +154,7 @@ FPDM_LIMBS = COCO18_LIMBS  # the first 17 of OpenPose's 19 pairs, in the same or
 FPDM_ALPHA = 0.6  # each limb: canvas = 0.4 * canvas + 0.6 * (canvas with the limb filled in)
 # The official canvas is drawn with the OpenPose colour list and then read as BGR (cv2.cvtColor
 # BGR->RGB), so in the RGB output every colour has red and blue swapped: joint/limb 0 is blue.
-_FPDM_DRAW_COLOURS = [list(c) for c in _BODY_COLOURS]  # as passed to OpenCV on the "BGR" canvas
+_FPDM_DRAW_COLOURS = [list(c) for c in OPENPOSE_COLOURS]  # as passed to OpenCV on the "BGR" canvas
 
 
 def fpdm_canvas_keypoints(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] | None) -> np.ndarray:
