@@ -66,3 +66,49 @@ def test_swin_loads_the_released_file_strictly_and_matches_the_official_features
         err = (f - golden[f"backbone/feature/{i}"]).abs().max().item()
         assert err <= 1e-5, f"stage {i}: {err}"
     assert (pooled - golden["backbone/pooled"]).abs().max().item() <= 1e-5
+
+
+def _sub(released, prefix):
+    return {k[len(prefix):]: v for k, v in released.items() if k.startswith(prefix)}
+
+
+def test_pose_encoder_matches_the_official_residuals(golden, released):
+    from baselines.cfld.pose_encoder import PoseEncoder
+
+    p = MANIFEST["config_tiny"]["MODEL"]["POSE_GUIDANCE_CONFIG"]
+    model = PoseEncoder(p["POSE_CHANNELS"], p["DOWNSCALE_FACTOR"], p["IN_CHANNELS"], tuple(p["CHANNELS"]))
+    model.load_state_dict(_sub(released, "pose_encoder."), strict=True)
+    model.eval()
+    with torch.no_grad():
+        feats = model(golden["in/pose_u8"].float() / 255)
+    for i, f in enumerate(feats):
+        assert (f - golden[f"pose/{i}"]).abs().max().item() <= 1e-5, i
+    q = MANIFEST["config_published"]["MODEL"]["POSE_GUIDANCE_CONFIG"]
+    with torch.device("meta"):
+        big = PoseEncoder(q["POSE_CHANNELS"], q["DOWNSCALE_FACTOR"], q["IN_CHANNELS"], tuple(q["CHANNELS"]))
+    want = {k[len("pose_encoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
+            if k.startswith("pose_encoder.")}
+    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+
+
+def _decoder(cfg):
+    from baselines.cfld.decoder import Decoder
+
+    d, s = cfg["MODEL"]["DECODER_CONFIG"], cfg["MODEL"]["COND_STAGE_CONFIG"]
+    stage4 = s["EMBED_DIM"] * 2 ** (len(s["DEPTHS"]) - 1)
+    tokens = (cfg["INPUT"]["COND"]["IMG_SIZE"][0] // 32) ** 2
+    return Decoder(d["N_CTX"], d["CTX_DIM"], d["HEADS"], d["DEPTH"], stage4, tokens)
+
+
+def test_decoder_matches_the_official_output(golden, released):
+    model = _decoder(MANIFEST["config_tiny"])
+    model.load_state_dict(_sub(released, "decoder."), strict=True)
+    model.eval()
+    with torch.no_grad():
+        out = model(golden["backbone/feature/3"])
+    assert (out - golden["decoder/out"]).abs().max().item() <= 1e-5
+    with torch.device("meta"):
+        big = _decoder(MANIFEST["config_published"])
+    want = {k[len("decoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
+            if k.startswith("decoder.")}
+    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
