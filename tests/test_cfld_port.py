@@ -112,3 +112,29 @@ def test_decoder_matches_the_official_output(golden, released):
     want = {k[len("decoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
             if k.startswith("decoder.")}
     assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+
+
+def _appearance(cfg):
+    from baselines.cfld.appearance import AppearanceEncoder
+
+    a = cfg["MODEL"]["APPEARANCE_GUIDANCE_CONFIG"]
+    assert a["TO_QUERIES"] and not (a["TO_KEYS"] or a["TO_VALUES"] or a["TO_SELF_ATTN"])
+    assert set(a["CONVIN_KERNEL_SIZE"]) == {1} and set(a["CONVIN_STRIDE"]) == {1} and set(a["CONVIN_PADDING"]) == {0}
+    return AppearanceEncoder(a["INNER_DIMS"], a["CTX_DIMS"], a["EMBED_DIMS"], a["HEADS"], a["DEPTH"],
+                             a["ATTN_RESIDUAL_BLOCK_IDX"])
+
+
+def test_appearance_encoder_matches_the_official_residuals(golden, released):
+    model = _appearance(MANIFEST["config_tiny"])
+    model.load_state_dict(_sub(released, "appearance_encoder."), strict=True)
+    model.eval()
+    with torch.no_grad():
+        out = model([golden[f"backbone/feature/{i}"] for i in range(4)])
+    assert sorted(out) == list(range(3, 12))
+    for idx, r in out.items():
+        assert (r - golden[f"appearance/block_{idx}_cross_attn_q"]).abs().max().item() <= 1e-5, idx
+    with torch.device("meta"):
+        big = _appearance(MANIFEST["config_published"])
+    want = {k[len("appearance_encoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
+            if k.startswith("appearance_encoder.")}
+    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
