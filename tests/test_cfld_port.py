@@ -138,3 +138,32 @@ def test_appearance_encoder_matches_the_official_residuals(golden, released):
     want = {k[len("appearance_encoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
             if k.startswith("appearance_encoder.")}
     assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+
+
+def test_unet_branches_match_the_official_three_branch_call(golden):
+    from baselines.cfld.unet import SD15_UNET, CFLDUNet
+
+    unet = CFLDUNet(json.loads((FIX / "unet_tiny" / "config.json").read_text()))
+    unet.load_state_dict(torch.load(FIX / "pytorch_model_1.bin", map_location="cpu", weights_only=True), strict=True)
+    unet.eval()
+    lat, c = golden["in/latents"], golden["cond/c"]
+    b = lat.shape[0]
+    uc, cond = c[:b], c[b:]
+    pose = [golden[f"pose/{i}"] for i in range(3)]
+    app = {i: golden[f"appearance/block_{i}_cross_attn_q"] for i in range(3, 12)}
+    zeros = [torch.zeros_like(p) for p in pose]
+    with torch.no_grad():
+        out = unet(torch.cat([lat] * 3), golden["unet/t"], torch.cat([uc, uc, cond]),
+                   pose=[torch.cat([z, p, p]) for z, p in zip(zeros, pose)],
+                   appearance={k: torch.cat([torch.zeros_like(v), torch.zeros_like(v), v]) for k, v in app.items()})
+        e_uc, e_down, e_full = out.chunk(3)
+        # the uc branch alone: no residuals at all
+        alone = unet(lat, golden["unet/t"], uc)
+    for name, got in (("uc", e_uc), ("down", e_down), ("full", e_full)):
+        assert (got - golden[f"unet/eps_{name}"]).abs().max().item() <= 1e-5, name
+    assert (alone - golden["unet/eps_uc"]).abs().max().item() <= 1e-5
+    guided = e_uc + 2 * (e_down - e_uc) + 2 * (e_full - e_down)
+    assert (guided - golden["unet/eps_guided"]).abs().max().item() <= 1e-5
+    with torch.device("meta"):
+        big = CFLDUNet(SD15_UNET)
+    assert {k: list(v.shape) for k, v in big.state_dict().items()} == MANIFEST["published"]["pytorch_model_1.bin"]
