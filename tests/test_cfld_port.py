@@ -1,8 +1,10 @@
 """The CFLD port, piece by piece, against data made by running the official code
-(tests/fixtures/cfld/README.md says how). So far: the Swin backbone.
+(tests/fixtures/cfld/README.md says how): Swin backbone, decoder, appearance and pose encoders, the
+UNet's three branches, the sampler's steps and whole loop (with the official noise replayed).
 
-Tolerance: the same float32 operations as the official code; other CPU kernels may sum in another
-order (~1e-7 relative per operation over ~30 layers on features of magnitude <= ~10): 1e-5.
+Tolerance: the same float32 operations as the official code (diffusers 0.19.3 there, this project's
+diffusers here); other CPU kernels may sum in another order (~1e-7 relative per operation over ~30
+layers on values of magnitude <= ~10): 1e-5; the 50-step loop 1e-4 of its scale.
 """
 from __future__ import annotations
 
@@ -167,3 +169,34 @@ def test_unet_branches_match_the_official_three_branch_call(golden):
     with torch.device("meta"):
         big = CFLDUNet(SD15_UNET)
     assert {k: list(v.shape) for k, v in big.state_dict().items()} == MANIFEST["published"]["pytorch_model_1.bin"]
+
+
+@pytest.mark.slow
+def test_sampler_steps_and_whole_loop_match(golden, monkeypatch):
+    """The official noise (one global RNG) is replayed in place of the per-pair generators."""
+    import diffusers.schedulers.scheduling_ddpm as ddpm
+
+    from baselines.cfld.sampler import guided_eps, make_scheduler, sample
+    from baselines.cfld.unet import CFLDUNet
+
+    assert [int(t) for t in make_scheduler(50).timesteps] == golden["meta/timesteps"].tolist()
+    unet = CFLDUNet(json.loads((FIX / "unet_tiny" / "config.json").read_text()))
+    unet.load_state_dict(torch.load(FIX / "pytorch_model_1.bin", map_location="cpu", weights_only=True), strict=True)
+    unet.eval()
+    b = golden["in/latents"].shape[0]
+    pose = [golden[f"pose/{i}"] for i in range(3)]
+    app = {i: golden[f"appearance/block_{i}_cross_attn_q"] for i in range(3, 12)}
+    recorded = iter([golden[f"steps/noise_{k}"] for k in (1, 2, 3)])
+    monkeypatch.setattr(ddpm, "randn_tensor", lambda *a, **k: next(recorded))
+    x = golden["in/latents"]
+    sched = make_scheduler(50)
+    with torch.no_grad():
+        for k, t in enumerate(sched.timesteps[:3], start=1):
+            eps = guided_eps(unet, x, t, golden["cond/c"][:b], golden["cond/c"][b:], pose, app)
+            x = sched.step(eps, t, x).prev_sample
+            assert (x - golden[f"steps/latents_{k}"]).abs().max().item() <= 1e-5, k
+    rng = torch.Generator().manual_seed(int(golden["meta/seed_sample"]))
+    monkeypatch.setattr(ddpm, "randn_tensor", lambda shape, **k: torch.randn(shape, generator=rng))
+    lat = sample(unet, golden["in/latents"], golden["cond/c"][:b], golden["cond/c"][b:], pose, app, None, steps=50)
+    scale = golden["sample/final_latents"].abs().max().item()
+    assert (lat - golden["sample/final_latents"]).abs().max().item() <= 1e-4 * max(1.0, scale)
