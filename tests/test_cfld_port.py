@@ -200,3 +200,21 @@ def test_sampler_steps_and_whole_loop_match(golden, monkeypatch):
     lat = sample(unet, golden["in/latents"], golden["cond/c"][:b], golden["cond/c"][b:], pose, app, None, steps=50)
     scale = golden["sample/final_latents"].abs().max().item()
     assert (lat - golden["sample/final_latents"]).abs().max().item() <= 1e-4 * max(1.0, scale)
+
+
+def test_conditioner_loads_the_released_file_strictly_and_matches(golden, released):
+    from baselines.cfld.model import CFLDConditioner, CFLDConfig
+
+    model = CFLDConditioner(CFLDConfig.from_official(MANIFEST["config_tiny"]))
+    model.load_state_dict(released, strict=True)  # buffers (relative_position_index, attn_mask) included
+    model.eval()
+    with torch.no_grad():
+        null, text, pose, app = model((golden["in/src_u8"].float() / 255 - 0.5) / 0.5,
+                                      golden["in/pose_u8"].float() / 255)
+    assert (torch.cat([null, text]) - golden["cond/c"]).abs().max().item() <= 1e-5
+    assert all((p - golden[f"pose/{i}"]).abs().max().item() <= 1e-5 for i, p in enumerate(pose))
+    assert all((v - golden[f"appearance/block_{k}_cross_attn_q"]).abs().max().item() <= 1e-5 for k, v in app.items())
+    with torch.device("meta"):
+        big = CFLDConditioner(CFLDConfig.from_official(MANIFEST["config_published"]))
+    assert {k: list(v.shape) for k, v in big.state_dict().items()} == MANIFEST["published"]["pytorch_model.bin"]
+    assert CFLDConfig.from_official(MANIFEST["config_published"]) == CFLDConfig()  # the defaults are the published model

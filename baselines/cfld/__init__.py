@@ -1,7 +1,12 @@
 """CFLD (Lu et al., CVPR 2024; github.com/YanzuoLu/CFLD): our port, in progress (issue 13).
 
-pose.py: the 21-channel pose input; swin.py: the Swin source encoder; pose_encoder.py and
-decoder.py: the pose residuals and the text-embedding replacement; appearance.py: the query residuals;
-unet.py: SD 1.5 UNet with the query-residual processor; sampler.py: DDPM, three branches. The facts of the official code, checked and cited, are in
-docs/porting/cfld.md; the fixtures made by running it are in tests/fixtures/cfld/.
+- pose.py: the 21-channel pose input (skeleton + Gaussian heatmaps);
+- swin.py, appearance.py, pose_encoder.py, decoder.py, model.py: the condition network of the
+  released ``pytorch_model.bin`` (``CFLDConditioner``, loads strictly);
+- unet.py: SD 1.5's UNet with our query-residual attention processor (``pytorch_model_1.bin``);
+- sampler.py: DDPM with the three-branch guidance.
+
+Each file cites the official facts it uses; all are checked in docs/porting/cfld.md, and the
+fixtures made by running the official code are in tests/fixtures/cfld/. Still to come: the
+adapter (VAE, pre/post-processing), loading the released files, the tiny CFLD.
 """
