@@ -218,3 +218,42 @@ def test_conditioner_loads_the_released_file_strictly_and_matches(golden, releas
         big = CFLDConditioner(CFLDConfig.from_official(MANIFEST["config_published"]))
     assert {k: list(v.shape) for k, v in big.state_dict().items()} == MANIFEST["published"]["pytorch_model.bin"]
     assert CFLDConfig.from_official(MANIFEST["config_published"]) == CFLDConfig()  # the defaults are the published model
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_equals_the_official_sample(golden, monkeypatch, tmp_path):
+    """The official sample() with the tiny VAE and its metric post-processing (64x44 here), the
+    official noise replayed: the 8-bit images within one level (truncation turns ulps into levels)."""
+    import shutil
+
+    import diffusers.schedulers.scheduling_ddpm as ddpm
+
+    from baselines.cfld.model import CFLDConfig
+    from baselines.cfld.pipeline import CFLDPipeline
+
+    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
+        shutil.copy(FIX / name, tmp_path / name)
+    (tmp_path / "config.json").write_text(json.dumps({
+        "cfld": CFLDConfig.from_official(MANIFEST["config_tiny"]).to_dict(),
+        "unet": json.loads((FIX / "unet_tiny" / "config.json").read_text()),
+        "gen_size": MANIFEST["config_tiny"]["INPUT"]["GT"]["IMG_SIZE"]}))
+    pipe = CFLDPipeline.from_pretrained(tmp_path, vae=FIX / "vae_tiny")
+    rng = torch.Generator().manual_seed(int(golden["meta/seed_sample"]))
+    monkeypatch.setattr(ddpm, "randn_tensor", lambda shape, **k: torch.randn(shape, generator=rng))
+    out = pipe((golden["in/src_u8"].float() / 255 - 0.5) / 0.5, golden["in/pose_u8"].float() / 255, None, (64, 44),
+               latents=golden["in/latents"])
+    got = (out * 255).round().to(torch.int16)
+    want = golden["sample/images_64x44_uint8"].to(torch.int16)
+    assert (got - want).abs().max().item() <= 1
+
+
+def test_checkpoint_folder_errors_name_the_file(tmp_path):
+    from baselines.cfld.pipeline import CFLDPipeline
+    from fpdm_bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="pytorch_model.bin missing"):
+        CFLDPipeline.from_pretrained(tmp_path, vae=None)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"truncated")
+    (tmp_path / "pytorch_model_1.bin").write_bytes(b"x")
+    with pytest.raises(BenchError, match=r"pytorch_model\.bin: not a readable state dict"):
+        CFLDPipeline.from_pretrained(tmp_path, vae=None)

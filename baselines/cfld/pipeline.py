@@ -1,0 +1,103 @@
+"""CFLD end to end: conditions -> 50 DDPM steps with three-branch guidance -> VAE decode.
+
+Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_transfer_test.py:79-122,270-352``,
+``models/vae.py:13-27``, read, never copied; docs/porting/cfld.md): initial latents [B, 4, G/8, G/8]
+for the generation size G (``INPUT.GT.IMG_SIZE``, 512x512 published: people stretched to a
+square); decoded as ``vae.decode(latents / scaling_factor) * 0.5 + 0.5``, clamped to [0, 1]; then
+resized to the evaluation size with antialiased bicubic ``F.interpolate`` and truncated to 8 bits
+(``.to(torch.uint8)``), which is what the official scores (and a release would hold).
+
+A checkpoint folder: the released ``pytorch_model.bin`` (condition network) and
+``pytorch_model_1.bin`` (UNet, ``model.`` prefix), both plain state dicts read with
+``weights_only=True``; optional ``config.json`` (``{"cfld": CFLDConfig, "unet": diffusers UNet
+config, "gen_size": [H, W]}``; absent = the published model). The SD 1.5 VAE is not in the release:
+pass its folder (diffusers ``AutoencoderKL`` layout).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from baselines.cfld.model import CFLDConditioner, CFLDConfig
+from baselines.cfld.sampler import sample
+from baselines.cfld.unet import SD15_UNET, CFLDUNet
+from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.seeding import per_sample_randn
+
+FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
+PUBLISHED_GEN_SIZE = (512, 512)
+
+
+def _state_dict(path: Path) -> dict:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
+        raise BenchError(f"{path}: not a readable state dict ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    if not isinstance(sd, dict):
+        raise BenchError(f"{path}: expected a state dict (as accelerate's save_state writes), found {type(sd).__name__}")
+    return sd
+
+
+def _load_strict(module: torch.nn.Module, sd: dict, path: Path) -> None:
+    want = module.state_dict()
+    missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
+    shapes = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
+    if missing or extra or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else ""]
+        raise BenchError(f"{path}: weights do not fit this CFLD architecture: {'; '.join(p for p in parts if p)}")
+    module.load_state_dict(sd, strict=True)
+
+
+class CFLDPipeline:
+    def __init__(self, conditioner: CFLDConditioner, unet: CFLDUNet, vae, gen_size=PUBLISHED_GEN_SIZE,
+                 device="cpu", dtype=torch.float32):
+        self.device = torch.device(device)
+        self.dtype = dtype if self.device.type == "cuda" else torch.float32
+        self.conditioner = conditioner.to(self.device, self.dtype).eval()
+        self.unet = unet.to(self.device, self.dtype).eval()
+        self.vae = vae.to(self.device, self.dtype).eval()
+        self.gen_size = tuple(int(v) for v in gen_size)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, vae: str | Path | None, device="cpu", dtype=torch.float32):
+        from diffusers import AutoencoderKL
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise BenchError(f"{folder}: not a folder (a CFLD checkpoint is a folder with {' and '.join(FILES)})")
+        for name in FILES:
+            if not (folder / name).is_file():
+                raise BenchError(f"{folder / name} missing: a CFLD checkpoint folder holds {' and '.join(FILES)}")
+        meta = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+        cfg = CFLDConfig(**meta["cfld"]) if "cfld" in meta else CFLDConfig()
+        conditioner = CFLDConditioner(cfg)
+        _load_strict(conditioner, _state_dict(folder / FILES[0]), folder / FILES[0])
+        unet = CFLDUNet(meta.get("unet") or SD15_UNET)
+        _load_strict(unet, _state_dict(folder / FILES[1]), folder / FILES[1])
+        vae_dir = Path(vae) if vae else (folder / "vae" if (folder / "vae").is_dir() else None)
+        if vae_dir is None or not (vae_dir / "config.json").is_file():
+            raise WeightsMissing(f"CFLD needs Stable Diffusion 1.5's VAE, which the release does not include: pass "
+                                 f"--model-arg vae=DIR (a diffusers AutoencoderKL folder, e.g. "
+                                 f"stable-diffusion-v1-5/vae){'' if vae_dir is None else f'; {vae_dir}/config.json missing'}")
+        vae_model = AutoencoderKL.from_pretrained(str(vae_dir))
+        return cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
+
+    @torch.no_grad()
+    def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, out_size, steps: int = 50,
+                 pose_scale: float = 2.0, appearance_scale: float = 2.0, latents: torch.Tensor | None = None,
+                 progress=None) -> torch.Tensor:
+        """source [B,3,S,S] in [-1,1], pose [B,21,P,P] in [0,1] -> images [B,3,*out_size] in [0,1], 8-bit."""
+        null, text, pose_res, app = self.conditioner(source.to(self.device, self.dtype), pose.to(self.device, self.dtype))
+        if latents is None:
+            latents = per_sample_randn((4, self.gen_size[0] // 8, self.gen_size[1] // 8), generators, self.device,
+                                       self.dtype)
+        latents = sample(self.unet, latents, null, text, pose_res, app, generators, steps, pose_scale,
+                         appearance_scale, progress)
+        img = (self.vae.decode(latents / self.vae.config.scaling_factor).sample * 0.5 + 0.5).clamp(0, 1)
+        img = F.interpolate(img.float(), size=tuple(out_size), mode="bicubic", antialias=True, align_corners=False)
+        return (img * 255.0).clamp(0, 255).to(torch.uint8).float() / 255.0
