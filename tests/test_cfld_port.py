@@ -257,3 +257,20 @@ def test_checkpoint_folder_errors_name_the_file(tmp_path):
     (tmp_path / "pytorch_model_1.bin").write_bytes(b"x")
     with pytest.raises(BenchError, match=r"pytorch_model\.bin: not a readable state dict"):
         CFLDPipeline.from_pretrained(tmp_path, vae=None)
+
+
+def test_a_missing_vae_is_named(tmp_path):
+    import shutil
+
+    from baselines.cfld.pipeline import CFLDPipeline
+    from fpdm_bench.errors import WeightsMissing
+
+    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
+        shutil.copy(FIX / name, tmp_path / name)
+    from baselines.cfld.model import CFLDConfig
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "cfld": CFLDConfig.from_official(MANIFEST["config_tiny"]).to_dict(),
+        "unet": json.loads((FIX / "unet_tiny" / "config.json").read_text())}))
+    with pytest.raises(WeightsMissing, match=r"CFLD's VAE .* unavailable: vae/config.json missing"):
+        CFLDPipeline.from_pretrained(tmp_path, vae=None)

@@ -81,9 +81,9 @@ class CFLDPipeline:
         _load_strict(unet, _state_dict(folder / FILES[1]), folder / FILES[1])
         vae_dir = Path(vae) if vae else (folder / "vae" if (folder / "vae").is_dir() else None)
         if vae_dir is None or not (vae_dir / "config.json").is_file():
-            raise WeightsMissing(f"CFLD needs Stable Diffusion 1.5's VAE, which the release does not include: pass "
-                                 f"--model-arg vae=DIR (a diffusers AutoencoderKL folder, e.g. "
-                                 f"stable-diffusion-v1-5/vae){'' if vae_dir is None else f'; {vae_dir}/config.json missing'}")
+            raise WeightsMissing("CFLD's VAE (Stable Diffusion 1.5's, not part of the release)",
+                                 str(vae_dir / "config.json") if vae_dir else "vae/config.json",
+                                 f"{folder / 'vae'} or a diffusers AutoencoderKL folder given as --model-arg vae=DIR")
         vae_model = AutoencoderKL.from_pretrained(str(vae_dir))
         return cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
 

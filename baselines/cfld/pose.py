@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS, DEEPFASHION_ANNOTATION_SIZE
-from reference_impl.pose import OPENPOSE_COLOURS
+from reference_impl.pose import OPENPOSE_COLOURS, wholebody_to_coco18
 
 POSE_CHANNELS = 21
 SIGMA = 6
@@ -73,7 +73,11 @@ def heatmaps(cords: np.ndarray, canvas: tuple[int, int] = CANVAS, sigma: float =
 
 
 def render_pose(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS) -> np.ndarray:
-    """One pose (our convention) -> float32 [21, H, W]: skeleton / 255, then the 18 heatmaps."""
+    """One pose (our convention) -> float32 [21, H, W]: skeleton / 255, then the 18 heatmaps.
+    COCO-WholeBody poses (133 points, PHOENIX) are reduced to their COCO-18 body first."""
+    kp = np.asarray(kp)
+    if kp.shape[0] == 133:
+        kp = wholebody_to_coco18(kp)
     cords = annotation_keypoints(kp, frame)
     skel = skeleton(cords, canvas).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
     return np.concatenate([skel, heatmaps(cords, canvas)], axis=0)
