@@ -69,3 +69,27 @@ def save_micro_stage1(path, seed=0):
 
     torch.manual_seed(seed)
     return build_stage1(load_config("stage1", "tiny", STAGE1_MICRO)).eval().save_pretrained(path)
+
+
+def cfld_tiny_folder(path, with_vae: bool = True):
+    """A CFLD checkpoint folder in the released layout made of the tiny official build
+    (tests/fixtures/cfld): both .bin files, a config.json for the tiny sizes, optionally vae/."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from baselines.cfld.model import CFLDConfig
+
+    fix = Path(__file__).parent / "fixtures" / "cfld"
+    m = json.loads((fix / "manifest.json").read_text())
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
+        shutil.copy(fix / name, path / name)
+    if with_vae:
+        shutil.copytree(fix / "vae_tiny", path / "vae")
+    (path / "config.json").write_text(json.dumps({
+        "cfld": CFLDConfig.from_official(m["config_tiny"]).to_dict(),
+        "unet": json.loads((fix / "unet_tiny" / "config.json").read_text()),
+        "gen_size": m["config_tiny"]["INPUT"]["GT"]["IMG_SIZE"]}))
+    return path

@@ -2,38 +2,18 @@
 (tests/fixtures/cfld): per-pair noise (batch 1 = batch 2), sizes, NFE and hashes, clear errors."""
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from baselines.cfld.adapter import CFLDAdapter
-from baselines.cfld.model import CFLDConfig
 from fpdm_bench.errors import BenchError
 from fpdm_bench.runner import RunConfig, run
-
-FIX = Path(__file__).parent / "fixtures" / "cfld"
-
-
-def _folder(tmp_path: Path) -> Path:
-    m = json.loads((FIX / "manifest.json").read_text())
-    out = tmp_path / "cfld"
-    out.mkdir()
-    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
-        shutil.copy(FIX / name, out / name)
-    shutil.copytree(FIX / "vae_tiny", out / "vae")
-    (out / "config.json").write_text(json.dumps({
-        "cfld": CFLDConfig.from_official(m["config_tiny"]).to_dict(),
-        "unet": json.loads((FIX / "unet_tiny" / "config.json").read_text()),
-        "gen_size": m["config_tiny"]["INPUT"]["GT"]["IMG_SIZE"]}))
-    return out
+from helpers import cfld_tiny_folder
 
 
 def test_runs_through_the_runner_with_per_pair_noise(fixture_root, tmp_path):
-    ck = _folder(tmp_path)
+    ck = cfld_tiny_folder(tmp_path / "cfld")
     res = {}
     for b in (1, 2):
         res[b] = run(RunConfig(model="cfld", dataset="fixture", data_root=str(fixture_root), out=str(tmp_path / f"b{b}"),

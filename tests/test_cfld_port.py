@@ -45,9 +45,7 @@ def test_published_swin_keys_and_shapes_match_the_manifest():
     with torch.device("meta"):
         model = SwinBackbone(SwinConfig(embed_dim=s["EMBED_DIM"], depths=tuple(s["DEPTHS"]),
                                         num_heads=tuple(s["NUM_HEADS"]), window_size=s["WINDOW_SIZE"]))
-    want = {k[len("backbone."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
-            if k.startswith("backbone.")}
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == want
+    _assert_published_shapes(model, "backbone.")
 
 
 def test_swin_loads_the_released_file_strictly_and_matches_the_official_features(golden, released):
@@ -74,6 +72,13 @@ def _sub(released, prefix):
     return {k[len(prefix):]: v for k, v in released.items() if k.startswith(prefix)}
 
 
+def _assert_published_shapes(model, prefix):
+    """``model`` (built on the meta device at the published size) has exactly the manifest's keys and
+    shapes under ``prefix`` of the released pytorch_model.bin."""
+    want = {k[len(prefix):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items() if k.startswith(prefix)}
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == want
+
+
 def test_pose_encoder_matches_the_official_residuals(golden, released):
     from baselines.cfld.pose_encoder import PoseEncoder
 
@@ -88,9 +93,7 @@ def test_pose_encoder_matches_the_official_residuals(golden, released):
     q = MANIFEST["config_published"]["MODEL"]["POSE_GUIDANCE_CONFIG"]
     with torch.device("meta"):
         big = PoseEncoder(q["POSE_CHANNELS"], q["DOWNSCALE_FACTOR"], q["IN_CHANNELS"], tuple(q["CHANNELS"]))
-    want = {k[len("pose_encoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
-            if k.startswith("pose_encoder.")}
-    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+    _assert_published_shapes(big, "pose_encoder.")
 
 
 def _decoder(cfg):
@@ -111,9 +114,7 @@ def test_decoder_matches_the_official_output(golden, released):
     assert (out - golden["decoder/out"]).abs().max().item() <= 1e-5
     with torch.device("meta"):
         big = _decoder(MANIFEST["config_published"])
-    want = {k[len("decoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
-            if k.startswith("decoder.")}
-    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+    _assert_published_shapes(big, "decoder.")
 
 
 def _appearance(cfg):
@@ -137,9 +138,7 @@ def test_appearance_encoder_matches_the_official_residuals(golden, released):
         assert (r - golden[f"appearance/block_{idx}_cross_attn_q"]).abs().max().item() <= 1e-5, idx
     with torch.device("meta"):
         big = _appearance(MANIFEST["config_published"])
-    want = {k[len("appearance_encoder."):]: v for k, v in MANIFEST["published"]["pytorch_model.bin"].items()
-            if k.startswith("appearance_encoder.")}
-    assert {k: list(v.shape) for k, v in big.state_dict().items()} == want
+    _assert_published_shapes(big, "appearance_encoder.")
 
 
 def test_unet_branches_match_the_official_three_branch_call(golden):
@@ -224,19 +223,12 @@ def test_conditioner_loads_the_released_file_strictly_and_matches(golden, releas
 def test_pipeline_end_to_end_equals_the_official_sample(golden, monkeypatch, tmp_path):
     """The official sample() with the tiny VAE and its metric post-processing (64x44 here), the
     official noise replayed: the 8-bit images within one level (truncation turns ulps into levels)."""
-    import shutil
-
     import diffusers.schedulers.scheduling_ddpm as ddpm
 
-    from baselines.cfld.model import CFLDConfig
     from baselines.cfld.pipeline import CFLDPipeline
+    from helpers import cfld_tiny_folder
 
-    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
-        shutil.copy(FIX / name, tmp_path / name)
-    (tmp_path / "config.json").write_text(json.dumps({
-        "cfld": CFLDConfig.from_official(MANIFEST["config_tiny"]).to_dict(),
-        "unet": json.loads((FIX / "unet_tiny" / "config.json").read_text()),
-        "gen_size": MANIFEST["config_tiny"]["INPUT"]["GT"]["IMG_SIZE"]}))
+    cfld_tiny_folder(tmp_path, with_vae=False)
     pipe = CFLDPipeline.from_pretrained(tmp_path, vae=FIX / "vae_tiny")
     rng = torch.Generator().manual_seed(int(golden["meta/seed_sample"]))
     monkeypatch.setattr(ddpm, "randn_tensor", lambda shape, **k: torch.randn(shape, generator=rng))
@@ -260,17 +252,10 @@ def test_checkpoint_folder_errors_name_the_file(tmp_path):
 
 
 def test_a_missing_vae_is_named(tmp_path):
-    import shutil
-
     from baselines.cfld.pipeline import CFLDPipeline
     from fpdm_bench.errors import WeightsMissing
+    from helpers import cfld_tiny_folder
 
-    for name in ("pytorch_model.bin", "pytorch_model_1.bin"):
-        shutil.copy(FIX / name, tmp_path / name)
-    from baselines.cfld.model import CFLDConfig
-
-    (tmp_path / "config.json").write_text(json.dumps({
-        "cfld": CFLDConfig.from_official(MANIFEST["config_tiny"]).to_dict(),
-        "unet": json.loads((FIX / "unet_tiny" / "config.json").read_text())}))
+    cfld_tiny_folder(tmp_path, with_vae=False)
     with pytest.raises(WeightsMissing, match=r"CFLD's VAE .* unavailable: vae/config.json missing"):
         CFLDPipeline.from_pretrained(tmp_path, vae=None)

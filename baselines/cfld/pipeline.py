@@ -25,6 +25,7 @@ from baselines.cfld.model import CFLDConditioner, CFLDConfig
 from baselines.cfld.sampler import sample
 from baselines.cfld.unet import SD15_UNET, CFLDUNet
 from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.models.state import load_strict
 from fpdm_bench.seeding import per_sample_randn
 
 FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
@@ -39,18 +40,6 @@ def _state_dict(path: Path) -> dict:
     if not isinstance(sd, dict):
         raise BenchError(f"{path}: expected a state dict (as accelerate's save_state writes), found {type(sd).__name__}")
     return sd
-
-
-def _load_strict(module: torch.nn.Module, sd: dict, path: Path) -> None:
-    want = module.state_dict()
-    missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
-    shapes = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
-    if missing or extra or shapes:
-        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
-                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
-                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else ""]
-        raise BenchError(f"{path}: weights do not fit this CFLD architecture: {'; '.join(p for p in parts if p)}")
-    module.load_state_dict(sd, strict=True)
 
 
 class CFLDPipeline:
@@ -76,9 +65,9 @@ class CFLDPipeline:
         meta = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
         cfg = CFLDConfig(**meta["cfld"]) if "cfld" in meta else CFLDConfig()
         conditioner = CFLDConditioner(cfg)
-        _load_strict(conditioner, _state_dict(folder / FILES[0]), folder / FILES[0])
+        load_strict(conditioner, _state_dict(folder / FILES[0]), str(folder / FILES[0]), "CFLD")
         unet = CFLDUNet(meta.get("unet") or SD15_UNET)
-        _load_strict(unet, _state_dict(folder / FILES[1]), folder / FILES[1])
+        load_strict(unet, _state_dict(folder / FILES[1]), str(folder / FILES[1]), "CFLD")
         vae_dir = Path(vae) if vae else (folder / "vae" if (folder / "vae").is_dir() else None)
         if vae_dir is None or not (vae_dir / "config.json").is_file():
             raise WeightsMissing("CFLD's VAE (Stable Diffusion 1.5's, not part of the release)",

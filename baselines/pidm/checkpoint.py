@@ -84,20 +84,10 @@ def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1) -> PIDMC
 
 def load_state(model: PIDMUNet, sd: dict, source: str) -> None:
     """Strict load of an official-named state dict: drop UNUSED, then every key must match."""
+    from fpdm_bench.models.state import load_strict
+
     used, _ = official_key_map(sd.keys())
-    ours = {used[k]: v for k, v in sd.items() if k in used}
-    want = model.state_dict()
-    missing = sorted(set(want) - set(ours))
-    extra = sorted(set(ours) - set(want))
-    shapes = [f"{k} {tuple(ours[k].shape)} != {tuple(want[k].shape)}" for k in want if k in ours
-              and tuple(ours[k].shape) != tuple(want[k].shape)]
-    if missing or extra or shapes:
-        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
-                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
-                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else ""]
-        raise BenchError(f"{source}: weights do not fit this PIDM architecture: "
-                         f"{'; '.join(p for p in parts if p)}")
-    model.load_state_dict(ours, strict=True)
+    load_strict(model, {used[k]: v for k, v in sd.items() if k in used}, source, "PIDM")
 
 
 def load_official(path: str | Path, weights: str = "ema", image_size: int = 256,

@@ -1,0 +1,22 @@
+"""Strict state-dict loading with one clear error, for adapters that port an official model."""
+from __future__ import annotations
+
+import torch
+
+from fpdm_bench.errors import BenchError
+
+
+def load_strict(module: torch.nn.Module, state_dict: dict, source: str, architecture: str) -> None:
+    """Load ``state_dict`` into ``module`` with every key present, none extra and every shape equal;
+    otherwise one BenchError naming ``source`` and the first missing / unexpected / misshapen key."""
+    want = module.state_dict()
+    missing, extra = sorted(set(want) - set(state_dict)), sorted(set(state_dict) - set(want))
+    shapes = [f"{k} {tuple(state_dict[k].shape)} != {tuple(want[k].shape)}" for k in want
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(want[k].shape)]
+    if missing or extra or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else ""]
+        raise BenchError(f"{source}: weights do not fit this {architecture} architecture: "
+                         f"{'; '.join(p for p in parts if p)}")
+    module.load_state_dict(state_dict, strict=True)
