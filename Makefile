@@ -51,7 +51,7 @@ test-fast: install
 
 bench: install
 	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \
-	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --out $(RUNS)/$(DATASET)/$$m$(PSUFFIX) \
+	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --protocol $(PROTOCOL) --out $(RUNS)/$(DATASET)/$$m$(PSUFFIX) \
 	    $(if $(LIMIT),--limit $(LIMIT)) --no-progress > /dev/null; \
 	done
 	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m)$(PSUFFIX))
