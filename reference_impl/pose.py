@@ -71,6 +71,19 @@ def wholebody_to_coco18(kp: np.ndarray) -> np.ndarray:
     return out
 
 
+def body_keypoints(kp: np.ndarray) -> np.ndarray:
+    """The COCO-18 body [18, 2] of a pose of 18 points or of 133 (COCO-WholeBody, reduced as
+    ``wholebody_to_coco18``); ValueError for another count."""
+    kp = np.asarray(kp)
+    if kp.ndim != 2 or kp.shape[1] != 2:
+        raise ValueError(f"keypoints must be [K, 2], got shape {kp.shape}")
+    if kp.shape[0] == WHOLEBODY133:
+        return wholebody_to_coco18(kp)
+    if kp.shape[0] != 18:
+        raise ValueError(f"unsupported keypoint count {kp.shape[0]} (expected 18 or {WHOLEBODY133})")
+    return kp
+
+
 _SHIFT = 4  # OpenCV fixed-point bits: sub-pixel geometry, so widths scale smoothly with size
 _ONE = 1 << _SHIFT
 
@@ -113,17 +126,11 @@ def render_skeleton(kp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     skipped; points outside the frame are clipped by the drawing, not moved.
     """
     kp = np.asarray(kp, dtype=np.float32)
-    if kp.ndim != 2 or kp.shape[1] != 2:
-        raise ValueError(f"keypoints must be [K, 2], got shape {kp.shape}")
+    body = body_keypoints(kp)
+    wholebody = kp if kp.shape[0] == WHOLEBODY133 else None
     h, w = int(size[0]), int(size[1])
     canvas = np.zeros((h, w, 3), np.uint8)
     width = stroke_width((h, w))
-    if kp.shape[0] == 18:
-        body, wholebody = kp, None
-    elif kp.shape[0] == WHOLEBODY133:
-        body, wholebody = wholebody_to_coco18(kp), kp
-    else:
-        raise ValueError(f"unsupported keypoint count {kp.shape[0]} (expected 18 or {WHOLEBODY133})")
 
     # Limbs first, then joints on top, as OpenPose draws them.
     _draw_limbs(canvas, body, COCO18_LIMBS, OPENPOSE_COLOURS, width)

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import torch
 
-from fpdm_bench.data.keypoints import COCO18_LIMBS, DEEPFASHION_ANNOTATION_SIZE
-from reference_impl.pose import OPENPOSE_COLOURS, wholebody_to_coco18
+from fpdm_bench.data.keypoints import COCO18_LIMBS, DEEPFASHION_ANNOTATION_SIZE, rescale
+from reference_impl.pose import OPENPOSE_COLOURS, body_keypoints
 
 POSE_CHANNELS = 21
 SIGMA = 6
@@ -30,13 +30,11 @@ _BONE_COLOURS = [tuple(int(round(0.6 * c)) for c in colour) for colour in OPENPO
 def annotation_keypoints(kp: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
     """Our keypoints [18, 2] (x, y) in pixels of ``frame``, NaN = missing -> the official (y, x)
     in the 256x176 annotation frame, -1 = missing (exact for the annotation's integers)."""
-    kp = np.asarray(kp, np.float64)
+    kp = np.asarray(kp)
     if kp.shape != (18, 2):
         raise ValueError(f"cfld pose: needs COCO-18 keypoints [18, 2], got shape {kp.shape}")
-    ah, aw = DEEPFASHION_ANNOTATION_SIZE
-    y = kp[:, 1] if frame[0] == ah else kp[:, 1] * (ah / frame[0])
-    x = kp[:, 0] if frame[1] == aw else kp[:, 0] * (aw / frame[1])
-    out = np.stack([y, x], axis=1)
+    kp = rescale(kp, tuple(frame), DEEPFASHION_ANNOTATION_SIZE).astype(np.float64)
+    out = kp[:, ::-1].copy()
     out[~np.isfinite(kp).all(axis=1)] = -1
     return out
 
@@ -75,10 +73,7 @@ def heatmaps(cords: np.ndarray, canvas: tuple[int, int] = CANVAS, sigma: float =
 def render_pose(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS) -> np.ndarray:
     """One pose (our convention) -> float32 [21, H, W]: skeleton / 255, then the 18 heatmaps.
     COCO-WholeBody poses (133 points, PHOENIX) are reduced to their COCO-18 body first."""
-    kp = np.asarray(kp)
-    if kp.shape[0] == 133:
-        kp = wholebody_to_coco18(kp)
-    cords = annotation_keypoints(kp, frame)
+    cords = annotation_keypoints(body_keypoints(kp), frame)
     skel = skeleton(cords, canvas).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
     return np.concatenate([skel, heatmaps(cords, canvas)], axis=0)
 

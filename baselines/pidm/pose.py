@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from fpdm_bench.data.keypoints import DEEPFASHION_ANNOTATION_SIZE
-from reference_impl.pose import FPDM_LIMBS, draw_fpdm_skeleton, fpdm_limb_polygon, wholebody_to_coco18
+from fpdm_bench.data.keypoints import DEEPFASHION_ANNOTATION_SIZE, rescale
+from reference_impl.pose import FPDM_LIMBS, body_keypoints, draw_fpdm_skeleton, fpdm_limb_polygon
 
 POSE_CHANNELS = 20  # 3 RGB skeleton + 17 limb distance maps
 
@@ -31,14 +31,13 @@ def canvas_keypoints(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, 
     """COCO-18 points [18, 2] (x, y) in pixels of ``frame`` (H, W), NaN = missing -> float64 points
     on the ``canvas`` (H, W), -1 = missing, with the official arithmetic. The official annotation
     frame is 256x176; points in another frame are first brought to it."""
-    kp = np.asarray(kp, np.float64)
+    kp = np.asarray(kp)
     if kp.shape != (18, 2):
         raise ValueError(f"pidm pose: needs COCO-18 keypoints [18, 2], got shape {kp.shape}")
-    missing = ~np.isfinite(kp).all(axis=1)
     ah, aw = DEEPFASHION_ANNOTATION_SIZE
-    fh, fw = frame
-    x = kp[:, 0] if fw == aw else kp[:, 0] * (aw / fw)
-    y = kp[:, 1] if fh == ah else kp[:, 1] * (ah / fh)
+    kp = rescale(kp, tuple(frame), (ah, aw)).astype(np.float64)
+    missing = ~np.isfinite(kp).all(axis=1)
+    x, y = kp[:, 0], kp[:, 1]
     h, w = canvas
     scale_w = 1.0 / aw * w / w * w  # trans_keypoins: 1/176 * img_w, then / img_w * new_w
     scale_h = 1.0 / ah * h / h * h
@@ -64,10 +63,7 @@ def limb_distance_maps(canvas_kp: np.ndarray, canvas: tuple[int, int]) -> np.nda
 def render_pose(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int]) -> np.ndarray:
     """One pose -> uint8 [20, H, W] (skeleton RGB, then the limb maps) at ``canvas``. COCO-WholeBody
     poses (133 points, PHOENIX) are reduced to their COCO-18 body first (PIDM draws no hands or face)."""
-    kp = np.asarray(kp)
-    if kp.shape[0] == 133:
-        kp = wholebody_to_coco18(kp)
-    pts = canvas_keypoints(kp, frame, canvas)
+    pts = canvas_keypoints(body_keypoints(kp), frame, canvas)
     rgb = draw_fpdm_skeleton(pts, canvas).transpose(2, 0, 1)
     return np.concatenate([rgb, limb_distance_maps(pts, canvas)], axis=0)
 

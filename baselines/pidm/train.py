@@ -49,14 +49,13 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
     if not path.is_file():
         known = ", ".join(p.stem for p in sorted(CONFIGS.glob("*.yaml")))
         raise BenchError(f"pidm config {name_or_path!r} not found (presets: {known}; or a YAML file)")
-    cfg = yaml.safe_load(path.read_text())
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node = cfg
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+    from reference_impl.config import apply_overrides  # the same dotted key=value overrides as FPDM's configs
+
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise BenchError(f"{path}: invalid YAML ({e})") from None
+    cfg = apply_overrides(cfg, overrides)
     cfg["_source"] = str(path)
     return cfg
 
