@@ -19,8 +19,10 @@ TINY_OUT ?= runs/train-tiny
 TINY_DIR := reference_impl/checkpoints
 PIDM_DIR := baselines/pidm/checkpoints
 PIDM_OUT ?= runs/train-tiny-pidm
+CFLD_DIR := baselines/cfld/checkpoints
+CFLD_OUT ?= runs/train-tiny-cfld
 
-.PHONY: help install test test-fast bench clean bench-scoring train-tiny train-tiny-pidm grids
+.PHONY: help install test test-fast bench clean bench-scoring train-tiny train-tiny-pidm train-tiny-cfld grids
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -29,7 +31,8 @@ help:
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
-	@echo "make grids                   bench the floors + fpdm (+ pidm) on the embedded datasets and redraw the README's docs/grid-*.png"
+	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~25 min on 2 CPU cores) and compare it with the shipped one"
+	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld) on the embedded datasets and redraw the README's docs/grid-*.png"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
 
@@ -76,21 +79,30 @@ train-tiny: install
 	$(call train_tiny,tiny,synthetic)
 	$(call train_tiny,tiny-phoenix,synthetic-phoenix)
 
-# The shipped tiny PIDM in $(PIDM_DIR)/tiny was made by `make train-tiny-pidm PIDM_OUT=$(PIDM_DIR)`;
-# otherwise the retrain is compared with the shipped metrics (same tolerance as train-tiny).
-train-tiny-pidm: install
-	$(BIN)/fpdm-bench pidm train --config tiny --dataset synthetic --seed 0 --out $(PIDM_OUT)/tiny --quiet
-	$(BIN)/fpdm-bench run --model pidm --checkpoint $(PIDM_OUT)/tiny --dataset synthetic --out $(PIDM_OUT)/tiny-bench \
+# The shipped tiny PIDM in $(PIDM_DIR)/tiny was made by `make train-tiny-pidm PIDM_OUT=$(PIDM_DIR)`, the
+# tiny CFLD in $(CFLD_DIR)/tiny by `make train-tiny-cfld CFLD_OUT=$(CFLD_DIR)`; otherwise a retrain is
+# compared with the shipped metrics (same tolerance as train-tiny).
+# $(call train_baseline,MODEL,DIR,OUT): train MODEL's tiny config, bench it, compare or store.
+define train_baseline
+	$(BIN)/fpdm-bench $(1) train --config tiny --dataset synthetic --seed 0 --out $(3)/tiny --quiet
+	$(BIN)/fpdm-bench run --model $(1) --checkpoint $(3)/tiny --dataset synthetic --out $(3)/tiny-bench \
 	  --protocol paired --no-progress > /dev/null
-	$(if $(filter $(PIDM_DIR),$(PIDM_OUT)),cp $(PIDM_OUT)/tiny-bench/results.json $(PIDM_DIR)/tiny/bench-paired.json && \
-	  rm -rf $(PIDM_OUT)/tiny-bench,$(BIN)/fpdm-bench compare $(PIDM_DIR)/tiny/bench-paired.json $(PIDM_OUT)/tiny-bench/results.json)
+	$(if $(filter $(2),$(3)),cp $(3)/tiny-bench/results.json $(2)/tiny/bench-paired.json && \
+	  rm -rf $(3)/tiny-bench,$(BIN)/fpdm-bench compare $(2)/tiny/bench-paired.json $(3)/tiny-bench/results.json)
+endef
 
-# The README's qualitative grids: source | target | copy-source | keypoint-warp | fpdm (| pidm on the
-# DeepFashion-style set, the only one the tiny PIDM was trained on), six pairs evenly spaced over each
-# test split (deterministic), from the bench runs.
+train-tiny-pidm: install
+	$(call train_baseline,pidm,$(PIDM_DIR),$(PIDM_OUT))
+
+train-tiny-cfld: install
+	$(call train_baseline,cfld,$(CFLD_DIR),$(CFLD_OUT))
+
+# The README's qualitative grids: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld on
+# the DeepFashion-style set, the only one the tiny PIDM and CFLD were trained on), six pairs evenly
+# spaced over each test split (deterministic), from the bench runs.
 grids: install
 	@set -e; for d in synthetic synthetic-phoenix; do \
-	  models="fpdm"; if [ $$d = synthetic ]; then models="fpdm pidm"; fi; \
+	  models="fpdm"; if [ $$d = synthetic ]; then models="fpdm pidm cfld"; fi; \
 	  $(MAKE) --no-print-directory bench DATASET=$$d MODEL="$$models"; \
 	  runs=""; for m in $$models; do runs="$$runs $(RUNS)/$$d/$$m"; done; \
 	  $(BIN)/fpdm-bench grid $(RUNS)/$$d/copy-source $(RUNS)/$$d/keypoint-warp $$runs --rows 6 \

@@ -25,13 +25,11 @@ def test_runs_through_the_runner_with_per_pair_noise(fixture_root, tmp_path):
     assert max(int(np.abs(imgs[0][k] - imgs[1][k]).max()) for k in imgs[0]) <= 1  # batched-conv rounding at most
     assert all(v.shape == (32, 24, 3) for v in imgs[0].values())
     model = res[1]["model"]
-    assert model["nfe"] == 6 and model["scheduler"] == "ddpm" and model["resolution"] == [128, 128]
+    assert model["nfe"] == 7 and model["scheduler"] == "ddpm" and model["resolution"] == [128, 128]
     assert len(model["checkpoint_sha256"]) == 64
 
 
 def test_errors_are_one_line(tmp_path):
-    with pytest.raises(BenchError, match="no tiny CFLD is shipped yet"):
-        CFLDAdapter.from_pretrained(None)
     with pytest.raises(BenchError, match="scheduler 'ddim' is not offered"):
         CFLDAdapter.from_pretrained(str(tmp_path), scheduler="ddim")
     with pytest.raises(BenchError, match="pytorch_model.bin missing"):

@@ -2,16 +2,20 @@
 
 ``--checkpoint DIR``: the released folder (``pytorch_model.bin`` + ``pytorch_model_1.bin``, optional
 ``config.json``) and ``--model-arg vae=DIR`` (SD 1.5's VAE, not in the release; or ``DIR/vae``).
+Without ``--checkpoint``: the shipped tiny CFLD (``checkpoints/tiny``, made by
+``make train-tiny-cfld``; the released layout with a patch-PCA ``vae/``).
 Per batch, as the official test does (docs/porting/cfld.md):
 
 1. the source is stretched to the Swin input (256x256 published) with PIL bicubic (torchvision's
    ``Resize`` on a PIL image) and mapped to [-1, 1] (no ImageNet normalisation);
 2. the target pose becomes the 21-channel map on its canvas (``pose.render_batch``);
 3. DDPM, 50 steps, guidance ``uc + g_pose (down - uc) + g (full - down)`` with both 2 (``--steps``,
-   ``--guidance`` = g, ``--model-arg pose_guidance=`` = g_pose); NFE = 3 x steps; per-pair noise (the
-   official code draws all noise from one global RNG, so its samples depend on the batch);
-4. the 512x512 output is squeezed to the batch's frame with antialiased bicubic and truncated to 8
-   bits (what the official scores).
+   ``--guidance`` = g, ``--model-arg pose_guidance=`` = g_pose; a folder's ``config.json`` may carry
+   other ``sampling`` defaults); NFE = 3 x steps UNet evaluations + 1 pass of the condition network
+   (Swin, decoder, both encoders); per-pair noise (the official code draws all noise from one
+   global RNG, so its samples depend on the batch);
+4. the 512x512 output (the tiny one's 64x64) is squeezed to the batch's frame with antialiased
+   bicubic and truncated to 8 bits (what the official scores).
 """
 from __future__ import annotations
 
@@ -21,8 +25,12 @@ import torch
 
 from baselines.cfld.pipeline import FILES, CFLDPipeline
 from baselines.cfld.pose import render_batch
-from fpdm_bench.errors import BenchError
+from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
+
+TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+#: the official sampler (pose_transfer_test.py, defaults/deepfashion.py: DDPM 50 steps, both scales 2)
+SAMPLING_DEFAULTS = {"steps": 50, "guidance": 2.0, "pose_guidance": 2.0}
 
 
 class CFLDAdapter(ModelAdapter):
@@ -45,14 +53,18 @@ class CFLDAdapter(ModelAdapter):
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, vae: str | None = None,
                         pose_guidance: float | None = None) -> "CFLDAdapter":
-        if path_or_config is None:
-            raise BenchError("cfld: no checkpoint given and no tiny CFLD is shipped yet; pass --checkpoint DIR (the "
-                             f"released folder with {' and '.join(FILES)}) and --model-arg vae=DIR")
+        """path_or_config: a released-layout folder (None = the shipped tiny CFLD). Sampling settings
+        left None come from the folder's ``sampling`` (else the official ones)."""
         if scheduler not in (None, "ddpm"):
             raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
-        pipe = CFLDPipeline.from_pretrained(path_or_config, vae, device=device, dtype=dtype)
-        return cls(pipe, path_or_config, 50 if steps is None else steps, 2.0 if guidance is None else guidance,
-                   2.0 if pose_guidance is None else pose_guidance)
+        path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
+        if path_or_config is None and not (path / FILES[0]).is_file():
+            raise WeightsMissing("the shipped tiny CFLD", str(path / FILES[0]),
+                                 f"{path} (make train-tiny-cfld CFLD_OUT={path.parent}), or pass --checkpoint DIR")
+        pipe = CFLDPipeline.from_pretrained(path, vae, device=device, dtype=dtype)
+        saved = {**SAMPLING_DEFAULTS, **(pipe.meta.get("sampling") or {})}
+        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
+        return cls(pipe, path, **{k: v if v is not None else saved[k] for k, v in given.items()})
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
@@ -62,18 +74,25 @@ class CFLDAdapter(ModelAdapter):
         frame = tuple(source.shape[-2:])
         cfg = self.pipeline.conditioner.config
         src = resize_with(source.float().cpu(), (cfg.cond_size, cfg.cond_size), "pil", "bicubic") * 2 - 1
-        pose = render_batch(batch["target_kp"], frame, (cfg.pose_size, cfg.pose_size))
+        pose = render_batch(batch["target_kp"], frame, (cfg.pose_size, cfg.pose_size), cfg.pose_sigma)
         return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance)
 
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
 
-        if self._sha is None:
-            self._sha = files_sha256(self.checkpoint, [self.checkpoint / f for f in FILES])
         p = self.pipeline
+        files = [self.checkpoint / f for f in FILES]
+        own_vae = self.checkpoint / "vae" / "model.safetensors"  # the tiny one's patch PCA is part of the checkpoint
+        if p.vae_dir == own_vae.parent and own_vae.is_file():
+            files.append(own_vae)
+        if self._sha is None:
+            self._sha = files_sha256(self.checkpoint, files)
         n = sum(x.numel() for m in (p.conditioner, p.unet, p.vae) for x in m.parameters())
-        return {"name": self.name, "parameters": n, "nfe": 3 * self.steps, "steps": self.steps, "scheduler": "ddpm",
+        return {"name": self.name, "parameters": n, "nfe": 3 * self.steps + 1, "steps": self.steps, "scheduler": "ddpm",
                 "guidance": self.guidance, "pose_guidance": self.pose_guidance, "resolution": list(self.resolution),
                 "dtype": str(p.dtype).replace("torch.", ""), "checkpoint": str(self.checkpoint),
-                "checkpoint_sha256": self._sha, "checkpoint_sha256_of": list(FILES), "noise": "per pair (not the "
-                "official single global RNG)"}
+                "checkpoint_sha256": self._sha,
+                "checkpoint_sha256_of": [f.relative_to(self.checkpoint).as_posix() for f in files],
+                "vae": type(p.vae).__name__, "vae_dir": str(p.vae_dir) if p.vae_dir else None,
+                "nfe_counts": "3 UNet calls per step + 1 condition-network pass",
+                "noise": "per pair (not the official single global RNG)"}

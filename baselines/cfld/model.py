@@ -27,6 +27,7 @@ class CFLDConfig:
 
     cond_size: int = 256                      # INPUT.COND.IMG_SIZE (square, the Swin input)
     pose_size: int = 256                      # INPUT.POSE.IMG_SIZE
+    pose_sigma: float = 6.0                   # heatmap sigma in canvas pixels (pose_utils.py: 6, at any size)
     swin: dict = field(default_factory=lambda: {"embed_dim": 128, "depths": [2, 2, 18, 2],
                                                 "num_heads": [4, 8, 16, 32], "window_size": 16})
     appearance: dict = field(default_factory=lambda: {

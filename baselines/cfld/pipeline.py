@@ -11,7 +11,10 @@ A checkpoint folder: the released ``pytorch_model.bin`` (condition network) and
 ``pytorch_model_1.bin`` (UNet, ``model.`` prefix), both plain state dicts read with
 ``weights_only=True``; optional ``config.json`` (``{"cfld": CFLDConfig, "unet": diffusers UNet
 config, "gen_size": [H, W]}``; absent = the published model). The SD 1.5 VAE is not in the release:
-pass its folder (diffusers ``AutoencoderKL`` layout).
+pass its folder (diffusers ``AutoencoderKL`` layout), or keep it as ``vae/`` in the checkpoint
+folder. The shipped tiny CFLD keeps a patch-PCA autoencoder there instead
+(``reference_impl/stage2/patch_pca.py``: no pretrained VAE exists offline); the latent shape
+follows the UNet's ``in_channels`` and the VAE's downsampling factor.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from baselines.cfld.unet import SD15_UNET, CFLDUNet
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.state import load_strict
 from fpdm_bench.seeding import per_sample_randn
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
 PUBLISHED_GEN_SIZE = (512, 512)
@@ -42,6 +46,13 @@ def _state_dict(path: Path) -> dict:
     return sd
 
 
+def latent_factor(vae) -> int:
+    """How many pixels one latent position spans (8 for SD's VAE)."""
+    if isinstance(vae, PatchPCAAutoencoder):
+        return vae.scale_factor
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 class CFLDPipeline:
     def __init__(self, conditioner: CFLDConditioner, unet: CFLDUNet, vae, gen_size=PUBLISHED_GEN_SIZE,
                  device="cpu", dtype=torch.float32):
@@ -51,6 +62,7 @@ class CFLDPipeline:
         self.unet = unet.to(self.device, self.dtype).eval()
         self.vae = vae.to(self.device, self.dtype).eval()
         self.gen_size = tuple(int(v) for v in gen_size)
+        self.meta, self.vae_dir = {}, None  # the folder's config.json and the VAE folder, when loaded from one
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, vae: str | Path | None, device="cpu", dtype=torch.float32):
@@ -73,8 +85,11 @@ class CFLDPipeline:
             raise WeightsMissing("CFLD's VAE (Stable Diffusion 1.5's, not part of the release)",
                                  str(vae_dir / "config.json") if vae_dir else "vae/config.json",
                                  f"{folder / 'vae'} or a diffusers AutoencoderKL folder given as --model-arg vae=DIR")
-        vae_model = AutoencoderKL.from_pretrained(str(vae_dir))
-        return cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
+        vae_model = (PatchPCAAutoencoder.from_pretrained(vae_dir) if PatchPCAAutoencoder.is_folder(vae_dir)
+                     else AutoencoderKL.from_pretrained(str(vae_dir)))
+        pipe = cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
+        pipe.meta, pipe.vae_dir = meta, vae_dir
+        return pipe
 
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, out_size, steps: int = 50,
@@ -83,8 +98,9 @@ class CFLDPipeline:
         """source [B,3,S,S] in [-1,1], pose [B,21,P,P] in [0,1] -> images [B,3,*out_size] in [0,1], 8-bit."""
         null, text, pose_res, app = self.conditioner(source.to(self.device, self.dtype), pose.to(self.device, self.dtype))
         if latents is None:
-            latents = per_sample_randn((4, self.gen_size[0] // 8, self.gen_size[1] // 8), generators, self.device,
-                                       self.dtype)
+            f = latent_factor(self.vae)
+            latents = per_sample_randn((self.unet.model.config.in_channels, self.gen_size[0] // f, self.gen_size[1] // f),
+                                       generators, self.device, self.dtype)
         latents = sample(self.unet, latents, null, text, pose_res, app, generators, steps, pose_scale,
                          appearance_scale, progress)
         img = (self.vae.decode(latents / self.vae.config.scaling_factor).sample * 0.5 + 0.5).clamp(0, 1)

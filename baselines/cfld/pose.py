@@ -70,14 +70,16 @@ def heatmaps(cords: np.ndarray, canvas: tuple[int, int] = CANVAS, sigma: float =
     return out
 
 
-def render_pose(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS) -> np.ndarray:
+def render_pose(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS,
+                sigma: float = SIGMA) -> np.ndarray:
     """One pose (our convention) -> float32 [21, H, W]: skeleton / 255, then the 18 heatmaps.
     COCO-WholeBody poses (133 points, PHOENIX) are reduced to their COCO-18 body first."""
     cords = annotation_keypoints(body_keypoints(kp), frame)
     skel = skeleton(cords, canvas).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
-    return np.concatenate([skel, heatmaps(cords, canvas)], axis=0)
+    return np.concatenate([skel, heatmaps(cords, canvas, sigma)], axis=0)
 
 
-def render_batch(kps: torch.Tensor, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS) -> torch.Tensor:
+def render_batch(kps: torch.Tensor, frame: tuple[int, int], canvas: tuple[int, int] = CANVAS,
+                 sigma: float = SIGMA) -> torch.Tensor:
     arr = kps.detach().float().cpu().numpy()
-    return torch.from_numpy(np.stack([render_pose(k, frame, canvas) for k in arr]))
+    return torch.from_numpy(np.stack([render_pose(k, frame, canvas, sigma) for k in arr]))

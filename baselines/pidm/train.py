@@ -19,23 +19,20 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import platform
 import sys
 import time
 from pathlib import Path
 
 import click
 import torch
-import yaml
 
+from baselines import training
 from baselines.pidm.checkpoint import save_pretrained
 from baselines.pidm.diffusion import GaussianDiffusion
 from baselines.pidm.network import PIDMConfig, PIDMUNet
 from baselines.pidm.pose import render_pose
 from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
-from fpdm_bench.io import atomic_write_text
 
 CONFIGS = Path(__file__).parent / "configs"
 # train settings that do not change the weights a run produces (so a resume may change them)
@@ -43,21 +40,7 @@ _NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "kee
 
 
 def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = CONFIGS / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(CONFIGS.glob("*.yaml")))
-        raise BenchError(f"pidm config {name_or_path!r} not found (presets: {known}; or a YAML file)")
-    from reference_impl.config import apply_overrides  # the same dotted key=value overrides as FPDM's configs
-
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise BenchError(f"{path}: invalid YAML ({e})") from None
-    cfg = apply_overrides(cfg, overrides)
-    cfg["_source"] = str(path)
-    return cfg
+    return training.load_config(name_or_path, CONFIGS, "pidm", overrides)
 
 
 def _tensors(dataset, names: list[str], canvas) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,18 +89,9 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     diffusion = GaussianDiffusion.pidm()
-    step, seconds_before = 0, 0.0
     ck = out_dir / "checkpoint.pt"
-    if ck.exists():
-        state = torch.load(ck, map_location="cpu", weights_only=True)
-        if json.loads(state["identity"]) != json.loads(json.dumps(identity)):
-            raise BenchError(f"{ck}: made by a different config, seed or dataset; use another --out or delete it")
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        gen.set_state(state["gen"])
-        step, seconds_before = int(state["step"]), float(state["seconds"])
+    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
+    step, seconds_before = training.resume(ck, identity, states, gen)
     if step >= total:
         raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
 
@@ -149,22 +123,17 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(tc.get("grad_clip", 1.0)))
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for e, p in zip(ema.parameters(), model.parameters()):
-                    e.lerp_(p, 1.0 - decay)
+            training.ema_update(ema, model, decay)
             step += 1
             value = loss.item()
-            if not math.isfinite(value):
-                raise BenchError(f"pidm training diverged at step {step} (loss {value}); lower train.lr")
+            training.check_loss(value, "pidm", step)
             elapsed = seconds_before + time.perf_counter() - t0
             log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
             if step % int(tc.get("log_every", 50)) == 0:
                 log.flush()
             if step % int(tc.get("checkpoint_every", 500)) == 0 or step == total:
                 log.flush()
-                torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                            "sched": sched.state_dict(), "gen": gen.get_state(), "step": step,
-                            "seconds": elapsed, "identity": json.dumps(identity)}, ck)
+                training.save(ck, identity, states, gen, step, elapsed)
             bar.set_postfix(loss=f"{value:.4f}")
             bar.update(1)
     log.close()
@@ -175,17 +144,13 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     save_pretrained(ema.cpu(), out_dir, extra=meta, dtype=save_dtype)
     if not tc.get("keep_checkpoint", True):
         ck.unlink(missing_ok=True)
-    losses = [json.loads(ln)["loss"] for ln in (out_dir / "train_log.jsonl").read_text().splitlines() if ln.strip()]
-    k = max(1, min(50, len(losses) // 5))
-    summary = {"steps": step, "batch_size": bs, "first_loss_mean": sum(losses[:k]) / k,
-               "final_loss_mean": sum(losses[-k:]) / k, "seconds": round(seconds, 1),
+    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
+               "seconds": round(seconds, 1),
                "prepare_seconds": round(prep_seconds, 1), "seconds_per_step": round(seconds / max(1, step), 3),
                "parameters": sum(p.numel() for p in model.parameters()),
                "checkpoint_sha256": sha256_file(out_dir / "model.safetensors")}
-    info = {"command": command, "seed": seed, "device": str(device), "config": cfg, "dataset": dataset.describe(),
-            "data_pairs_sha256": data_sha, "n_train_pairs": len(pairs), "n_train_images": len(names),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__}, "summary": summary}
-    atomic_write_text(out_dir / "train_info.json", json.dumps(info, indent=2, default=str) + "\n")
+    training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
+                        data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)
     return summary
 
 

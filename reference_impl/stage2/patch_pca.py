@@ -22,7 +22,9 @@ point (``DiagonalGaussianDistribution(..., deterministic=True)``, log-variance a
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -71,6 +73,40 @@ class PatchPCAAutoencoder(nn.Module):
 
     def to_dict(self) -> dict:
         return dict(vars(self.config))
+
+    # A folder like a diffusers model's (config.json with ``_class_name`` + model.safetensors), so a
+    # pipeline that takes a VAE folder (the CFLD baseline's tiny checkpoint) can hold this one instead.
+    def save_pretrained(self, folder: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        from fpdm_bench.io import atomic_write_text
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        atomic_write_text(folder / "config.json", json.dumps({"_class_name": type(self).__name__, **self.to_dict()},
+                                                             indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "PatchPCAAutoencoder":
+        from fpdm_bench.models.state import load_strict
+        from reference_impl.config import load_weights
+
+        folder = Path(folder)
+        cfg = {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if not k.startswith("_")}
+        model = cls(**cfg)
+        load_strict(model, load_weights(folder / "model.safetensors", "patch-PCA autoencoder"),
+                    str(folder / "model.safetensors"), "patch-PCA autoencoder")
+        return model.eval()
+
+    @staticmethod
+    def is_folder(folder: str | Path) -> bool:
+        """Whether ``folder/config.json`` names this class (else it is a diffusers AutoencoderKL folder)."""
+        try:
+            return json.loads((Path(folder) / "config.json").read_text()).get("_class_name") == "PatchPCAAutoencoder"
+        except (OSError, ValueError, AttributeError):
+            return False
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor, chunk: int = 64) -> dict:

@@ -1,0 +1,203 @@
+"""Train a CFLD (the tiny one on the embedded data; any size on a GPU).
+
+The official recipe (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_transfer_train.py:95-122,266-300``,
+``datasets/deepfashion.py:50-68,89-100``, ``defaults/deepfashion.py``; read, never copied) kept where
+it shapes the model: every pair trains twice, as source -> source (with the source's pose) and
+source -> target, from one pass of the condition network; the Swin's copy of the source is flipped
+horizontally with probability 0.5 (the targets and poses are not); with probability
+``u_cond_percent`` (0.2) the decoder's embedding is replaced by the learned null vector while both
+residuals are kept; timesteps ``(1 - u^3) * 1000`` (cubic, favouring noisy steps); loss = MSE of the
+predicted noise on SD's scaled-linear schedule. The tiny config trains every parameter from random
+init (no SD 1.5 UNet, no ImageNet Swin offline), with the tiny FPDM's patch-PCA latent space, a
+higher learning rate and an EMA of the weights, which is what gets saved.
+
+Outputs in ``out_dir``: the released layout (``pytorch_model.bin`` = condition network,
+``pytorch_model_1.bin`` = UNet under ``model.``, ``config.json``, ``vae/`` = the fitted patch-PCA
+autoencoder), ``train_info.json`` and ``train_log.jsonl``; ``checkpoint.pt`` (tensors only) every
+``checkpoint_every`` steps, from which a rerun of the same command resumes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import torch
+import torch.nn.functional as F
+
+from baselines import training
+from baselines.cfld.model import CFLDConditioner, CFLDConfig
+from baselines.cfld.pipeline import FILES
+from baselines.cfld.pose import render_pose
+from baselines.cfld.sampler import SCHEDULER
+from baselines.cfld.unet import CFLDUNet
+from fpdm_bench.commands.options import training_options
+from fpdm_bench.errors import BenchError
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+
+CONFIGS = Path(__file__).parent / "configs"
+# train settings that do not change the weights a run produces (so a resume may change them)
+_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
+    return training.load_config(name_or_path, CONFIGS, "cfld", overrides)
+
+
+def _tensors(dataset, names: list[str], cfg: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every training image stretched to the generation size and to the Swin input size in [-1, 1]
+    (PIL bicubic, as the official ``Resize`` on PIL images), and its 21-channel pose map."""
+    from fpdm_bench.protocols.apply import resize_with
+
+    c = CFLDConfig(**cfg["cfld"])
+    gen, cond = tuple(cfg["gen_size"]), (c.cond_size, c.cond_size)
+    imgs, conds, poses = [], [], []
+    for n in names:
+        img = dataset.load_image(n)[None]
+        imgs.append(resize_with(img, gen, "pil", "bicubic")[0] * 2 - 1)
+        conds.append(resize_with(img, cond, "pil", "bicubic")[0] * 2 - 1)
+        poses.append(torch.from_numpy(render_pose(dataset.keypoints(n), tuple(img.shape[-2:]),
+                                                  (c.pose_size, c.pose_size), c.pose_sigma)))
+    return torch.stack(imgs), torch.stack(conds), torch.stack(poses)
+
+
+def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype) -> None:
+    def cast(sd):
+        return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+
+    torch.save(cast(conditioner.state_dict()), out_dir / FILES[0])
+    torch.save(cast(unet.state_dict()), out_dir / FILES[1])
+    vae.save_pretrained(out_dir / "vae")
+    meta = {"cfld": CFLDConfig(**cfg["cfld"]).to_dict(), "unet": cfg["unet"], "gen_size": list(cfg["gen_size"]),
+            "sampling": cfg.get("sampling", {}), "format": "CFLD released layout (pytorch_model.bin, pytorch_model_1.bin) + vae/ (patch-PCA)"}
+    from fpdm_bench.io import atomic_write_text
+
+    atomic_write_text(out_dir / "config.json", json.dumps(meta, indent=2) + "\n")
+
+
+def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
+               max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
+    from diffusers import DDPMScheduler
+    from tqdm import tqdm
+
+    from fpdm_bench.data.base import pairs_sha256
+    from fpdm_bench.io import files_sha256
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg["train"]
+    total = int(max_steps or tc["max_steps"])
+    device = torch.device(device)
+    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
+    index = {n: i for i, n in enumerate(names)}
+    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
+    data_sha = pairs_sha256(dataset.pairs)
+    identity = {"cfld": cfg["cfld"], "unet": cfg["unet"], "gen_size": cfg["gen_size"], "vae": cfg["vae"],
+                "train": {k: v for k, v in tc.items() if k not in _NOT_SHAPING}, "seed": seed, "data": data_sha}
+
+    t0 = time.perf_counter()
+    images, conds, poses = _tensors(dataset, names, cfg)
+    vae = PatchPCAAutoencoder(**cfg["vae"])
+    fit = vae.fit(images)
+    with torch.no_grad():
+        latents = vae.encode(images).latent_dist.mean
+    vae.config.scaling_factor = float(1.0 / latents.std())  # as SD's 0.18215 was chosen: unit-variance latents
+    latents = latents * vae.config.scaling_factor
+    recon = vae.decode(latents / vae.config.scaling_factor).sample
+    recon_mae = float(((recon - images).abs() / 2).mean())
+    prep_seconds = time.perf_counter() - t0
+
+    torch.manual_seed(seed)
+    conditioner = CFLDConditioner(CFLDConfig(**cfg["cfld"])).to(device).train()
+    unet = CFLDUNet(cfg["unet"]).to(device).train()
+    model = torch.nn.ModuleDict({"conditioner": conditioner, "unet": unet})
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=float(tc["lr"]), weight_decay=0.0)
+    warmup = int(tc.get("warmup_steps", 0))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    gen = torch.Generator().manual_seed(seed)
+    noise_scheduler = DDPMScheduler(**SCHEDULER)
+    ck = out_dir / "checkpoint.pt"
+    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
+    step, seconds_before = training.resume(ck, identity, states, gen)
+    if step >= total:
+        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
+
+    bs = int(tc["batch_size"])
+    if bs % 2:
+        raise BenchError("cfld train.batch_size must be even (each pair trains as source->source and source->target)")
+    n_t = noise_scheduler.config.num_train_timesteps
+    log = (out_dir / "train_log.jsonl").open("a")
+    t0 = time.perf_counter()
+    with tqdm(total=total, initial=step, disable=not progress, desc="cfld train") as bar:
+        while step < total:
+            pick = pairs[torch.randint(len(pairs), (bs // 2,), generator=gen)]
+            src_i, tgt_i = pick[:, 0], pick[:, 1]
+            cond = conds[src_i]
+            flip = torch.rand(len(cond), generator=gen) < float(tc.get("cond_hflip", 0.5))
+            cond = torch.where(flip[:, None, None, None], cond.flip(-1), cond)
+            both = torch.cat([src_i, tgt_i])
+            z0, pose = latents[both], poses[both]
+            drop = (torch.rand(bs, generator=gen) < float(tc.get("u_cond_percent", 0.2)))[:, None, None]
+            u = torch.rand(bs, generator=gen)
+            t = ((1 - u ** 3) * n_t).long().clamp(0, n_t - 1) if tc.get("cubic_timesteps", True) else (u * n_t).long()
+            noise = torch.randn(z0.shape, generator=gen)
+            cond, z0, pose, drop, t, noise = (v.to(device) for v in (cond, z0, pose, drop, t, noise))
+            _, features = conditioner.backbone(cond)
+            appearance = {k: torch.cat([v, v]) for k, v in conditioner.appearance_encoder(features).items()}
+            text = torch.cat([conditioner.decoder(features[-1])] * 2)
+            text = torch.where(drop, conditioner.learnable_vector.expand(bs, -1, -1), text)
+            eps = unet(noise_scheduler.add_noise(z0, noise, t), t, text, pose=conditioner.pose_encoder(pose),
+                       appearance=appearance)
+            loss = F.mse_loss(eps.float(), noise.float())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(tc.get("grad_clip", 1.0)))
+            opt.step()
+            sched.step()
+            training.ema_update(ema, model, float(tc["ema_decay"]))
+            step += 1
+            value = loss.item()
+            training.check_loss(value, "cfld", step)
+            elapsed = seconds_before + time.perf_counter() - t0
+            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
+            if step % int(tc.get("log_every", 10)) == 0:
+                log.flush()
+            if step % int(tc.get("checkpoint_every", 250)) == 0 or step == total:
+                log.flush()
+                training.save(ck, identity, states, gen, step, elapsed)
+            bar.set_postfix(loss=f"{value:.4f}")
+            bar.update(1)
+    log.close()
+    seconds = seconds_before + time.perf_counter() - t0
+    save_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
+    _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, save_dtype)
+    if not tc.get("keep_checkpoint", True):
+        ck.unlink(missing_ok=True)
+    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
+               "seconds": round(seconds, 1), "prepare_seconds": round(prep_seconds, 1),
+               "seconds_per_step": round(seconds / max(1, step), 3),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
+               "vae_scaling_factor": vae.config.scaling_factor,
+               "checkpoint_sha256": files_sha256(out_dir, [out_dir / f for f in FILES])}
+    training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
+                        data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)
+    return summary
+
+
+@click.command("train")
+@training_options("preset (baselines/cfld/configs) or YAML file")
+def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
+    """Train a CFLD (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
+    from fpdm_bench.data import open_dataset
+
+    cfg = load_config(config_name, list(overrides))
+    ds = open_dataset(dataset, root=data_root, split=split)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    s = train_cfld(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet, command=command)
+    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
+               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
