@@ -21,8 +21,10 @@ PIDM_DIR := baselines/pidm/checkpoints
 PIDM_OUT ?= runs/train-tiny-pidm
 CFLD_DIR := baselines/cfld/checkpoints
 CFLD_OUT ?= runs/train-tiny-cfld
+POCOLD_DIR := baselines/pocold/checkpoints
+POCOLD_OUT ?= runs/train-tiny-pocold
 
-.PHONY: help install test test-fast bench clean bench-scoring train-tiny train-tiny-pidm train-tiny-cfld grids
+.PHONY: help install test test-fast bench clean bench-scoring train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -32,7 +34,8 @@ help:
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~25 min on 2 CPU cores) and compare it with the shipped one"
-	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld) on the embedded datasets and redraw the README's docs/grid-*.png"
+	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~20 min) and compare it with the shipped one"
+	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw the README's docs/grid-*.png"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
 
@@ -80,7 +83,8 @@ train-tiny: install
 	$(call train_tiny,tiny-phoenix,synthetic-phoenix)
 
 # The shipped tiny PIDM in $(PIDM_DIR)/tiny was made by `make train-tiny-pidm PIDM_OUT=$(PIDM_DIR)`, the
-# tiny CFLD in $(CFLD_DIR)/tiny by `make train-tiny-cfld CFLD_OUT=$(CFLD_DIR)`; otherwise a retrain is
+# tiny CFLD in $(CFLD_DIR)/tiny by `make train-tiny-cfld CFLD_OUT=$(CFLD_DIR)`, the tiny PoCoLD likewise
+# (`make train-tiny-pocold POCOLD_OUT=$(POCOLD_DIR)`); otherwise a retrain is
 # compared with the shipped metrics (same tolerance as train-tiny).
 # $(call train_baseline,MODEL,DIR,OUT): train MODEL's tiny config, bench it, compare or store.
 define train_baseline
@@ -97,12 +101,15 @@ train-tiny-pidm: install
 train-tiny-cfld: install
 	$(call train_baseline,cfld,$(CFLD_DIR),$(CFLD_OUT))
 
-# The README's qualitative grids: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld on
-# the DeepFashion-style set, the only one the tiny PIDM and CFLD were trained on), six pairs evenly
+train-tiny-pocold: install
+	$(call train_baseline,pocold,$(POCOLD_DIR),$(POCOLD_OUT))
+
+# The README's qualitative grids: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld |
+# pocold on the DeepFashion-style set, the only one the tiny baselines were trained on), six pairs evenly
 # spaced over each test split (deterministic), from the bench runs.
 grids: install
 	@set -e; for d in synthetic synthetic-phoenix; do \
-	  models="fpdm"; if [ $$d = synthetic ]; then models="fpdm pidm cfld"; fi; \
+	  models="fpdm"; if [ $$d = synthetic ]; then models="fpdm pidm cfld pocold"; fi; \
 	  $(MAKE) --no-print-directory bench DATASET=$$d MODEL="$$models"; \
 	  runs=""; for m in $$models; do runs="$$runs $(RUNS)/$$d/$$m"; done; \
 	  $(BIN)/fpdm-bench grid $(RUNS)/$$d/copy-source $(RUNS)/$$d/keypoint-warp $$runs --rows 6 \

@@ -30,7 +30,7 @@ from baselines.cfld.unet import SD15_UNET, CFLDUNet
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.state import load_strict
 from fpdm_bench.seeding import per_sample_randn
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder, latent_factor
 
 FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
 PUBLISHED_GEN_SIZE = (512, 512)
@@ -44,13 +44,6 @@ def _state_dict(path: Path) -> dict:
     if not isinstance(sd, dict):
         raise BenchError(f"{path}: expected a state dict (as accelerate's save_state writes), found {type(sd).__name__}")
     return sd
-
-
-def latent_factor(vae) -> int:
-    """How many pixels one latent position spans (8 for SD's VAE)."""
-    if isinstance(vae, PatchPCAAutoencoder):
-        return vae.scale_factor
-    return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 class CFLDPipeline:

@@ -139,6 +139,11 @@ class PoCoLDPipeline:
         pipe.meta = meta
         return pipe
 
+    def latent_factor(self) -> int:
+        from reference_impl.stage2.patch_pca import latent_factor
+
+        return latent_factor(self.vae)
+
     def make_scheduler(self, steps: int):
         from diffusers import PNDMScheduler
 

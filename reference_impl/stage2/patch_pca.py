@@ -146,3 +146,11 @@ class PatchPCAAutoencoder(nn.Module):
         z = z.to(self.basis.dtype) * self.std.view(1, -1, 1, 1)
         rows = torch.einsum("bkhw,dk->bdhw", z, self.basis) + self.mean.view(1, -1, 1, 1)
         return _Decoded(F.pixel_shuffle(rows, self.config.patch))
+
+
+def latent_factor(vae) -> int:
+    """How many pixels one latent position spans, for this autoencoder or a diffusers AutoencoderKL
+    (8 for SD's VAE)."""
+    if isinstance(vae, PatchPCAAutoencoder):
+        return vae.scale_factor
+    return 2 ** (len(vae.config.block_out_channels) - 1)

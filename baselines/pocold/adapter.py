@@ -1,0 +1,158 @@
+"""The ``pocold`` model adapter: PoCoLD (Han et al., ICCV 2023) behind fpdm-bench's ModelAdapter.
+
+``--checkpoint DIR``: a pipeline folder as the official ``train.py`` saves it (``unet/``, ``rie/``,
+``channel_mapper/``, ``vae/``, ``scheduler/``; no weights were released). Without it: the shipped
+tiny PoCoLD (``checkpoints/tiny``, made by ``make train-tiny-pocold``). Per batch, as the official
+``inference.py`` does (docs/porting/pocold.md):
+
+1. the source is resized to the generation size (512x384 published; the tiny one's from its
+   ``fpdm_bench.json``) with PIL bilinear and mapped to [-1, 1], encoded by the VAE (a posterior
+   sample, from the pair's generator);
+2. the target pose is the DensePose part index of the *target*, as a 25-class one-hot at 1/8 of the
+   generation size (PIL nearest). Two sources: ``--model-arg densepose=DIR`` reads the real
+   DensePose IUV PNGs (``DIR/<target stem>.png``, channel 2 = part index; every pair's file is checked
+   before the run starts), otherwise the parts are rendered from the target keypoints
+   (``parts.render_parts``: the documented deviation for keypoint-only data). ``model.json
+   pose_input`` says which;
+3. PNDM, 50 steps (51 evaluations), three branches with ``w = max(5 t / 1000, 3)`` (``--steps``,
+   ``--guidance`` = the 5, ``--model-arg end_guidance=`` = the 3, ``--model-arg decay=false`` for a
+   constant w); NFE = 3 x 51 UNet calls + 1 pass of the VAE encoder and reference encoder;
+4. the 8-bit output is resized to the batch's frame with PIL bicubic (the official repository
+   does not contain its resize from 512x384 to 256x176).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
+from baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING, PoCoLDPipeline
+from fpdm_bench.errors import BenchError, DataError, WeightsMissing
+from fpdm_bench.models.base import ModelAdapter
+
+TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+
+
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise BenchError(f"pocold: decay must be true or false, got {value!r}")
+
+
+class PoCoLDAdapter(ModelAdapter):
+    """PoCoLD (a pipeline folder in the official layout)."""
+
+    name = "pocold"
+
+    def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path, steps: int, guidance: float,
+                 end_guidance: float, decay: bool, densepose: str | Path | None = None):
+        super().__init__(device=pipeline.device, dtype=pipeline.dtype)
+        if not 1 <= int(steps) <= 1000:
+            raise BenchError(f"pocold: steps must be in 1..1000, got {steps}")
+        self.pipeline, self.checkpoint = pipeline, Path(checkpoint)
+        self.steps, self.guidance, self.end_guidance, self.decay = int(steps), float(guidance), float(end_guidance), decay
+        self.densepose = Path(densepose) if densepose else None
+        self.resolution = pipeline.gen_size
+        self._files: dict[str, Path] = {}
+        self._sha = None
+
+    @classmethod
+    def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
+                        dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
+                        scheduler: str | None = None, end_guidance: float | None = None, decay=None,
+                        densepose: str | None = None) -> "PoCoLDAdapter":
+        """path_or_config: a pipeline folder (None = the shipped tiny PoCoLD). Sampling settings left
+        None come from the folder's ``fpdm_bench.json`` (else the official ones)."""
+        if scheduler not in (None, "pndm"):
+            raise BenchError(f"pocold: the official sampler is PNDM; scheduler {scheduler!r} is not offered")
+        path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
+        if path_or_config is None and not (path / "unet" / "config.json").is_file():
+            raise WeightsMissing("the shipped tiny PoCoLD", str(path / "unet" / "config.json"),
+                                 f"{path} (make train-tiny-pocold POCOLD_OUT={path.parent}), or pass --checkpoint DIR")
+        pipe = PoCoLDPipeline.from_pretrained(path, device=device, dtype=dtype)
+        saved = {**PUBLISHED_SAMPLING, **(pipe.meta.get("sampling") or {})}
+        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay}
+        chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
+        chosen["decay"] = _flag(chosen["decay"])
+        return cls(pipe, path, densepose=densepose, **chosen)
+
+    def prepare(self, pairs: list, dataset, log=print) -> dict[str, str]:
+        """With ``densepose=DIR``: every pair's target map must exist; one error lists what is missing."""
+        if self.densepose is None:
+            return {}
+        if not self.densepose.is_dir():
+            raise DataError(self.densepose, "not a folder (densepose=DIR holds one DensePose IUV PNG per image, "
+                                            "named <image stem>.png)")
+        missing = []
+        for rec in pairs:
+            f = self.densepose / f"{Path(rec.target).stem}.png"
+            if f.is_file():
+                self._files[rec.pair_id] = f
+            else:
+                missing.append(f.name)
+        if missing:
+            shown = ", ".join(sorted(set(missing))[:5]) + (" …" if len(set(missing)) > 5 else "")
+            raise DataError(self.densepose, f"{len(missing)} of the {len(pairs)} pairs have no DensePose map of their "
+                                            f"target (missing: {shown})")
+        log(f"pocold: DensePose maps of all {len(pairs)} targets found in {self.densepose}")
+        return {}
+
+    def _pose(self, batch: dict, frame: tuple[int, int]) -> torch.Tensor:
+        from PIL import Image
+
+        h, w = self.resolution
+        f = self.pipeline.latent_factor()
+        size = (h // f, w // f)  # the latent grid: 1/8 with SD's VAE
+        if self.densepose is not None:
+            maps = []
+            for pid in batch["pair_id"]:
+                if pid not in self._files:
+                    raise BenchError(f"pocold: no DensePose map checked for pair {pid} (prepare() was not called)")
+                with Image.open(self._files[pid]) as im:
+                    maps.append(densepose_one_hot(np.asarray(im.convert("RGB")), size))
+            return torch.stack(maps)
+        kps = batch["target_kp"].detach().float().cpu().numpy()
+        return torch.stack([one_hot(render_parts(k, frame, (h, w)), size) for k in kps])
+
+    @torch.no_grad()
+    def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
+        from fpdm_bench.protocols.apply import resize_with
+
+        source = batch["source"].float().cpu()
+        frame = tuple(source.shape[-2:])
+        src = resize_with(source, self.resolution, "pil", "bilinear") * 2 - 1
+        img = self.pipeline(src, self._pose(batch, frame), generators, self.steps, self.guidance, self.end_guidance,
+                            self.decay)
+        if tuple(img.shape[-2:]) == frame:
+            return img
+        return resize_with(img.cpu(), frame, "pil", "bicubic")
+
+    def nfe(self) -> int:
+        return 3 * len(self.pipeline.make_scheduler(self.steps).timesteps) + 1
+
+    def info(self) -> dict:
+        from fpdm_bench.io import files_sha256
+
+        files = sorted(p for name in (*COMPONENTS, "vae") for p in (self.checkpoint / name).glob("diffusion_pytorch_model.*"))
+        files += sorted((self.checkpoint / "vae").glob("model.safetensors"))
+        if self._sha is None:
+            self._sha = files_sha256(self.checkpoint, files)
+        p = self.pipeline
+        n = sum(x.numel() for m in (p.unet, p.rie, p.cm, p.vae) for x in m.parameters())
+        return {"name": self.name, "parameters": n, "nfe": self.nfe(), "steps": self.steps, "scheduler": "pndm",
+                "guidance": self.guidance, "end_guidance": self.end_guidance, "decay": self.decay,
+                "resolution": list(self.resolution), "dtype": str(p.dtype).replace("torch.", ""),
+                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha,
+                "checkpoint_sha256_of": [f.relative_to(self.checkpoint).as_posix() for f in files],
+                "vae": type(p.vae).__name__,
+                "pose_input": f"densepose maps from {self.densepose}" if self.densepose
+                else "part maps rendered from the target keypoints (parts.render_parts; not DensePose)",
+                "nfe_counts": "3 UNet calls per scheduler evaluation + 1 reference pass",
+                "noise": "per pair (the official: one generator re-seeded per batch of 32, and the VAE posterior "
+                         "from the unseeded global RNG)"}

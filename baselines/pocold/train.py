@@ -1,0 +1,204 @@
+"""Train a PoCoLD (the tiny one on the embedded data, on part maps rendered from the keypoints).
+
+The official recipe (github.com/BrandonHanx/PoCoLD at c5c7bb7, ``train.py:535-579,799-895``,
+``src/transform.py``; read, never copied; docs/porting/pocold.md) kept where it shapes the model:
+loss = MSE of the predicted noise at uniform t on SD's scaled-linear schedule; one draw per batch
+drops the pose (its one-hot times 0, so only the channel mapper's bias remains) with probability
+0.15 or the source (no reference: every double attention skipped) with another 0.15, never both;
+the target and its part map are flipped together with probability 0.5 (part ids are not swapped)
+and the source independently; AdamW with weight decay 0.01; gradients clipped to norm 1 for the
+UNet and channel mapper only. The tiny config differs in sizes, learning rate, an EMA of the
+weights (what gets saved), the patch-PCA latent space and no constraint penalty (tiny.yaml).
+
+Outputs in ``out_dir``: the official pipeline folder (``unet/``, ``rie/``, ``channel_mapper/``: each
+``config.json`` + ``diffusion_pytorch_model.bin``; ``vae/`` = the fitted patch PCA; ``scheduler/``;
+``model_index.json``) plus our ``fpdm_bench.json`` (generation size, sampling defaults),
+``train_info.json`` and ``train_log.jsonl``; ``checkpoint.pt`` for resuming.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import torch
+import torch.nn.functional as F
+
+from baselines import training
+from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
+                                      UNetConfig)
+from baselines.pocold.parts import one_hot, render_parts
+from fpdm_bench.commands.options import training_options
+from fpdm_bench.errors import BenchError
+from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+
+CONFIGS = Path(__file__).parent / "configs"
+_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
+CLASS_NAMES = {"unet": "UNet2DDoubleAttentionConditionModel", "rie": "MultiScaleReferenceImageEncoder",
+               "channel_mapper": "ChannelMapper"}
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
+    return training.load_config(name_or_path, CONFIGS, "pocold", overrides)
+
+
+def _tensors(dataset, names: list[str], gen: tuple[int, int], latent: tuple[int, int]):
+    """Every training image resized to the generation size in [-1, 1] (PIL bilinear, as the official
+    transform), and its part one-hot at the latent size (rendered from its keypoints)."""
+    from fpdm_bench.protocols.apply import resize_with
+
+    imgs, parts = [], []
+    for n in names:
+        img = dataset.load_image(n)[None]
+        imgs.append(resize_with(img, gen, "pil", "bilinear")[0] * 2 - 1)
+        parts.append(one_hot(render_parts(dataset.keypoints(n), tuple(img.shape[-2:]), gen), latent))
+    return torch.stack(imgs), torch.stack(parts)
+
+
+def save_pipeline(out_dir: Path, cfg: dict, modules: dict, vae: PatchPCAAutoencoder, dtype=None) -> None:
+    """The official folder layout (what ``DiffusionPipeline.save_pretrained`` writes), our own code."""
+    from fpdm_bench.io import atomic_write_text
+
+    configs = {"unet": cfg["unet"], "rie": {"down_block_types": ["DownBlock2D"] * len(cfg["rie"]["block_out_channels"]),
+                                            **cfg["rie"]}, "channel_mapper": {**cfg["channel_mapper"], "concat": True}}
+    for name, module in modules.items():
+        d = out_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        sd = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+              for k, v in module.state_dict().items()}
+        torch.save(sd, d / "diffusion_pytorch_model.bin")
+        atomic_write_text(d / "config.json", json.dumps({"_class_name": CLASS_NAMES[name], **configs[name]}, indent=2))
+    vae.save_pretrained(out_dir / "vae")
+    (out_dir / "scheduler").mkdir(exist_ok=True)
+    atomic_write_text(out_dir / "scheduler" / "scheduler_config.json", json.dumps(cfg["scheduler"], indent=2))
+    index = {"_class_name": "PoseTransferPipeline", **{n: [None, c] for n, c in CLASS_NAMES.items()},
+             "vae": [None, "PatchPCAAutoencoder"], "scheduler": ["diffusers", "PNDMScheduler"]}
+    atomic_write_text(out_dir / "model_index.json", json.dumps(index, indent=2))
+    atomic_write_text(out_dir / "fpdm_bench.json", json.dumps({"gen_size": list(cfg["gen_size"]),
+                                                              "sampling": cfg.get("sampling", {}),
+                                                              "pose_input": "rendered part maps"}, indent=2))
+
+
+def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
+                 max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
+    from diffusers import DDPMScheduler
+    from tqdm import tqdm
+
+    from fpdm_bench.data.base import pairs_sha256
+    from fpdm_bench.io import files_sha256
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg["train"]
+    total = int(max_steps or tc["max_steps"])
+    device = torch.device(device)
+    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
+    index = {n: i for i, n in enumerate(names)}
+    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
+    data_sha = pairs_sha256(dataset.pairs)
+    identity = {k: cfg[k] for k in ("unet", "rie", "channel_mapper", "gen_size", "vae", "scheduler")}
+    identity.update(train={k: v for k, v in tc.items() if k not in _NOT_SHAPING}, seed=seed, data=data_sha)
+
+    t0 = time.perf_counter()
+    vae = PatchPCAAutoencoder(**cfg["vae"])
+    gen_size = tuple(cfg["gen_size"])
+    latent = (gen_size[0] // vae.scale_factor, gen_size[1] // vae.scale_factor)
+    images, parts = _tensors(dataset, names, gen_size, latent)
+    fit = vae.fit(images)
+    with torch.no_grad():
+        latents = vae.encode(images).latent_dist.mean
+    vae.config.scaling_factor = float(1.0 / latents.std())
+    latents = latents * vae.config.scaling_factor
+    recon_mae = float(((vae.decode(latents / vae.config.scaling_factor).sample - images).abs() / 2).mean())
+    prep_seconds = time.perf_counter() - t0
+
+    torch.manual_seed(seed)
+    unet = DoubleAttentionUNet(UNetConfig.from_json(cfg["unet"]))
+    rie = ReferenceEncoder(ReferenceEncoderConfig.from_json(cfg["rie"]))
+    cm = ChannelMapper(**cfg["channel_mapper"])
+    model = torch.nn.ModuleDict({"unet": unet, "rie": rie, "channel_mapper": cm}).to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=float(tc["lr"]), weight_decay=float(tc.get("weight_decay", 0.01)))
+    warmup = int(tc.get("warmup_steps", 0))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    gen = torch.Generator().manual_seed(seed)
+    noise_scheduler = DDPMScheduler.from_config({k: v for k, v in cfg["scheduler"].items() if not k.startswith("_")})
+    ck = out_dir / "checkpoint.pt"
+    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
+    step, seconds_before = training.resume(ck, identity, states, gen)
+    if step >= total:
+        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
+
+    bs, n_t = int(tc["batch_size"]), noise_scheduler.config.num_train_timesteps
+    clipped = [*unet.parameters(), *cm.parameters()]
+    log = (out_dir / "train_log.jsonl").open("a")
+    t0 = time.perf_counter()
+    with tqdm(total=total, initial=step, disable=not progress, desc="pocold train") as bar:
+        while step < total:
+            pick = pairs[torch.randint(len(pairs), (bs,), generator=gen)]
+            z0, pose, ref = latents[pick[:, 1]], parts[pick[:, 1]], latents[pick[:, 0]]
+            flip_t = torch.rand(bs, generator=gen) < float(tc.get("hflip", 0.5))
+            flip_s = torch.rand(bs, generator=gen) < float(tc.get("hflip", 0.5))
+            z0, pose = (torch.where(flip_t[:, None, None, None], v.flip(-1), v) for v in (z0, pose))
+            ref = torch.where(flip_s[:, None, None, None], ref.flip(-1), ref)
+            draw = float(torch.rand(1, generator=gen))
+            p_pose, p_src = float(tc.get("drop_pose", 0.15)), float(tc.get("drop_source", 0.15))
+            drop_pose, drop_source = draw < p_pose, p_pose <= draw < p_pose + p_src
+            t = torch.randint(n_t, (bs,), generator=gen)
+            noise = torch.randn(z0.shape, generator=gen)
+            z0, pose, ref, t, noise = (v.to(device) for v in (z0, pose, ref, t, noise))
+            x = cm(noise_scheduler.add_noise(z0, noise, t), pose * 0.0 if drop_pose else pose)
+            eps = unet(x, t, None if drop_source else rie(ref))
+            loss = F.mse_loss(eps.float(), noise.float())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(clipped, float(tc.get("grad_clip", 1.0)))
+            opt.step()
+            sched.step()
+            training.ema_update(ema, model, float(tc["ema_decay"]))
+            step += 1
+            value = loss.item()
+            training.check_loss(value, "pocold", step)
+            elapsed = seconds_before + time.perf_counter() - t0
+            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
+            if step % int(tc.get("log_every", 10)) == 0:
+                log.flush()
+            if step % int(tc.get("checkpoint_every", 250)) == 0 or step == total:
+                log.flush()
+                training.save(ck, identity, states, gen, step, elapsed)
+            bar.set_postfix(loss=f"{value:.4f}")
+            bar.update(1)
+    log.close()
+    seconds = seconds_before + time.perf_counter() - t0
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
+    save_pipeline(out_dir, cfg, {k: ema[k].cpu() for k in CLASS_NAMES}, vae, dtype)
+    if not tc.get("keep_checkpoint", True):
+        ck.unlink(missing_ok=True)
+    weights = sorted(out_dir.glob("*/diffusion_pytorch_model.bin"))
+    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
+               "seconds": round(seconds, 1), "prepare_seconds": round(prep_seconds, 1),
+               "seconds_per_step": round(seconds / max(1, step), 3),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
+               "vae_scaling_factor": vae.config.scaling_factor, "checkpoint_sha256": files_sha256(out_dir, weights)}
+    training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
+                        data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)
+    return summary
+
+
+@click.command("train")
+@training_options("preset (baselines/pocold/configs) or YAML file")
+def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
+    """Train a PoCoLD (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
+    from fpdm_bench.data import open_dataset
+
+    cfg = load_config(config_name, list(overrides))
+    ds = open_dataset(dataset, root=data_root, split=split)
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    s = train_pocold(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet,
+                     command=command)
+    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
+               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
