@@ -100,5 +100,5 @@ def test_cli_errors_are_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fpdm_bench.cli", "run", "--model", "oracel", "--out",
                           str(tmp_path / "x")], capture_output=True, text=True)
     assert out.returncode == 2
-    assert out.stderr.strip().startswith("error: unknown model 'oracel'. Did you mean 'oracle'?")
+    assert out.stderr.strip().startswith("error: unknown model 'oracel'. Did you mean 'oracle'")  # closest first
     assert "Traceback" not in out.stderr
