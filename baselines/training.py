@@ -81,3 +81,115 @@ def load_config(name_or_path: str, configs: Path, what: str, overrides: list[str
     cfg = apply_overrides(cfg, overrides)
     cfg["_source"] = str(path)
     return cfg
+
+
+def save_dtype(tc: dict):
+    """``train.save_dtype`` as a torch dtype (None = keep float32)."""
+    return {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
+
+
+class Loop:
+    """A trainer's bookkeeping around its own forward pass: resume from ``checkpoint.pt`` (refusing one
+    made by another config, seed or dataset), the optimiser step (clipping, LR schedule, EMA), the loss
+    log, periodic checkpoints, the progress bar and the summary's common fields::
+
+        loop = Loop("cfld", out_dir, identity, tc, total, model, ema, opt, sched, gen)
+        with loop:
+            while loop.running:
+                loss = ...  # one batch, drawn from gen
+                loop.update(loss)
+        summary = loop.finish()
+    """
+
+    def __init__(self, what: str, out_dir: Path, identity: dict, tc: dict, total: int, model, ema, opt, sched,
+                 gen: torch.Generator, clip_params=None, progress: bool = True):
+        self.what, self.out_dir, self.identity, self.tc, self.total = what, Path(out_dir), identity, tc, int(total)
+        self.model, self.ema, self.gen, self.progress = model, ema, gen, progress
+        self.opt, self.sched = opt, sched
+        self.clip_params = list(clip_params) if clip_params is not None else list(model.parameters())
+        self.ck = self.out_dir / "checkpoint.pt"
+        self.states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
+        self.step, self.seconds_before = resume(self.ck, identity, self.states, gen)
+        if self.step >= self.total:
+            raise BenchError(f"{self.ck}: already at step {self.step} >= max_steps {self.total}")
+        self.seconds = self.seconds_before
+
+    @property
+    def running(self) -> bool:
+        return self.step < self.total
+
+    def __enter__(self) -> "Loop":
+        import time
+
+        from tqdm import tqdm
+
+        self._log = (self.out_dir / "train_log.jsonl").open("a")
+        self._bar = tqdm(total=self.total, initial=self.step, disable=not self.progress, desc=f"{self.what} train")
+        self._t0 = time.perf_counter()
+        return self
+
+    def elapsed(self) -> float:
+        import time
+
+        return self.seconds_before + time.perf_counter() - self._t0
+
+    def update(self, loss: torch.Tensor) -> None:
+        tc = self.tc
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.clip_params, float(tc.get("grad_clip", 1.0)))
+        self.opt.step()
+        self.sched.step()
+        ema_update(self.ema, self.model, float(tc["ema_decay"]))
+        self.step += 1
+        value = loss.item()
+        check_loss(value, self.what, self.step)
+        elapsed = self.elapsed()
+        self._log.write(json.dumps({"step": self.step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
+        if self.step % int(tc.get("log_every", 10)) == 0:
+            self._log.flush()
+        if self.step % int(tc.get("checkpoint_every", 250)) == 0 or self.step == self.total:
+            self._log.flush()
+            save(self.ck, self.identity, self.states, self.gen, self.step, elapsed)
+        self._bar.set_postfix(loss=f"{value:.4f}")
+        self._bar.update(1)
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = self.elapsed()
+        self._log.close()
+        self._bar.close()
+
+    def finish(self) -> dict:
+        """After the weights are saved: drop ``checkpoint.pt`` unless ``keep_checkpoint``; the summary's
+        common fields."""
+        if not self.tc.get("keep_checkpoint", True):
+            self.ck.unlink(missing_ok=True)
+        return {"steps": self.step, "batch_size": int(self.tc["batch_size"]),
+                **loss_summary(self.out_dir / "train_log.jsonl"), "seconds": round(self.seconds, 1),
+                "seconds_per_step": round(self.seconds / max(1, self.step), 3),
+                "parameters": sum(p.numel() for p in self.model.parameters())}
+
+
+def make_train_command(what: str, configs: str, load_config, train_fn):
+    """The ``fpdm-bench <baseline> train`` click command: options shared by every trainer
+    (``fpdm_bench.commands.options.training_options``), config loading, the data, a one-line result."""
+    import sys
+
+    import click
+
+    from fpdm_bench.commands.options import training_options
+
+    @click.command("train", help=f"Train a {what} (default: the tiny config on the embedded synthetic set). "
+                                 "Rerunning resumes.")
+    @training_options(f"preset ({configs}) or YAML file")
+    def command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
+        from fpdm_bench.data import open_dataset
+
+        cfg = load_config(config_name, list(overrides))
+        ds = open_dataset(dataset, root=data_root, split=split)
+        line = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        s = train_fn(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet, command=line)
+        click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
+                   f"{s['final_loss_mean']:.4f}; saved {out_dir}")
+
+    return command

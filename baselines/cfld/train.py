@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
-import click
 import torch
 import torch.nn.functional as F
 
@@ -34,7 +32,6 @@ from baselines.cfld.pipeline import FILES
 from baselines.cfld.pose import render_pose
 from baselines.cfld.sampler import SCHEDULER
 from baselines.cfld.unet import CFLDUNet
-from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
@@ -81,7 +78,6 @@ def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype) -> None:
 def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
                max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
     from diffusers import DDPMScheduler
-    from tqdm import tqdm
 
     from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import files_sha256
@@ -120,20 +116,13 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     noise_scheduler = DDPMScheduler(**SCHEDULER)
-    ck = out_dir / "checkpoint.pt"
-    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
-    step, seconds_before = training.resume(ck, identity, states, gen)
-    if step >= total:
-        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
-
+    loop = training.Loop("cfld", out_dir, identity, tc, total, model, ema, opt, sched, gen, progress=progress)
     bs = int(tc["batch_size"])
     if bs % 2:
         raise BenchError("cfld train.batch_size must be even (each pair trains as source->source and source->target)")
     n_t = noise_scheduler.config.num_train_timesteps
-    log = (out_dir / "train_log.jsonl").open("a")
-    t0 = time.perf_counter()
-    with tqdm(total=total, initial=step, disable=not progress, desc="cfld train") as bar:
-        while step < total:
+    with loop:
+        while loop.running:
             pick = pairs[torch.randint(len(pairs), (bs // 2,), generator=gen)]
             src_i, tgt_i = pick[:, 0], pick[:, 1]
             cond = conds[src_i]
@@ -152,35 +141,9 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             text = torch.where(drop, conditioner.learnable_vector.expand(bs, -1, -1), text)
             eps = unet(noise_scheduler.add_noise(z0, noise, t), t, text, pose=conditioner.pose_encoder(pose),
                        appearance=appearance)
-            loss = F.mse_loss(eps.float(), noise.float())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(tc.get("grad_clip", 1.0)))
-            opt.step()
-            sched.step()
-            training.ema_update(ema, model, float(tc["ema_decay"]))
-            step += 1
-            value = loss.item()
-            training.check_loss(value, "cfld", step)
-            elapsed = seconds_before + time.perf_counter() - t0
-            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
-            if step % int(tc.get("log_every", 10)) == 0:
-                log.flush()
-            if step % int(tc.get("checkpoint_every", 250)) == 0 or step == total:
-                log.flush()
-                training.save(ck, identity, states, gen, step, elapsed)
-            bar.set_postfix(loss=f"{value:.4f}")
-            bar.update(1)
-    log.close()
-    seconds = seconds_before + time.perf_counter() - t0
-    save_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
-    _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, save_dtype)
-    if not tc.get("keep_checkpoint", True):
-        ck.unlink(missing_ok=True)
-    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
-               "seconds": round(seconds, 1), "prepare_seconds": round(prep_seconds, 1),
-               "seconds_per_step": round(seconds / max(1, step), 3),
-               "parameters": sum(p.numel() for p in model.parameters()),
+            loop.update(F.mse_loss(eps.float(), noise.float()))
+    _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, training.save_dtype(tc))
+    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
                "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
                "vae_scaling_factor": vae.config.scaling_factor,
                "checkpoint_sha256": files_sha256(out_dir, [out_dir / f for f in FILES])}
@@ -189,15 +152,4 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     return summary
 
 
-@click.command("train")
-@training_options("preset (baselines/cfld/configs) or YAML file")
-def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
-    """Train a CFLD (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
-    from fpdm_bench.data import open_dataset
-
-    cfg = load_config(config_name, list(overrides))
-    ds = open_dataset(dataset, root=data_root, split=split)
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    s = train_cfld(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet, command=command)
-    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
-               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
+train_command = training.make_train_command("CFLD", "baselines/cfld/configs", load_config, train_cfld)

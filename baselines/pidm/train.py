@@ -18,12 +18,9 @@ continues to a larger ``--max-steps``.
 from __future__ import annotations
 
 import copy
-import json
-import sys
 import time
 from pathlib import Path
 
-import click
 import torch
 
 from baselines import training
@@ -31,7 +28,6 @@ from baselines.pidm.checkpoint import save_pretrained
 from baselines.pidm.diffusion import GaussianDiffusion
 from baselines.pidm.network import PIDMConfig, PIDMUNet
 from baselines.pidm.pose import render_pose
-from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -64,8 +60,6 @@ def _identity(cfg: dict, seed: int, data_sha: str) -> dict:
 
 def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
                max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
-    from tqdm import tqdm
-
     from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import sha256_file
 
@@ -89,22 +83,16 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     diffusion = GaussianDiffusion.pidm()
-    ck = out_dir / "checkpoint.pt"
-    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
-    step, seconds_before = training.resume(ck, identity, states, gen)
-    if step >= total:
-        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
+    loop = training.Loop("pidm", out_dir, identity, tc, total, model, ema, opt, sched, gen, progress=progress)
 
     t0 = time.perf_counter()
     images, poses = _tensors(dataset, names, canvas)
     prep_seconds = time.perf_counter() - t0
-    bs, decay = int(tc["batch_size"]), float(tc["ema_decay"])
+    bs = int(tc["batch_size"])
     if bs % 2:
         raise BenchError("pidm train.batch_size must be even (each pair is trained in both directions)")
-    log = (out_dir / "train_log.jsonl").open("a")
-    t0 = time.perf_counter()
-    with tqdm(total=total, initial=step, disable=not progress, desc="pidm train") as bar:
-        while step < total:
+    with loop:
+        while loop.running:
             pick = pairs[torch.randint(len(pairs), (bs // 2,), generator=gen)]
             src_i = torch.cat([pick[:, 0], pick[:, 1]])
             tgt_i = torch.cat([pick[:, 1], pick[:, 0]])
@@ -117,52 +105,15 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             src, tgt, pose, t, noise = (v.to(device) for v in (src * keep, tgt, pose, t, noise))
             xt = diffusion.q_sample(tgt, t, noise)
             out = model(torch.cat([xt, pose], 1), t.float(), model.encode(src))
-            loss = diffusion.training_losses(out, tgt, xt, t, noise)["loss"].mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(tc.get("grad_clip", 1.0)))
-            opt.step()
-            sched.step()
-            training.ema_update(ema, model, decay)
-            step += 1
-            value = loss.item()
-            training.check_loss(value, "pidm", step)
-            elapsed = seconds_before + time.perf_counter() - t0
-            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
-            if step % int(tc.get("log_every", 50)) == 0:
-                log.flush()
-            if step % int(tc.get("checkpoint_every", 500)) == 0 or step == total:
-                log.flush()
-                training.save(ck, identity, states, gen, step, elapsed)
-            bar.set_postfix(loss=f"{value:.4f}")
-            bar.update(1)
-    log.close()
-    seconds = seconds_before + time.perf_counter() - t0
-    save_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
+            loop.update(diffusion.training_losses(out, tgt, xt, t, noise)["loss"].mean())
     meta = {"canvas": list(canvas), "output_resize": cfg.get("output_resize", "bicubic"),
             "sampling": cfg.get("sampling", {}), "format": "pidm folder"}
-    save_pretrained(ema.cpu(), out_dir, extra=meta, dtype=save_dtype)
-    if not tc.get("keep_checkpoint", True):
-        ck.unlink(missing_ok=True)
-    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
-               "seconds": round(seconds, 1),
-               "prepare_seconds": round(prep_seconds, 1), "seconds_per_step": round(seconds / max(1, step), 3),
-               "parameters": sum(p.numel() for p in model.parameters()),
+    save_pretrained(ema.cpu(), out_dir, extra=meta, dtype=training.save_dtype(tc))
+    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
                "checkpoint_sha256": sha256_file(out_dir / "model.safetensors")}
     training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
                         data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)
     return summary
 
 
-@click.command("train")
-@training_options("preset (baselines/pidm/configs) or YAML file")
-def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
-    """Train a PIDM (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
-    from fpdm_bench.data import open_dataset
-
-    cfg = load_config(config_name, list(overrides))
-    ds = open_dataset(dataset, root=data_root, split=split)
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    s = train_pidm(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet, command=command)
-    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
-               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
+train_command = training.make_train_command("PIDM", "baselines/pidm/configs", load_config, train_pidm)

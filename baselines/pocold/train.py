@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
-import click
 import torch
 import torch.nn.functional as F
 
@@ -31,8 +29,6 @@ from baselines import training
 from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
                                       UNetConfig)
 from baselines.pocold.parts import one_hot, render_parts
-from fpdm_bench.commands.options import training_options
-from fpdm_bench.errors import BenchError
 from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -85,7 +81,6 @@ def save_pipeline(out_dir: Path, cfg: dict, modules: dict, vae: PatchPCAAutoenco
 def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
                  max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
     from diffusers import DDPMScheduler
-    from tqdm import tqdm
 
     from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import files_sha256
@@ -126,18 +121,11 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     noise_scheduler = DDPMScheduler.from_config({k: v for k, v in cfg["scheduler"].items() if not k.startswith("_")})
-    ck = out_dir / "checkpoint.pt"
-    states = {"model": model, "ema": ema, "opt": opt, "sched": sched}
-    step, seconds_before = training.resume(ck, identity, states, gen)
-    if step >= total:
-        raise BenchError(f"{ck}: already at step {step} >= max_steps {total}")
-
     bs, n_t = int(tc["batch_size"]), noise_scheduler.config.num_train_timesteps
-    clipped = [*unet.parameters(), *cm.parameters()]
-    log = (out_dir / "train_log.jsonl").open("a")
-    t0 = time.perf_counter()
-    with tqdm(total=total, initial=step, disable=not progress, desc="pocold train") as bar:
-        while step < total:
+    loop = training.Loop("pocold", out_dir, identity, tc, total, model, ema, opt, sched, gen,
+                         clip_params=[*unet.parameters(), *cm.parameters()], progress=progress)
+    with loop:
+        while loop.running:
             pick = pairs[torch.randint(len(pairs), (bs,), generator=gen)]
             z0, pose, ref = latents[pick[:, 1]], parts[pick[:, 1]], latents[pick[:, 0]]
             flip_t = torch.rand(bs, generator=gen) < float(tc.get("hflip", 0.5))
@@ -152,36 +140,10 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
             z0, pose, ref, t, noise = (v.to(device) for v in (z0, pose, ref, t, noise))
             x = cm(noise_scheduler.add_noise(z0, noise, t), pose * 0.0 if drop_pose else pose)
             eps = unet(x, t, None if drop_source else rie(ref))
-            loss = F.mse_loss(eps.float(), noise.float())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(clipped, float(tc.get("grad_clip", 1.0)))
-            opt.step()
-            sched.step()
-            training.ema_update(ema, model, float(tc["ema_decay"]))
-            step += 1
-            value = loss.item()
-            training.check_loss(value, "pocold", step)
-            elapsed = seconds_before + time.perf_counter() - t0
-            log.write(json.dumps({"step": step, "loss": round(value, 6), "time_s": round(elapsed, 2)}) + "\n")
-            if step % int(tc.get("log_every", 10)) == 0:
-                log.flush()
-            if step % int(tc.get("checkpoint_every", 250)) == 0 or step == total:
-                log.flush()
-                training.save(ck, identity, states, gen, step, elapsed)
-            bar.set_postfix(loss=f"{value:.4f}")
-            bar.update(1)
-    log.close()
-    seconds = seconds_before + time.perf_counter() - t0
-    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str(tc.get("save_dtype")))
-    save_pipeline(out_dir, cfg, {k: ema[k].cpu() for k in CLASS_NAMES}, vae, dtype)
-    if not tc.get("keep_checkpoint", True):
-        ck.unlink(missing_ok=True)
+            loop.update(F.mse_loss(eps.float(), noise.float()))
+    save_pipeline(out_dir, cfg, {k: ema[k].cpu() for k in CLASS_NAMES}, vae, training.save_dtype(tc))
     weights = sorted(out_dir.glob("*/diffusion_pytorch_model.bin"))
-    summary = {"steps": step, "batch_size": bs, **training.loss_summary(out_dir / "train_log.jsonl"),
-               "seconds": round(seconds, 1), "prepare_seconds": round(prep_seconds, 1),
-               "seconds_per_step": round(seconds / max(1, step), 3),
-               "parameters": sum(p.numel() for p in model.parameters()),
+    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
                "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
                "vae_scaling_factor": vae.config.scaling_factor, "checkpoint_sha256": files_sha256(out_dir, weights)}
     training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
@@ -189,16 +151,4 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     return summary
 
 
-@click.command("train")
-@training_options("preset (baselines/pocold/configs) or YAML file")
-def train_command(config_name, dataset, data_root, split, out_dir, seed, device, max_steps, overrides, quiet):
-    """Train a PoCoLD (default: the tiny config on the embedded synthetic set). Rerunning resumes."""
-    from fpdm_bench.data import open_dataset
-
-    cfg = load_config(config_name, list(overrides))
-    ds = open_dataset(dataset, root=data_root, split=split)
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    s = train_pocold(cfg, ds, out_dir, seed=seed, device=device, max_steps=max_steps, progress=not quiet,
-                     command=command)
-    click.echo(f"trained {s['steps']} steps in {s['seconds']} s; loss {s['first_loss_mean']:.4f} -> "
-               f"{s['final_loss_mean']:.4f}; saved {out_dir}")
+train_command = training.make_train_command("PoCoLD", "baselines/pocold/configs", load_config, train_pocold)
