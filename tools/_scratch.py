@@ -47,3 +47,52 @@ def start(doc: str, official_help: str, argv=None) -> tuple[Path, Path, dict]:
     notes = {"torchvision_shim": torchvision_op_shim()}
     sys.path.insert(0, str(official))
     return official, out_dir, notes
+
+
+def numpy_of(t):
+    """A tensor as a float32 numpy array (for golden files)."""
+    return t.detach().cpu().float().numpy().astype("float32")
+
+
+def shapes(module) -> dict:
+    """State-dict key -> shape (a key manifest)."""
+    return {k: list(v.shape) for k, v in module.state_dict().items()}
+
+
+def reinit(named_params, gen, std):
+    """All-zero -> N(0, std); all-one -> 1 + N(0, std), so zero-initialised layers (zero convs, scales
+    at 1) take part in the golden outputs. Returns the names."""
+    import torch
+
+    changed = []
+    with torch.no_grad():
+        for name, p in named_params:
+            if p.numel() and bool((p == 0).all()):
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+                changed.append(name)
+            elif p.numel() and bool((p == 1).all()):
+                p.copy_(1 + torch.randn(p.shape, generator=gen) * std)
+                changed.append(name)
+    return changed
+
+
+def zip_info(path) -> dict:
+    """Pickle protocol, globals and record names of a torch.save zip file."""
+    import pickletools
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl = next(n for n in names if n.endswith("data.pkl"))
+        data = zf.read(pkl)
+    globs, recent = set(), []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            globs.add(arg.replace(" ", "."))
+        elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            recent.append(arg)
+        elif op.name == "STACK_GLOBAL":
+            globs.add(f"{recent[-2]}.{recent[-1]}")
+    proto = next(arg for op, arg, _ in pickletools.genops(data) if op.name == "PROTO")
+    return {"pickle_entry": pkl, "protocol": proto, "globals": sorted(globs),
+            "entries": sorted({n.split("/")[1] for n in names if "/" in n and not n.split("/")[1].isdigit()})}

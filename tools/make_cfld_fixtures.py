@@ -47,14 +47,13 @@ import contextlib
 import copy
 import json
 import os
-import pickletools
 import shutil
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from _scratch import jsonable, start
+from _scratch import jsonable, numpy_of as _np, reinit as _reinit, shapes as _shapes, start, zip_info
 
 # ---------------------------------------------------------------------------------------------
 # The tiny configuration, as yacs options on top of the official defaults (the same form as the
@@ -114,12 +113,6 @@ BATCH = 2
 UNUSED_T = 981  # timestep of the unused-parameter probe
 
 
-def _np(t):
-    return t.detach().cpu().float().numpy().astype("float32")
-
-
-def _shapes(module) -> dict:
-    return {k: list(v.shape) for k, v in module.state_dict().items()}
 
 
 def _buffers(module) -> list:
@@ -202,20 +195,6 @@ def published_manifest(official: Path, base_cfg, build_model, unet_mod, notes):
 
 
 # ---------------------------------------------------------------------------------------------
-def _reinit(named_params, gen, std):
-    """All-zero -> N(0, std); all-one -> 1 + N(0, std). Returns the names."""
-    import torch
-
-    changed = []
-    with torch.no_grad():
-        for name, p in named_params:
-            if p.numel() and bool((p == 0).all()):
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
-                changed.append(name)
-            elif p.numel() and bool((p == 1).all()):
-                p.copy_(1 + torch.randn(p.shape, generator=gen) * std)
-                changed.append(name)
-    return changed
 
 
 def write_tiny_unet_folder(official: Path, folder: Path, gen):
@@ -496,23 +475,6 @@ def pose_golden(deepfashion, pose_utils, notes):
 
 
 # ---------------------------------------------------------------------------------------------
-def zip_info(path: Path) -> dict:
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        pkl = next(n for n in names if n.endswith("data.pkl"))
-        data = zf.read(pkl)
-    globs = set()
-    recent = []
-    for op, arg, _ in pickletools.genops(data):
-        if op.name == "GLOBAL":
-            globs.add(arg.replace(" ", "."))
-        elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
-            recent.append(arg)
-        elif op.name == "STACK_GLOBAL":
-            globs.add(f"{recent[-2]}.{recent[-1]}")
-    proto = next(arg for op, arg, _ in pickletools.genops(data) if op.name == "PROTO")
-    return {"pickle_entry": pkl, "protocol": proto, "globals": sorted(globs),
-            "entries": sorted({n.split("/")[1] for n in names if "/" in n and not n.split("/")[1].isdigit()})}
 
 
 def save_checkpoint_like_training(model, unet, out_dir: Path, notes):

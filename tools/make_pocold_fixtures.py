@@ -51,14 +51,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickletools
 import shutil
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from _scratch import jsonable, start
+from _scratch import jsonable, numpy_of as _np, reinit as _reinit, shapes as _shapes, start, zip_info
 
 OFFICIAL_COMMIT = "c5c7bb71ffef48802db0643173205fc6cd316c90"
 
@@ -141,12 +140,6 @@ T_UNET = 981  # timestep of the single UNet calls (the first inference timestep)
 BRANCH_STEPS = (0, 1, 2, 21)  # pipeline steps whose three branches are stored (21: t = 581, w = 3)
 
 
-def _np(t):
-    return t.detach().cpu().float().numpy().astype("float32")
-
-
-def _shapes(module) -> dict:
-    return {k: list(v.shape) for k, v in module.state_dict().items()}
 
 
 def _n(module) -> int:
@@ -167,38 +160,6 @@ def save_npz(path: Path, arrays: dict) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-def zip_info(path: Path) -> dict:
-    """Pickle protocol, globals and record names of a torch.save zip file."""
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        pkl = next(n for n in names if n.endswith("data.pkl"))
-        data = zf.read(pkl)
-    globs, recent = set(), []
-    for op, arg, _ in pickletools.genops(data):
-        if op.name == "GLOBAL":
-            globs.add(arg.replace(" ", "."))
-        elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
-            recent.append(arg)
-        elif op.name == "STACK_GLOBAL":
-            globs.add(f"{recent[-2]}.{recent[-1]}")
-    proto = next(arg for op, arg, _ in pickletools.genops(data) if op.name == "PROTO")
-    return {"pickle_entry": pkl, "protocol": proto, "globals": sorted(globs)}
-
-
-def _reinit(named_params, gen, std):
-    """All-zero -> N(0, std); all-one -> 1 + N(0, std). Returns the names."""
-    import torch
-
-    changed = []
-    with torch.no_grad():
-        for name, p in named_params:
-            if p.numel() and bool((p == 0).all()):
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
-                changed.append(name)
-            elif p.numel() and bool((p == 1).all()):
-                p.copy_(1 + torch.randn(p.shape, generator=gen) * std)
-                changed.append(name)
-    return changed
 
 
 def write_sd15_folder(folder: Path) -> None:
