@@ -193,3 +193,31 @@ def make_train_command(what: str, configs: str, load_config, train_fn):
                    f"{s['final_loss_mean']:.4f}; saved {out_dir}")
 
     return command
+
+
+def pair_index(dataset) -> tuple[list[str], torch.Tensor, str]:
+    """The split's images (sorted names), its pairs as [N, 2] indices into them, and the pairs' sha256."""
+    from fpdm_bench.data.base import pairs_sha256
+
+    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
+    index = {n: i for i, n in enumerate(names)}
+    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
+    return names, pairs, pairs_sha256(dataset.pairs)
+
+
+def fit_latent_space(vae_cfg: dict, images: torch.Tensor):
+    """The tiny recipe's patch-PCA autoencoder fitted on ``images`` [N,3,H,W] in [-1,1], its latent
+    scale set to 1 / std of the training latents (as SD's 0.18215 was chosen), and those scaled
+    latents. Returns (vae, latents, summary fields)."""
+    from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+
+    vae = PatchPCAAutoencoder(**vae_cfg)
+    fit = vae.fit(images)
+    with torch.no_grad():
+        latents = vae.encode(images).latent_dist.mean
+    vae.config.scaling_factor = float(1.0 / latents.std())
+    latents = latents * vae.config.scaling_factor
+    recon = vae.decode(latents / vae.config.scaling_factor).sample
+    return vae, latents, {"vae_explained_variance": round(fit["explained_variance"], 5),
+                          "vae_recon_mae": round(float(((recon - images).abs() / 2).mean()), 5),
+                          "vae_scaling_factor": vae.config.scaling_factor}

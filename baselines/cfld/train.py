@@ -33,7 +33,6 @@ from baselines.cfld.pose import render_pose
 from baselines.cfld.sampler import SCHEDULER
 from baselines.cfld.unet import CFLDUNet
 from fpdm_bench.errors import BenchError
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 CONFIGS = Path(__file__).parent / "configs"
 # train settings that do not change the weights a run produces (so a resume may change them)
@@ -79,7 +78,6 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
                max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
     from diffusers import DDPMScheduler
 
-    from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import files_sha256
 
     out_dir = Path(out_dir)
@@ -87,23 +85,13 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     tc = cfg["train"]
     total = int(max_steps or tc["max_steps"])
     device = torch.device(device)
-    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
-    index = {n: i for i, n in enumerate(names)}
-    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
-    data_sha = pairs_sha256(dataset.pairs)
+    names, pairs, data_sha = training.pair_index(dataset)
     identity = {"cfld": cfg["cfld"], "unet": cfg["unet"], "gen_size": cfg["gen_size"], "vae": cfg["vae"],
                 "train": {k: v for k, v in tc.items() if k not in _NOT_SHAPING}, "seed": seed, "data": data_sha}
 
     t0 = time.perf_counter()
     images, conds, poses = _tensors(dataset, names, cfg)
-    vae = PatchPCAAutoencoder(**cfg["vae"])
-    fit = vae.fit(images)
-    with torch.no_grad():
-        latents = vae.encode(images).latent_dist.mean
-    vae.config.scaling_factor = float(1.0 / latents.std())  # as SD's 0.18215 was chosen: unit-variance latents
-    latents = latents * vae.config.scaling_factor
-    recon = vae.decode(latents / vae.config.scaling_factor).sample
-    recon_mae = float(((recon - images).abs() / 2).mean())
+    vae, latents, vae_summary = training.fit_latent_space(cfg["vae"], images)
     prep_seconds = time.perf_counter() - t0
 
     torch.manual_seed(seed)
@@ -143,9 +131,7 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
                        appearance=appearance)
             loop.update(F.mse_loss(eps.float(), noise.float()))
     _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, training.save_dtype(tc))
-    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
-               "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
-               "vae_scaling_factor": vae.config.scaling_factor,
+    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1), **vae_summary,
                "checkpoint_sha256": files_sha256(out_dir, [out_dir / f for f in FILES])}
     training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
                         data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)

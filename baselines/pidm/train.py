@@ -60,7 +60,6 @@ def _identity(cfg: dict, seed: int, data_sha: str) -> dict:
 
 def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
                max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
-    from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import sha256_file
 
     out_dir = Path(out_dir)
@@ -69,10 +68,7 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     total = int(max_steps or tc["max_steps"])
     canvas = tuple(int(v) for v in cfg["canvas"])
     device = torch.device(device)
-    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
-    index = {n: i for i, n in enumerate(names)}
-    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
-    data_sha = pairs_sha256(dataset.pairs)
+    names, pairs, data_sha = training.pair_index(dataset)
     identity = _identity(cfg, seed, data_sha)
 
     torch.manual_seed(seed)

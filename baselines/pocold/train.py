@@ -82,7 +82,6 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
                  max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
     from diffusers import DDPMScheduler
 
-    from fpdm_bench.data.base import pairs_sha256
     from fpdm_bench.io import files_sha256
 
     out_dir = Path(out_dir)
@@ -90,24 +89,14 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     tc = cfg["train"]
     total = int(max_steps or tc["max_steps"])
     device = torch.device(device)
-    names = sorted({r.source for r in dataset.pairs} | {r.target for r in dataset.pairs})
-    index = {n: i for i, n in enumerate(names)}
-    pairs = torch.tensor([[index[r.source], index[r.target]] for r in dataset.pairs])
-    data_sha = pairs_sha256(dataset.pairs)
+    names, pairs, data_sha = training.pair_index(dataset)
     identity = {k: cfg[k] for k in ("unet", "rie", "channel_mapper", "gen_size", "vae", "scheduler")}
     identity.update(train={k: v for k, v in tc.items() if k not in _NOT_SHAPING}, seed=seed, data=data_sha)
 
     t0 = time.perf_counter()
-    vae = PatchPCAAutoencoder(**cfg["vae"])
-    gen_size = tuple(cfg["gen_size"])
-    latent = (gen_size[0] // vae.scale_factor, gen_size[1] // vae.scale_factor)
-    images, parts = _tensors(dataset, names, gen_size, latent)
-    fit = vae.fit(images)
-    with torch.no_grad():
-        latents = vae.encode(images).latent_dist.mean
-    vae.config.scaling_factor = float(1.0 / latents.std())
-    latents = latents * vae.config.scaling_factor
-    recon_mae = float(((vae.decode(latents / vae.config.scaling_factor).sample - images).abs() / 2).mean())
+    gen_size, patch = tuple(cfg["gen_size"]), int(cfg["vae"]["patch"])
+    images, parts = _tensors(dataset, names, gen_size, (gen_size[0] // patch, gen_size[1] // patch))
+    vae, latents, vae_summary = training.fit_latent_space(cfg["vae"], images)
     prep_seconds = time.perf_counter() - t0
 
     torch.manual_seed(seed)
@@ -143,9 +132,8 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
             loop.update(F.mse_loss(eps.float(), noise.float()))
     save_pipeline(out_dir, cfg, {k: ema[k].cpu() for k in CLASS_NAMES}, vae, training.save_dtype(tc))
     weights = sorted(out_dir.glob("*/diffusion_pytorch_model.bin"))
-    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
-               "vae_explained_variance": round(fit["explained_variance"], 5), "vae_recon_mae": round(recon_mae, 5),
-               "vae_scaling_factor": vae.config.scaling_factor, "checkpoint_sha256": files_sha256(out_dir, weights)}
+    summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1), **vae_summary,
+               "checkpoint_sha256": files_sha256(out_dir, weights)}
     training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,
                         data_sha=data_sha, n_pairs=len(pairs), n_images=len(names), summary=summary)
     return summary
