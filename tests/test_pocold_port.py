@@ -93,7 +93,9 @@ def test_one_guided_step_and_the_decaying_scale(golden, pipe):
             latents = t(golden["pipe/init_latents"]) if k == 0 else t(golden["pipe/latents"][k - 1])
             eps = guided_eps(pipe.unet, pipe.cm, latents, steps[k], t(golden["transform/cat"]), refs,
                              guidance_weight(steps[k], 5, 3, True))
-            np.testing.assert_allclose(eps.numpy(), golden["pipe/eps_guided"][k], atol=5 * ATOL_UNET, rtol=1e-5)
+            # 1e-5 (measured here: 5e-6 at most), plus 1e-6 relative: three float32 UNet outputs combined
+            # with weights up to 4.9 carry their kernels' rounding into values up to 3.1
+            np.testing.assert_allclose(eps.numpy(), golden["pipe/eps_guided"][k], atol=1e-5, rtol=1e-6)
     # the scheduler: 51 evaluations, t = 961 twice, and no noise
     assert pipe.make_scheduler(50).timesteps.tolist() == steps.tolist()
 

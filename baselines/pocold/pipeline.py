@@ -128,7 +128,7 @@ class PoCoLDPipeline:
             raise WeightsMissing("PoCoLD's VAE (sd-vae-ft-mse, saved in the pipeline folder)", str(vae_dir / "config.json"),
                                  str(vae_dir))
         vae = (PatchPCAAutoencoder.from_pretrained(vae_dir) if PatchPCAAutoencoder.is_folder(vae_dir)
-               else AutoencoderKL.from_pretrained(str(vae_dir)).float())
+               else AutoencoderKL.from_pretrained(str(vae_dir), torch_dtype=torch.float32))
         sched = folder / "scheduler" / "scheduler_config.json"
         if not sched.is_file():
             raise BenchError(f"{sched} missing: the pipeline folder's scheduler (SD 1.5's PNDM config)")
