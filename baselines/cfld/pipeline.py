@@ -28,22 +28,12 @@ from baselines.cfld.model import CFLDConditioner, CFLDConfig
 from baselines.cfld.sampler import sample
 from baselines.cfld.unet import SD15_UNET, CFLDUNet
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.models.state import load_strict
+from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder, latent_factor
+from reference_impl.stage2.patch_pca import latent_factor, load_autoencoder
 
 FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
 PUBLISHED_GEN_SIZE = (512, 512)
-
-
-def _state_dict(path: Path) -> dict:
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
-        raise BenchError(f"{path}: not a readable state dict ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
-    if not isinstance(sd, dict):
-        raise BenchError(f"{path}: expected a state dict (as accelerate's save_state writes), found {type(sd).__name__}")
-    return sd
 
 
 class CFLDPipeline:
@@ -59,8 +49,6 @@ class CFLDPipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, vae: str | Path | None, device="cpu", dtype=torch.float32):
-        from diffusers import AutoencoderKL
-
         folder = Path(folder)
         if not folder.is_dir():
             raise BenchError(f"{folder}: not a folder (a CFLD checkpoint is a folder with {' and '.join(FILES)})")
@@ -70,16 +58,15 @@ class CFLDPipeline:
         meta = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
         cfg = CFLDConfig(**meta["cfld"]) if "cfld" in meta else CFLDConfig()
         conditioner = CFLDConditioner(cfg)
-        load_strict(conditioner, _state_dict(folder / FILES[0]), str(folder / FILES[0]), "CFLD")
+        load_strict(conditioner, read_state_dict(folder / FILES[0]), str(folder / FILES[0]), "CFLD")
         unet = CFLDUNet(meta.get("unet") or SD15_UNET)
-        load_strict(unet, _state_dict(folder / FILES[1]), str(folder / FILES[1]), "CFLD")
+        load_strict(unet, read_state_dict(folder / FILES[1]), str(folder / FILES[1]), "CFLD")
         vae_dir = Path(vae) if vae else (folder / "vae" if (folder / "vae").is_dir() else None)
         if vae_dir is None or not (vae_dir / "config.json").is_file():
             raise WeightsMissing("CFLD's VAE (Stable Diffusion 1.5's, not part of the release)",
                                  str(vae_dir / "config.json") if vae_dir else "vae/config.json",
                                  f"{folder / 'vae'} or a diffusers AutoencoderKL folder given as --model-arg vae=DIR")
-        vae_model = (PatchPCAAutoencoder.from_pretrained(vae_dir) if PatchPCAAutoencoder.is_folder(vae_dir)
-                     else AutoencoderKL.from_pretrained(str(vae_dir)))
+        vae_model = load_autoencoder(vae_dir)
         pipe = cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
         pipe.meta, pipe.vae_dir = meta, vae_dir
         return pipe

@@ -30,7 +30,7 @@ import torch
 from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
                                       UNetConfig)
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.models.state import load_strict
+from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
 
 COMPONENTS = ("unet", "rie", "channel_mapper")
@@ -58,14 +58,7 @@ def _read_weights(folder: Path) -> dict:
                 from reference_impl.config import load_weights
 
                 return load_weights(path, "PoCoLD component")
-            try:
-                sd = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
-                raise BenchError(f"{path}: not a readable state dict ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0][:160]})") from None
-            if not isinstance(sd, dict):
-                raise BenchError(f"{path}: expected a state dict, found {type(sd).__name__}")
-            return sd
+            return read_state_dict(path)
     raise BenchError(f"{folder}: no weights ({' or '.join(WEIGHT_NAMES)})")
 
 
@@ -114,9 +107,7 @@ class PoCoLDPipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device="cpu", dtype=torch.float32) -> "PoCoLDPipeline":
-        from diffusers import AutoencoderKL
-
-        from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+        from reference_impl.stage2.patch_pca import load_autoencoder
 
         folder = Path(folder)
         if not folder.is_dir():
@@ -127,8 +118,7 @@ class PoCoLDPipeline:
         if not (vae_dir / "config.json").is_file():
             raise WeightsMissing("PoCoLD's VAE (sd-vae-ft-mse, saved in the pipeline folder)", str(vae_dir / "config.json"),
                                  str(vae_dir))
-        vae = (PatchPCAAutoencoder.from_pretrained(vae_dir) if PatchPCAAutoencoder.is_folder(vae_dir)
-               else AutoencoderKL.from_pretrained(str(vae_dir), torch_dtype=torch.float32))
+        vae = load_autoencoder(vae_dir)
         sched = folder / "scheduler" / "scheduler_config.json"
         if not sched.is_file():
             raise BenchError(f"{sched} missing: the pipeline folder's scheduler (SD 1.5's PNDM config)")

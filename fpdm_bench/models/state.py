@@ -1,5 +1,7 @@
-"""Strict state-dict loading with one clear error, for adapters that port an official model."""
+"""Reading and strictly loading state dicts with one clear error, for adapters that port an official model."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -20,3 +22,16 @@ def load_strict(module: torch.nn.Module, state_dict: dict, source: str, architec
         raise BenchError(f"{source}: weights do not fit this {architecture} architecture: "
                          f"{'; '.join(p for p in parts if p)}")
     module.load_state_dict(state_dict, strict=True)
+
+
+def read_state_dict(path: str | Path) -> dict:
+    """A plain state dict saved with ``torch.save`` (as accelerate's ``save_state`` and diffusers'
+    ``save_pretrained(safe_serialization=False)`` write them), read with ``weights_only=True``; an
+    unreadable file or another object is one BenchError naming the file."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one clear error
+        raise BenchError(f"{path}: not a readable state dict ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    if not isinstance(sd, dict):
+        raise BenchError(f"{path}: expected a state dict, found {type(sd).__name__}")
+    return sd

@@ -154,3 +154,13 @@ def latent_factor(vae) -> int:
     if isinstance(vae, PatchPCAAutoencoder):
         return vae.scale_factor
     return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def load_autoencoder(folder: str | Path):
+    """The autoencoder saved in ``folder``: this one (config ``_class_name`` PatchPCAAutoencoder) or a
+    diffusers ``AutoencoderKL`` (SD's VAE), as float32."""
+    if PatchPCAAutoencoder.is_folder(folder):
+        return PatchPCAAutoencoder.from_pretrained(folder)
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(str(folder), torch_dtype=torch.float32)
