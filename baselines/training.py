@@ -221,3 +221,18 @@ def fit_latent_space(vae_cfg: dict, images: torch.Tensor):
     return vae, latents, {"vae_explained_variance": round(fit["explained_variance"], 5),
                           "vae_recon_mae": round(float(((recon - images).abs() / 2).mean()), 5),
                           "vae_scaling_factor": vae.config.scaling_factor}
+
+
+# train settings that do not change the weights a run produces (so a resume may change them)
+NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
+
+
+def shaping(tc: dict) -> dict:
+    """The ``train`` settings that shape the weights: the part of a run's identity a resume must match."""
+    return {k: v for k, v in tc.items() if k not in NOT_SHAPING}
+
+
+def warmup_schedule(opt, tc: dict):
+    """Linear learning-rate warm-up over ``train.warmup_steps`` (0 = none), then constant."""
+    warmup = int(tc.get("warmup_steps", 0))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)

@@ -33,10 +33,9 @@ from baselines.cfld.pose import render_pose
 from baselines.cfld.sampler import SCHEDULER
 from baselines.cfld.unet import CFLDUNet
 from fpdm_bench.errors import BenchError
+from fpdm_bench.models.state import cast_state
 
 CONFIGS = Path(__file__).parent / "configs"
-# train settings that do not change the weights a run produces (so a resume may change them)
-_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
 
 
 def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
@@ -61,11 +60,8 @@ def _tensors(dataset, names: list[str], cfg: dict) -> tuple[torch.Tensor, torch.
 
 
 def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype) -> None:
-    def cast(sd):
-        return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in sd.items()}
-
-    torch.save(cast(conditioner.state_dict()), out_dir / FILES[0])
-    torch.save(cast(unet.state_dict()), out_dir / FILES[1])
+    torch.save(cast_state(conditioner.state_dict(), dtype), out_dir / FILES[0])
+    torch.save(cast_state(unet.state_dict(), dtype), out_dir / FILES[1])
     vae.save_pretrained(out_dir / "vae")
     meta = {"cfld": CFLDConfig(**cfg["cfld"]).to_dict(), "unet": cfg["unet"], "gen_size": list(cfg["gen_size"]),
             "sampling": cfg.get("sampling", {}), "format": "CFLD released layout (pytorch_model.bin, pytorch_model_1.bin) + vae/ (patch-PCA)"}
@@ -87,7 +83,7 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     device = torch.device(device)
     names, pairs, data_sha = training.pair_index(dataset)
     identity = {"cfld": cfg["cfld"], "unet": cfg["unet"], "gen_size": cfg["gen_size"], "vae": cfg["vae"],
-                "train": {k: v for k, v in tc.items() if k not in _NOT_SHAPING}, "seed": seed, "data": data_sha}
+                "train": training.shaping(tc), "seed": seed, "data": data_sha}
 
     t0 = time.perf_counter()
     images, conds, poses = _tensors(dataset, names, cfg)
@@ -100,8 +96,7 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     model = torch.nn.ModuleDict({"conditioner": conditioner, "unet": unet})
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=float(tc["lr"]), weight_decay=0.0)
-    warmup = int(tc.get("warmup_steps", 0))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    sched = training.warmup_schedule(opt, tc)
     gen = torch.Generator().manual_seed(seed)
     noise_scheduler = DDPMScheduler(**SCHEDULER)
     loop = training.Loop("cfld", out_dir, identity, tc, total, model, ema, opt, sched, gen, progress=progress)

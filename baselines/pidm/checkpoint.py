@@ -20,10 +20,9 @@ import json
 import re
 from pathlib import Path
 
-import torch
-
 from baselines.pidm.network import PIDMConfig, PIDMUNet
 from fpdm_bench.errors import BenchError
+from fpdm_bench.models.state import cast_state, load_strict
 
 # Official weights that no official forward touches, with the reason (models/*.py of PIDM):
 UNUSED = {
@@ -84,8 +83,6 @@ def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1) -> PIDMC
 
 def load_state(model: PIDMUNet, sd: dict, source: str) -> None:
     """Strict load of an official-named state dict: drop UNUSED, then every key must match."""
-    from fpdm_bench.models.state import load_strict
-
     used, _ = official_key_map(sd.keys())
     load_strict(model, {used[k]: v for k, v in sd.items() if k in used}, source, "PIDM")
 
@@ -121,7 +118,7 @@ def save_pretrained(model: PIDMUNet, folder: str | Path, extra: dict | None = No
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sd = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in model.state_dict().items()}
+    sd = cast_state(model.state_dict(), dtype)
     save_file(sd, str(folder / "model.safetensors"))
     atomic_write_text(folder / "config.json", json.dumps({"pidm": model.config.to_dict(), **(extra or {})}, indent=1))
 

@@ -31,8 +31,6 @@ from baselines.pidm.pose import render_pose
 from fpdm_bench.errors import BenchError
 
 CONFIGS = Path(__file__).parent / "configs"
-# train settings that do not change the weights a run produces (so a resume may change them)
-_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
 
 
 def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
@@ -54,8 +52,8 @@ def _tensors(dataset, names: list[str], canvas) -> tuple[torch.Tensor, torch.Ten
 
 
 def _identity(cfg: dict, seed: int, data_sha: str) -> dict:
-    train = {k: v for k, v in cfg["train"].items() if k not in _NOT_SHAPING}
-    return {"pidm": cfg["pidm"], "canvas": cfg["canvas"], "train": train, "seed": seed, "data": data_sha}
+    return {"pidm": cfg["pidm"], "canvas": cfg["canvas"], "train": training.shaping(cfg["train"]), "seed": seed,
+            "data": data_sha}
 
 
 def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
@@ -75,8 +73,7 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     model = PIDMUNet(PIDMConfig(**cfg["pidm"])).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=float(tc["lr"]))
-    warmup = int(tc.get("warmup_steps", 0))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    sched = training.warmup_schedule(opt, tc)
     gen = torch.Generator().manual_seed(seed)
     diffusion = GaussianDiffusion.pidm()
     loop = training.Loop("pidm", out_dir, identity, tc, total, model, ema, opt, sched, gen, progress=progress)

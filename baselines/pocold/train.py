@@ -29,10 +29,10 @@ from baselines import training
 from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
                                       UNetConfig)
 from baselines.pocold.parts import one_hot, render_parts
+from fpdm_bench.models.state import cast_state
 from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 
 CONFIGS = Path(__file__).parent / "configs"
-_NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint")
 CLASS_NAMES = {"unet": "UNet2DDoubleAttentionConditionModel", "rie": "MultiScaleReferenceImageEncoder",
                "channel_mapper": "ChannelMapper"}
 
@@ -63,8 +63,7 @@ def save_pipeline(out_dir: Path, cfg: dict, modules: dict, vae: PatchPCAAutoenco
     for name, module in modules.items():
         d = out_dir / name
         d.mkdir(parents=True, exist_ok=True)
-        sd = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
-              for k, v in module.state_dict().items()}
+        sd = cast_state(module.state_dict(), dtype)
         torch.save(sd, d / "diffusion_pytorch_model.bin")
         atomic_write_text(d / "config.json", json.dumps({"_class_name": CLASS_NAMES[name], **configs[name]}, indent=2))
     vae.save_pretrained(out_dir / "vae")
@@ -91,7 +90,7 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     device = torch.device(device)
     names, pairs, data_sha = training.pair_index(dataset)
     identity = {k: cfg[k] for k in ("unet", "rie", "channel_mapper", "gen_size", "vae", "scheduler")}
-    identity.update(train={k: v for k, v in tc.items() if k not in _NOT_SHAPING}, seed=seed, data=data_sha)
+    identity.update(train=training.shaping(tc), seed=seed, data=data_sha)
 
     t0 = time.perf_counter()
     gen_size, patch = tuple(cfg["gen_size"]), int(cfg["vae"]["patch"])
@@ -106,8 +105,7 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     model = torch.nn.ModuleDict({"unet": unet, "rie": rie, "channel_mapper": cm}).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=float(tc["lr"]), weight_decay=float(tc.get("weight_decay", 0.01)))
-    warmup = int(tc.get("warmup_steps", 0))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    sched = training.warmup_schedule(opt, tc)
     gen = torch.Generator().manual_seed(seed)
     noise_scheduler = DDPMScheduler.from_config({k: v for k, v in cfg["scheduler"].items() if not k.startswith("_")})
     bs, n_t = int(tc["batch_size"]), noise_scheduler.config.num_train_timesteps

@@ -35,3 +35,8 @@ def read_state_dict(path: str | Path) -> dict:
     if not isinstance(sd, dict):
         raise BenchError(f"{path}: expected a state dict, found {type(sd).__name__}")
     return sd
+
+
+def cast_state(sd: dict, dtype=None) -> dict:
+    """A state dict with its floating tensors in ``dtype`` (None = unchanged), contiguous, for saving."""
+    return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in sd.items()}
