@@ -24,7 +24,7 @@ CFLD_OUT ?= runs/train-tiny-cfld
 POCOLD_DIR := baselines/pocold/checkpoints
 POCOLD_OUT ?= runs/train-tiny-pocold
 
-.PHONY: help install test test-fast bench clean bench-scoring train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
+.PHONY: help install test test-fast bench clean bench-scoring bench-kernels train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -37,6 +37,7 @@ help:
 	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~10 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw the README's docs/grid-*.png"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
+	@echo "make bench-kernels           pytest-benchmark: the metric kernels (SSIM, PSNR, MAE, Frechet distance, FID fold, KID, Inception) on a fixed batch (~1 min)"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
 
 install: $(VENV)/.installed
@@ -118,6 +119,9 @@ grids: install
 
 bench-scoring: install
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-enable -q
+
+bench-kernels: install
+	$(BIN)/python -m pytest benchmarks/test_bench_metric_kernels.py --benchmark-only --benchmark-enable -q
 
 clean:
 	rm -rf $(RUNS) build dist *.egg-info .pytest_cache .benchmarks

@@ -161,6 +161,7 @@ class ReleasedImages(ModelAdapter):
 
     name = "images"
     needs_target = True  # it reads released images: no seed, no sampler (see ModelAdapter.needs_target)
+    uses_inputs = False  # ... and perturbed inputs cannot change them
     ARGS = ("layout", "missing", "panels", "panel", "convert")
 
     def __init__(self, folder: str | Path, layout: str, missing: str = "error", panels: int | None = None,

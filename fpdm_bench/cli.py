@@ -22,7 +22,9 @@ from fpdm_bench.registry import UnknownName
 # train / eval / fpdm groups, a baseline's tools) through the fpdm_bench.commands entry points.
 COMMANDS = {"score": "fpdm_bench.commands.score:score_cmd", "weights": "fpdm_bench.commands.weights:weights_cmd",
             "protocols": "fpdm_bench.commands.protocols:protocols_cmd",
-            "compare": "fpdm_bench.commands.compare:compare_cmd", "grid": "fpdm_bench.commands.grid:grid_cmd"}
+            "compare": "fpdm_bench.commands.compare:compare_cmd", "grid": "fpdm_bench.commands.grid:grid_cmd",
+            "sweep": "fpdm_bench.commands.sweep:sweep_cmd",
+            "profile": "fpdm_bench.commands.profile:profile_cmd"}
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -48,6 +50,15 @@ def models_cmd():
 
     for name in MODELS.names():
         click.echo(f"{name:16s} {MODELS.help(name)}")
+
+
+@main.command("perturbations")
+def perturbations_cmd():
+    """List the input perturbations of --perturb and `sweep`, with their severity levels 1-5."""
+    from fpdm_bench.perturb import PERTURBATIONS
+
+    for name in PERTURBATIONS.names():
+        click.echo(f"{name:18s} {PERTURBATIONS.help(name)}")
 
 
 @main.command("datasets")
@@ -136,11 +147,24 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
               help="Score even if real images are smaller than the protocol's evaluation size (recorded).")
 @click.option("--weights", "weight_paths", multiple=True, metavar="NAME=PATH",
               help="A metric weight file (see `fpdm-bench weights`); repeatable.")
+@click.option("--perturb", default=None, metavar="NAME:SEVERITY",
+              help="Perturb every pair's inputs, e.g. pose.jitter:3 (severity 0-5; see `fpdm-bench perturbations`). "
+                   "Deterministic per (seed, pair); part of the run's identity.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="DataLoader workers decoding the next batches while the model runs (0: in the main process).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, model_arg, limit,
             batch_size, seed, device, dtype, shard, protocol, skip_bad, convert, reference_folder, allow_upsampled,
-            weight_paths, no_progress):
-    """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json."""
+            weight_paths, perturb, workers, no_progress):
+    """Generate and score MODEL on DATASET's pairs; writes OUT/samples, samples.jsonl, results.json.
+
+    \b
+    Rerunning the same command resumes an interrupted run, and reads the results of a finished one
+    without running anything. One process per shard: a second launch on the same run directory is
+    refused. Under torchrun (or accelerate launch) each rank runs a strided share of the pairs and
+    rank 0 writes results.json:
+      torchrun --nproc_per_node 8 $(which fpdm-bench) run --model fpdm --dataset deepfashion --out runs/df
+    """
     import torch
 
     from fpdm_bench.report import format_table
@@ -152,7 +176,8 @@ def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guid
                     checkpoint=checkpoint, model_args=model_args, limit=limit, batch_size=batch_size, seed=seed,
                     device=device or ("cuda" if torch.cuda.is_available() else "cpu"), dtype=dtype, shard=shard,
                     protocol=protocol, skip_bad=skip_bad, convert=convert, reference_folder=reference_folder,
-                    allow_upsampled=allow_upsampled, weights=parse_weights(weight_paths), progress=not no_progress)
+                    allow_upsampled=allow_upsampled, weights=parse_weights(weight_paths), perturb=perturb,
+                    workers=workers, progress=not no_progress)
     results = run(cfg, log=lambda m: click.echo(m, err=True))
     if results is not None:
         click.echo(format_table([results]))

@@ -14,8 +14,14 @@ class DataError(BenchError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # so it crosses process boundaries (DataLoader workers) intact
+        return type(self), (self.path, self.problem)
+
 
 class WeightsMissing(BenchError):
     def __init__(self, what: str, filename: str, where: str):
         self.what, self.filename, self.where = what, filename, where
         super().__init__(f"{what} unavailable: {filename} missing (put it at {where})")
+
+    def __reduce__(self):
+        return type(self), (self.what, self.filename, self.where)

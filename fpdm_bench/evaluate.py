@@ -25,14 +25,17 @@ from fpdm_bench.models.base import check_output
 
 def evaluate(batches: Iterable[dict], produce: Callable[[dict], torch.Tensor], scorer, *, name: str,
              sink: Callable | None = None, set_only: bool = False, check_size: bool = True,
-             total: int | None = None, initial: int = 0, progress: bool = False) -> list[dict]:
+             total: int | None = None, initial: int = 0, progress: bool = False, features: bool = False,
+             timing: dict | None = None) -> list[dict]:
     """Score every batch; returns one record {"pair_id", "metrics"} per sample, in order.
 
     ``sink(batch, images_uint8 [B,H,W,3], records, seconds_per_image)`` is called after a batch is
     scored. ``set_only`` feeds only the set metrics (finished samples re-read on resume); ``ids``
     for the set metrics' bootstrap come from ``batch["ids"]`` when present, else the pair ids.
     ``check_size``: the images must have the batch's size (a model's output); folders of images
-    from elsewhere may come at another size, which the protocol resizes.
+    from elsewhere may come at another size, which the protocol resizes. ``features``: the set
+    metrics' features are not fed but handed to ``sink`` as a sixth argument (the runner stores
+    them). ``timing`` accumulates ``model_seconds`` and ``metric_seconds``.
     """
     from tqdm.auto import tqdm
 
@@ -43,19 +46,26 @@ def evaluate(batches: Iterable[dict], produce: Callable[[dict], torch.Tensor], s
             t0 = time.perf_counter()
             with torch.inference_mode():
                 images = produce(batch)
-            seconds = (time.perf_counter() - t0) / len(batch["pair_id"])
             check_output(images, batch, name, check_size=check_size)
-            arr = to_uint8(images)
+            arr = to_uint8(images)  # on the CPU: a GPU model's work is finished here
+            t1 = time.perf_counter()
+            seconds = (t1 - t0) / len(batch["pair_id"])
             quantised = from_uint8(arr)
             ids = batch.get("ids") or list(batch["pair_id"])
+            feats = None
             if set_only:
                 scorer.update_set(quantised, list(batch["pair_id"]), ids)
                 per = [{} for _ in ids]
+            elif features:
+                per, feats = scorer.update(quantised, batch, ids, return_features=True)
             else:
                 per = scorer.update(quantised, batch, ids)
+            if timing is not None:
+                timing["model_seconds"] = timing.get("model_seconds", 0.0) + t1 - t0
+                timing["metric_seconds"] = timing.get("metric_seconds", 0.0) + time.perf_counter() - t1
             recs = [{"pair_id": pid, "metrics": m} for pid, m in zip(batch["pair_id"], per)]
             if sink is not None:
-                sink(batch, arr, recs, seconds)
+                sink(*(batch, arr, recs, seconds) + ((feats,) if features else ()))
             records.extend(recs)
             bar.update(len(recs))
     finally:

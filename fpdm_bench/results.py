@@ -60,6 +60,12 @@ class Results:
         return str(p.get("name", "?")) if isinstance(p, dict) else str(p)
 
     @property
+    def perturbation(self) -> str | None:
+        """'name:severity' of the run's input perturbation; None for a clean run."""
+        p = self.data.get("perturbation")
+        return f"{p['name']}:{p['severity']}" if p else None
+
+    @property
     def pairs_sha256(self) -> str | None:
         d = self.data.get("dataset", {})
         return d.get("pairs_sha256_run") or d.get("pairs_sha256")

@@ -1,21 +1,25 @@
 """Generate + score a model on a dataset, resumably, in one pass.
 
-Run directory layout:
-    config.json                  what is being run (written once; a rerun must match it)
-    samples/<pair_id>.png        generated images (written atomically before their jsonl line)
-    samples.jsonl                one line per finished pair (shard k of n: samples.shard-k-of-n.jsonl)
-    results.json                 config, environment, hashes, model info, metrics (written atomically
-                                 once every pair of every shard is done)
+The run directory's files are described in :mod:`fpdm_bench.rundir`. A rerun of the same command
+skips pairs that already have a jsonl line, so a run killed at any point resumes where it stopped;
+rerunning a finished run reads its results.json and does nothing else. Shards are strided (pair i
+goes to shard i mod n) and share the run directory; the last shard to finish (or ``fpdm-bench merge
+RUN``) writes results.json. One process per shard: a second one started on the same shard (a double
+launch, a requeued job) is refused with the holder's name (:mod:`fpdm_bench.lock`). Under torchrun,
+rank r of w runs shard r/w and rank 0 writes results.json (:mod:`fpdm_bench.distributed`).
 
-A rerun of the same command skips pairs that already have a jsonl line, so a run killed at any point
-resumes where it stopped. Shards are strided (pair i goes to shard i mod n) and share the run
-directory; the last shard to finish (or ``fpdm-bench merge RUN``) writes results.json.
+While the model works, the next batches are decoded (and perturbed, ``--perturb``) in DataLoader
+workers (:mod:`fpdm_bench.loader`) and the last ones are written by a background thread
+(:mod:`fpdm_bench.writer`): PNGs, the set metrics' feature rows, then the jsonl lines. The set
+metrics are computed at the end from the stored features, folded in dataset order, so a resumed,
+sharded or multi-process run gives the numbers of one uninterrupted process.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,16 +28,17 @@ import torch
 
 from fpdm_bench import __version__
 from fpdm_bench.data import open_dataset
-from fpdm_bench.data.base import DataError, collate, pairs_sha256
+from fpdm_bench.data.base import pairs_sha256
 from fpdm_bench.env import environment, git_commit
 from fpdm_bench.errors import BenchError
 from fpdm_bench.images import png_bytes, read_image
 from fpdm_bench.io import atomic_write_bytes, atomic_write_text
+from fpdm_bench.rundir import FeatureStore, check_config, has_features, jsonl_name, public, read_records
 from fpdm_bench.seeding import make_generators, sample_seed
 
 # Fields that define what a run directory holds: a rerun must agree on all of them to resume.
 IDENTITY_FIELDS = ("model", "checkpoint", "model_args", "dataset", "data_root", "split", "size", "limit",
-                   "seed", "protocol", "skip_bad", "convert", "reference_folder", "allow_upsampled")
+                   "seed", "protocol", "skip_bad", "convert", "reference_folder", "allow_upsampled", "perturb")
 
 
 @dataclass
@@ -58,6 +63,8 @@ class RunConfig:
     reference_folder: str | None = None  # set metrics' reference images (default: the protocol's rule)
     allow_upsampled: bool = False  # score even if real images are smaller than the protocol's size
     weights: dict = field(default_factory=dict)  # metric weight name -> file (see fpdm_bench.weights)
+    perturb: str | None = None  # "NAME:SEVERITY" applied to every pair's inputs (see fpdm_bench.perturb)
+    workers: int = 2  # DataLoader workers decoding the next batches (0: in the main thread)
     progress: bool = True
 
     def shard_index(self) -> tuple[int, int]:
@@ -71,67 +78,52 @@ class RunConfig:
 
     def identity(self) -> dict:
         d = asdict(self)
+        pert = self.perturbation()
+        d["perturb"] = f"{pert[0]}:{pert[1]}" if pert else None  # severity 0 is the clean run
         return {k: d[k] for k in IDENTITY_FIELDS}
 
+    def perturbation(self) -> tuple[str, int] | None:
+        """(name, severity) of --perturb, checked; None when there is none or its severity is 0."""
+        if not self.perturb:
+            return None
+        from fpdm_bench.perturb import parse_perturbation
 
-def _jsonl_name(i: int, n: int) -> str:
-    return "samples.jsonl" if n == 1 else f"samples.shard-{i}-of-{n}.jsonl"
+        name, severity = parse_perturbation(self.perturb)
+        return (name, severity) if severity else None
 
-
-def read_records(run_dir: Path, own: Path | None = None) -> dict[str, dict]:
-    """All finished pairs of all shards: pair_id -> record. A torn last line (killed mid-write, or
-    another shard's line being written right now) is ignored; in this process's own file (``own``)
-    it is cut off, so that later appends start on a fresh line."""
-    records: dict[str, dict] = {}
-    for path in sorted(run_dir.glob("samples*.jsonl")):
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            data = data[: data.rfind(b"\n") + 1]
-            if own is not None and path.resolve() == Path(own).resolve():
-                with open(path, "r+b") as f:
-                    f.truncate(len(data))
-        for lineno, line in enumerate(data.decode().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(path, f"line {lineno} is not valid JSON; remove it to resume") from None
-            records.setdefault(rec["pair_id"], rec)
-    return records
-
-
-def _check_config(run_dir: Path, cfg: RunConfig, extra: dict) -> None:
-    """Write config.json on the first start; on a rerun, refuse to mix results of different runs."""
-    path = run_dir / "config.json"
-    if path.exists():
-        old = json.loads(path.read_text()).get("identity", {})
-        defaults = RunConfig(model="", dataset="", out="").identity()  # fields older runs did not record
-        mine = {**cfg.identity(), **extra}
-        diff = {k: (old.get(k, defaults.get(k)), v) for k, v in mine.items() if old.get(k, defaults.get(k)) != v}
-        if diff:
-            details = "; ".join(f"{k}: {a!r} there vs {b!r} now" for k, (a, b) in diff.items())
-            raise BenchError(f"{run_dir} holds a different run ({details}). Use another --out, "
-                             f"or delete that folder to start over.")
-        return
-    atomic_write_text(path, json.dumps({"identity": {**cfg.identity(), **extra}, "config": asdict(cfg)},
-                                       indent=2, sort_keys=True) + "\n")
 
 
 def run(cfg: RunConfig, log=print) -> dict | None:
-    """Run (or resume) one shard. Returns the results dict once every shard is done, else None."""
+    """Run (or resume) one shard. Returns the results dict once every shard is done, else None
+    (and None on ranks other than 0 under torchrun)."""
+    from fpdm_bench import distributed
     from fpdm_bench.data import DATASETS
     from fpdm_bench.models import MODELS
 
+    dist = distributed.context()
+    if dist is not None:
+        if cfg.shard != "0/1":
+            raise BenchError("--shard and torchrun do not combine: under torchrun each rank is a shard")
+        cfg.shard, cfg.device = f"{dist.rank}/{dist.world}", dist.device(cfg.device)
+        cfg.progress = cfg.progress and dist.rank == 0
     shard_i, shard_n = cfg.shard_index()
     MODELS.check(cfg.model)
     DATASETS.check(cfg.dataset)
+    perturbation = cfg.perturbation()
+    if perturbation and not MODELS.get(cfg.model).uses_inputs:
+        raise BenchError(f"model {cfg.model!r} does not read its inputs (released images), so --perturb "
+                         f"{cfg.perturb} cannot change its images; perturb a model that generates")
     run_dir = Path(cfg.out)
     dataset = _open(cfg)
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
     if not pairs:
         raise BenchError(f"dataset {cfg.dataset!r} ({dataset.root}) has no {cfg.split} pairs")
-    from fpdm_bench.evaluate import evaluate
+    identity = {**cfg.identity(), "pairs_sha256": pairs_sha256(pairs)}
+    finished = _finished(run_dir, cfg, identity)
+    if finished is not None:
+        log(f"{run_dir} is finished already: its results.json is read, nothing is run again "
+            f"(delete results.json to score again, or the folder to start over)")
+        return finished if dist is None or dist.rank == 0 else None
     from fpdm_bench.models import load_model
 
     # Settings are validated (protocol vs data, model and checkpoint) before anything is written, so a
@@ -140,11 +132,44 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), dataset=cfg.dataset,
                        **cfg.model_args)
     unavailable = model.prepare(pairs, dataset, log=log) or {}  # e.g. released images missing, --model-arg missing=skip
+    if dist is not None:
+        dist.init(cfg.device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(run_dir, cfg, {"pairs_sha256": pairs_sha256(pairs)})
+    check_config(run_dir, identity, {**asdict(cfg), "shard": cfg.shard if dist is None else "0/1"},
+                 RunConfig(model="", dataset="", out="").identity())
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
 
-    jsonl = run_dir / _jsonl_name(shard_i, shard_n)
+    from fpdm_bench.lock import ShardLock
+
+    jsonl = run_dir / jsonl_name(shard_i, shard_n)
+    timing: dict = {}
+    with ShardLock(jsonl.with_suffix(".lock"), f"{run_dir} shard {shard_i}/{shard_n}") as lock:
+        if lock.taken_over:
+            log(f"took over the lock of pid {lock.taken_over.get('pid')} on {lock.taken_over.get('host')}, "
+                f"which is gone")
+        _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, perturbation, timing, log)
+    if dist is not None:
+        return _finalize_distributed(dist, run_dir, cfg, dataset, pairs, jsonl, scorer, log)
+    return finalize(run_dir, cfg, dataset, pairs, log, timing=timing)
+
+
+def _finished(run_dir: Path, cfg: RunConfig, identity: dict) -> dict | None:
+    """A finished run's results, when run_dir holds this very run (a different one is refused)."""
+    if not (run_dir / "results.json").is_file() or not (run_dir / "config.json").is_file():
+        return None
+    check_config(run_dir, identity, {}, RunConfig(model="", dataset="", out="").identity())
+    from fpdm_bench.results import Results
+
+    return Results.load(run_dir).data
+
+
+def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, perturbation, timing, log) -> None:
+    """This shard's missing pairs: generated, scored, written (PNG, features, jsonl line)."""
+    from fpdm_bench.evaluate import evaluate
+    from fpdm_bench.loader import batches
+    from fpdm_bench.writer import BackgroundWriter
+
+    shard_i, shard_n = cfg.shard_index()
     done = read_records(run_dir, own=jsonl)
     position = {rec.pair_id: k for k, rec in enumerate(pairs)}
     mine = [r for k, r in enumerate(pairs) if k % shard_n == shard_i]
@@ -154,41 +179,49 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     (run_dir / "samples").mkdir(exist_ok=True)
     log(f"{cfg.model} on {cfg.dataset}/{cfg.split}: {len(pairs)} pairs, shard {shard_i}/{shard_n} has "
         f"{len(mine)}, {len(mine) - len(todo) - len(unproduced)} already done"
-        + (f", {len(unproduced)} skipped (the model cannot produce them)" if unproduced else ""))
-    fresh = len(todo) == len(pairs)  # this process sees every pair: its set-level state is complete
+        + (f", {len(unproduced)} skipped (the model cannot produce them)" if unproduced else "")
+        + (f"; inputs perturbed: {cfg.perturb}" if perturbation else ""))
+    store = FeatureStore(run_dir)
 
-    with open(jsonl, "a") as out:
-        for r in unproduced:  # recorded like --skip-bad's pairs: counted in results.json, never scored
-            out.write(json.dumps({"pair_id": r.pair_id, "skipped": unavailable[r.pair_id]}) + "\n")
-        out.flush()
+    with open(jsonl, "a") as out, BackgroundWriter() as writer:
+        def lines(recs):
+            out.write("".join(json.dumps(r) + "\n" for r in recs))
+            out.flush()
 
-        def sink(batch, arr, recs, seconds):
+        # recorded like --skip-bad's pairs: counted in results.json, never scored
+        writer.submit(lambda: lines([{"pair_id": r.pair_id, "skipped": unavailable[r.pair_id]} for r in unproduced]))
+
+        def write(batch, arr, recs, seconds, feats):
             for pid, a in zip(batch["pair_id"], arr):
                 atomic_write_bytes(run_dir / "samples" / f"{pid}.png", png_bytes(a))
-            for r in recs:
-                out.write(json.dumps({**r, "seed": sample_seed(cfg.seed, r["pair_id"]), "generate_seconds": seconds,
-                                      "batch_size": len(recs)}) + "\n")
-            out.flush()
+            rows = {g: store.append(g, jsonl.name, f) for g, f in (feats or {}).items()}
+            lines([{**r, "seed": sample_seed(cfg.seed, r["pair_id"]), "generate_seconds": seconds,
+                    "batch_size": len(recs), **({"features": {g: rows[g] + k for g in rows}} if rows else {})}
+                   for k, r in enumerate(recs)])
             os.fsync(out.fileno())
+
+        def sink(batch, arr, recs, seconds, feats):
+            writer.submit(lambda: write(batch, arr, recs, seconds, feats))
 
         def produce(batch):
             return model.generate(batch, make_generators(cfg.seed, batch["pair_id"], device=cfg.device))
 
-        batches = _batches(dataset, todo, cfg.batch_size, position, cfg.skip_bad, out)
-        evaluate(batches, produce, scorer if fresh else _PairedOnly(scorer), name=cfg.model, sink=sink,
-                 total=len(mine), initial=len(mine) - len(todo), progress=cfg.progress)
-    return finalize(run_dir, cfg, dataset, pairs, scorer if fresh else None, log)
+        def loaded():
+            for batch, bad in batches(dataset, todo, cfg.batch_size, position, cfg.workers, perturbation, cfg.seed):
+                if bad and not cfg.skip_bad:
+                    raise bad[0][1]
+                if bad:
+                    writer.submit(lambda bad=bad: lines([{"pair_id": pid, "skipped": str(e)} for pid, e in bad]))
+                if batch is not None:
+                    yield batch
 
-
-class _PairedOnly:
-    """A scorer view for a process that does not see every pair: its set-level state would be
-    partial, so set metrics are fed later, from samples/, when results.json is written."""
-
-    def __init__(self, scorer):
-        self.scorer = scorer
-
-    def update(self, generated, batch, ids=None):
-        return self.scorer.update(generated, batch, ids, set_metrics=False)
+        t0 = time.perf_counter()
+        evaluate(loaded(), produce, scorer, name=cfg.model, sink=sink, total=len(mine),
+                 initial=len(mine) - len(todo), progress=cfg.progress, features=True, timing=timing)
+        writer.close()
+        timing["wall_seconds"] = time.perf_counter() - t0
+        timing["writer_seconds"] = writer.busy_seconds
+        timing["images"] = len(todo)
 
 
 def _open(cfg: RunConfig):
@@ -208,53 +241,48 @@ def _scorer(cfg: RunConfig, dataset, pairs):
                   reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights)
 
 
-def _batches(dataset, todo, batch_size, position, skip_bad, out):
-    """Collated batches of the pairs in ``todo``; with skip_bad, a pair whose image is bad gets a
-    'skipped' line in samples.jsonl instead. ``ids`` (the pair's position in the run) key the
-    set metrics' bootstrap weights, so they do not depend on batching or sharding."""
-    index = {rec.pair_id: i for i, rec in enumerate(dataset.pairs)}
-    for start in range(0, len(todo), batch_size):
-        samples = []
-        for rec in todo[start: start + batch_size]:
-            try:
-                samples.append(dataset[index[rec.pair_id]])
-            except DataError as e:
-                if not skip_bad:
-                    raise
-                out.write(json.dumps({"pair_id": rec.pair_id, "skipped": str(e)}) + "\n")
-        if samples:
-            batch = collate(samples)
-            batch["ids"] = [str(position[p]) for p in batch["pair_id"]]
-            yield batch
+def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, jsonl, scorer, log):
+    """Gather every rank's records and feature rows to rank 0, which writes results.json."""
+    own = {pid: rec for pid, rec in read_records(run_dir).items() if rec["_file"] == jsonl.name}
+    groups = scorer.feature_groups()
+    store = FeatureStore(run_dir)
+    scored = [r for r in own.values() if "metrics" in r and has_features(r, groups)]
+    feats = {g: dict(zip([r["pair_id"] for r in scored], store.read(g, scored))) for g in groups} if scored else {}
+    gathered = dist.gather((own, feats))
+    if dist.rank != 0:
+        return None
+    records, features = {}, {g: {} for g in groups}
+    for recs, fs in gathered:
+        records.update(recs)
+        for g, rows in fs.items():
+            features[g].update(rows)
+    return finalize(run_dir, cfg, dataset, pairs, log, records=records, features=features)
 
 
-def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=print):
-    """Write results.json if every pair is done. ``scorer`` with complete set-level state is reused;
-    otherwise the set-level metrics are recomputed from samples/ (resume and shard merge)."""
-    records = read_records(run_dir)
+def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: dict | None = None,
+             features: dict | None = None, timing: dict | None = None):
+    """Write results.json if every pair is done. The set metrics are fed the stored features of the
+    finished pairs in dataset order (``features``: {group: {pair_id: row}} gathered in memory
+    instead; records of runs from before features were stored are re-read from samples/)."""
+    records = read_records(run_dir) if records is None else records
     missing = [r.pair_id for r in pairs if r.pair_id not in records]
     if missing:
         log(f"{len(missing)} pairs not done yet (other shards?); results.json is written when all are")
         return None
     ordered = [records[r.pair_id] for r in pairs]
     finished = [r for r in ordered if "metrics" in r]
-    if len(finished) < len(pairs):  # pairs skipped as bad: remainders are counted over the scored ones
-        scorer = None
-    if scorer is None:
-        from fpdm_bench.evaluate import evaluate
-
-        done_ids = {r["pair_id"] for r in finished}
-        scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
-        if scorer.needs_set_pass():
-            position = {rec.pair_id: k for k, rec in enumerate(pairs)}
-
-            def stored(chunk):
-                return {"pair_id": [r["pair_id"] for r in chunk], "ids": [str(position[r["pair_id"]]) for r in chunk]}
-
-            batches = (stored(finished[s: s + cfg.batch_size]) for s in range(0, len(finished), cfg.batch_size))
-            evaluate(batches, lambda b: torch.stack([read_image(run_dir / "samples" / f"{p}.png") for p in b["pair_id"]]),
-                     scorer, name=cfg.model, set_only=True, check_size=False)
-    metrics = scorer.compute(finished)
+    done_ids = {r["pair_id"] for r in finished}
+    scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
+    groups = scorer.feature_groups()
+    if groups:
+        position = {rec.pair_id: k for k, rec in enumerate(pairs)}
+        store = FeatureStore(run_dir)
+        for s in range(0, len(finished), 256):
+            chunk = finished[s: s + 256]
+            ids = [r["pair_id"] for r in chunk]
+            scorer.add_set_features(_chunk_features(chunk, groups, scorer, store, features, run_dir), ids,
+                                    [str(position[p]) for p in ids])
+    metrics = scorer.compute([public(r) for r in finished])
     gen_s = [r["generate_seconds"] for r in finished]
     results = {
         "fpdm_bench_version": __version__,
@@ -265,19 +293,61 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, scorer=None, log=pri
         "dataset": {**dataset.describe(), "n_pairs_run": len(pairs), "pairs_sha256_run": pairs_sha256(pairs)},
         "model": json.loads((run_dir / "model.json").read_text()),
         "protocol": scorer.describe(),
+        "perturbation": _describe_perturbation(cfg),
         "n": len(finished),
         "skipped": [{"pair_id": r["pair_id"], "reason": r["skipped"]} for r in ordered if "skipped" in r]
         + dataset.skipped,
         "timing": {"generate_seconds_per_image_mean": float(np.mean(gen_s)) if gen_s else None,
-                   "generate_seconds_total": float(np.sum(gen_s)) if gen_s else None},
+                   "generate_seconds_total": float(np.sum(gen_s)) if gen_s else None,
+                   **({"last_session": timing} if timing else {})},
         "metrics": metrics,
     }
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
 
 
+def _chunk_features(chunk, groups, scorer, store, features, run_dir) -> dict:
+    """{group: [len(chunk), d]} for finished records: gathered rows, stored rows, or (runs from before
+    features were stored) features of the PNGs in samples/."""
+    out = {}
+    stale = [r for r in chunk if not has_features(r, groups) and not (features and r["pair_id"] in features[groups[0]])]
+    recomputed = {}
+    if stale:
+        imgs = torch.stack([read_image(run_dir / "samples" / f"{r['pair_id']}.png") for r in stale])
+        recomputed = scorer.set_features(imgs)
+    for g in groups:
+        rows = []
+        for r in chunk:
+            pid = r["pair_id"]
+            if features and pid in features[g]:
+                rows.append(features[g][pid])
+            elif pid in {x["pair_id"] for x in stale}:
+                rows.append(recomputed[g][[x["pair_id"] for x in stale].index(pid)])
+            else:
+                rows.append(None)
+        todo = [k for k, v in enumerate(rows) if v is None]
+        if todo:
+            read = store.read(g, [chunk[k] for k in todo])
+            for k, v in zip(todo, read):
+                rows[k] = v
+        out[g] = np.stack(rows)
+    return out
+
+
+def _describe_perturbation(cfg: RunConfig) -> dict | None:
+    pert = cfg.perturbation()
+    if pert is None:
+        return None
+    from fpdm_bench.perturb import get_perturbation
+
+    p = get_perturbation(pert[0])
+    return {**p.describe(), "severity": pert[1], "value": p.levels[pert[1] - 1], "seed": cfg.seed}
+
+
 def merge(run_dir: str | Path, log=print) -> dict | None:
     """Write results.json from a run directory whose shards have all finished."""
+    from fpdm_bench.errors import DataError
+
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
@@ -285,4 +355,4 @@ def merge(run_dir: str | Path, log=print) -> dict | None:
     cfg = RunConfig(**json.loads(cfg_path.read_text())["config"])
     dataset = _open(cfg)
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
-    return finalize(run_dir, cfg, dataset, pairs, None, log)
+    return finalize(run_dir, cfg, dataset, pairs, log)

@@ -19,8 +19,10 @@ A metric that cannot run here (weights or package missing) is reported under its
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
+import numpy as np
 import torch
 
 from fpdm_bench.errors import BenchError, DataError, WeightsMissing
@@ -84,11 +86,13 @@ class Scorer:
         return self.size or tuple(images.shape[-2:])
 
     def update(self, generated: torch.Tensor, batch: dict, ids: list[str] | None = None,
-               set_metrics: bool = True) -> list[dict[str, float]]:
+               set_metrics: bool = True, return_features: bool = False):
         """Score generated [B,3,H,W] against the batch (``target`` for paired metrics, plus what a
         metric reads, e.g. ``target_kp``); returns one {key: value} per sample. ``ids`` name the
         images for the set metrics' bootstrap (default: the pair ids); ``set_metrics=False`` leaves
-        the set metrics out (a process that sees only part of the pairs)."""
+        the set metrics out (a process that sees only part of the pairs). ``return_features``:
+        return ``(rows, features)`` instead, the set metrics' features of these images
+        (:meth:`set_features`), not fed: the runner stores them and feeds them in dataset order."""
         size = self._eval_size(batch["target"] if "target" in batch else generated)
         gen = prepare(generated, self.protocol, size, generated=True)
         out = [dict() for _ in range(len(gen))]
@@ -102,6 +106,8 @@ class Scorer:
                     rows = m.update(apply_view(gen, m.view), None if tgt is None else apply_view(tgt, m.view), batch)
                 for d, r in zip(out, rows):
                     d.update(r)
+        if return_features:
+            return out, self.set_features(gen, prepared=True)
         if set_metrics:
             self._feed(gen, list(batch["pair_id"]), ids)
         return out
@@ -120,25 +126,52 @@ class Scorer:
             self._extract(self._buffer[:FEATURE_CHUNK])
             self._buffer = self._buffer[FEATURE_CHUNK:]
 
-    def _groups(self) -> dict[tuple[str, str], list]:
-        """Set metrics grouped by (feature network, view): each group's features are computed once."""
-        groups: dict[tuple[str, str], list] = {}
+    def _groups(self) -> dict[str, list]:
+        """Set metrics grouped by feature network and view: each group's features are computed once.
+        The key names the group's feature files in a run directory."""
+        groups: dict[str, list] = {}
         for m in self.set:
-            groups.setdefault((m.network_name, json.dumps(m.view, sort_keys=True) if m.view else ""), []).append(m)
+            key = m.network_name
+            if m.view:
+                key += "-view-" + hashlib.sha256(json.dumps(m.view, sort_keys=True).encode()).hexdigest()[:8]
+            groups.setdefault(key, []).append(m)
         return groups
+
+    def feature_groups(self) -> list[str]:
+        """The names of the feature groups the set metrics need (empty: no set metric)."""
+        return list(self._groups())
+
+    def set_features(self, generated: torch.Tensor, prepared: bool = False) -> dict[str, np.ndarray]:
+        """{group: [B, d] float32} features of generated images (``prepared``: already through the
+        protocol's preparation), in chunks of FEATURE_CHUNK. The networks return float32, so the
+        rows are stored without loss."""
+        gen = generated if prepared else prepare(generated, self.protocol, self._eval_size(generated), generated=True)
+        out = {}
+        for key, metrics in self._groups().items():
+            net, view = metrics[0].extractor, metrics[0].view
+            dev = next(iter(net.parameters()), torch.empty(0)).device
+            rows = [net(apply_view(gen[s: s + FEATURE_CHUNK], view).to(dev)).float().cpu().numpy()
+                    for s in range(0, len(gen), FEATURE_CHUNK)]
+            out[key] = np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
+        return out
+
+    def add_set_features(self, features: dict[str, np.ndarray], pair_ids: list[str], ids: list[str] | None = None):
+        """Feed features from :meth:`set_features` (or stored ones) to the set metrics, in the order
+        given; the metrics fold them in fixed chunks, so the same features in the same order give
+        the same sums however they were batched."""
+        ids = ids or list(pair_ids)
+        for key, metrics in self._groups().items():
+            feats = np.asarray(features[key], np.float64)
+            for m in metrics:
+                keep = [k for k, pid in enumerate(pair_ids) if pid not in self.dropped.get(m.key, ())]
+                if keep:
+                    m.update(feats[keep], [ids[k] for k in keep])
 
     def _extract(self, items) -> None:
         if not items:
             return
-        imgs = torch.stack([im for _, _, im in items])
-        for (_, _), metrics in self._groups().items():
-            net, view = metrics[0].extractor, metrics[0].view
-            dev = next(iter(net.parameters()), torch.empty(0)).device
-            feats = net(apply_view(imgs, view).to(dev)).double().cpu().numpy()
-            for m in metrics:
-                keep = [k for k, (pid, _, _) in enumerate(items) if pid not in self.dropped.get(m.key, ())]
-                if keep:
-                    m.update(feats[keep], [items[k][1] for k in keep])
+        feats = self.set_features(torch.stack([im for _, _, im in items]), prepared=True)
+        self.add_set_features(feats, [pid for pid, _, _ in items], [i for _, i, _ in items])
 
     def needs_set_pass(self) -> bool:
         """Whether a set metric is active (so a resumed run must re-read samples/)."""
@@ -157,7 +190,7 @@ class Scorer:
         if self.set:
             self._extract(self._buffer)
             self._buffer = []
-            for (name, _), metrics in self._groups().items():
+            for name, metrics in self._groups().items():
                 ref = self._reference(name, metrics)
                 for m in metrics:
                     try:

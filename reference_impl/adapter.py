@@ -76,6 +76,23 @@ class FPDMAdapter(ModelAdapter):
             out = F.interpolate(out, size=size, mode="bicubic", antialias=True, align_corners=False)
         return out.clamp(0, 1)
 
+    def stages(self) -> dict:
+        """Per-batch stages (``fpdm-bench profile``): the DINOv2 source encoder, the stage-1 fusion
+        (``fuse``: its CLIP tower on the source and the pose drawing, and the combiner), the target
+        pose drawing at the model resolution, the ControlNet-style pose embedding, the UNet (one call
+        per sampler step, the three guidance branches batched) and the VAE decoder only (the VAE also
+        encodes when source_strength < 1)."""
+        s2 = self.pipeline.stage2
+        out = {"source_encoder": s2.source_encoder, "fusion": (self.pipeline.stage1, "fuse"),
+               "pose_render": (s2, "pose_image"), "pose_encoder": s2.pose_embed, "denoiser": s2.unet,
+               "vae_decode": (s2.vae, "decode")}
+        if s2.pose_style(False).official:  # the fusion draws its pose with pose_image too: not a stage of its own
+            del out["pose_render"]
+        return out
+
+    def sampler_steps(self) -> int:
+        return steps_run(self.steps, self.source_strength)
+
     def info(self) -> dict:
         if self._sha is None:
             self._sha = checkpoint_sha256(self.checkpoint)

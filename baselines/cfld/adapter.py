@@ -77,6 +77,23 @@ class CFLDAdapter(ModelAdapter):
         pose = render_batch(batch["target_kp"], frame, (cfg.pose_size, cfg.pose_size), cfg.pose_sigma)
         return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance)
 
+    def stages(self) -> dict:
+        """Per-batch stages (``fpdm-bench profile``): the 21-channel pose drawing, the condition
+        network's parts (Swin backbone on the source, appearance encoder, the decoder that makes the
+        UNet's text tokens, pose encoder), the UNet (one call per step, three branches batched) and
+        the VAE decoder."""
+        import sys
+
+        p, c = self.pipeline, self.pipeline.conditioner
+        return {"pose_render": (sys.modules[__name__], "render_batch"), "source_encoder": c.backbone,
+                "appearance_encoder": c.appearance_encoder, "appearance_decoder": c.decoder,
+                "pose_encoder": c.pose_encoder, "denoiser": p.unet, "vae_decode": (p.vae, "decode")}
+
+    def sampler_steps(self) -> int:
+        from baselines.cfld.sampler import make_scheduler
+
+        return len(make_scheduler(self.steps).timesteps)
+
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
 

@@ -110,6 +110,21 @@ class PIDMAdapter(ModelAdapter):
         lib, filt, aa = OUTPUT_RESIZES[self.output_resize]
         return resize_with(img.cpu(), frame, lib, filt, aa).clamp(0, 1)
 
+    def stages(self) -> dict:
+        """Per-batch stages (``fpdm-bench profile``): the 20-channel pose drawing, the source encoder
+        (twice: the source and the all-zero null source) and the denoising UNet (one call per
+        sampler step, the conditional and null branches batched). Pixel space: no VAE."""
+        import sys
+
+        return {"pose_render": (sys.modules[__name__], "render_batch"), "source_encoder": self.model.encoder,
+                "denoiser": self.model}
+
+    def sampler_steps(self) -> int:
+        from baselines.pidm.diffusion import ddim_timesteps, respaced_timesteps
+
+        grid = ddim_timesteps if self.scheduler == "ddim" else respaced_timesteps
+        return len(grid(self.steps, self.diffusion.num_timesteps))
+
     def _trained_on(self) -> str | None:
         """The dataset a folder checkpoint was trained on (its train_info.json), None if unknown."""
         import json

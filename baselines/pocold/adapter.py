@@ -133,6 +133,19 @@ class PoCoLDAdapter(ModelAdapter):
             return img
         return resize_with(img.cpu(), frame, "pil", "bicubic")
 
+    def stages(self) -> dict:
+        """Per-batch stages (``fpdm-bench profile``): the target part maps (rendered, or read from
+        the DensePose files), the VAE encoder on the source, the reference encoder, the channel mapper
+        (pose + latents into the UNet input: twice per evaluation), the UNet (twice per evaluation:
+        null + cat batched, then full) and the VAE decoder."""
+        p = self.pipeline
+        return {"pose_render": (self, "_pose"), "vae_encode": (p.vae, "encode"), "reference_encoder": p.rie,
+                "pose_encoder": p.cm, "denoiser": p.unet, "vae_decode": (p.vae, "decode")}
+
+    def sampler_steps(self) -> int:
+        """Scheduler evaluations (PNDM with skip_prk_steps: 50 steps are 51)."""
+        return len(self.pipeline.make_scheduler(self.steps).timesteps)
+
     def nfe(self) -> int:
         return 3 * len(self.pipeline.make_scheduler(self.steps).timesteps) + 1
 

@@ -12,8 +12,8 @@ per batch size, so a diffusion model's images can differ by one 8-bit level on a
 metrics in the 6th-7th digit — far inside the default tolerance. ``--exact`` asks for bit equality.
 
 It exits with status 1 when any metric is WORSE (or, with ``--exact``, differs at all), so it can
-gate a CI job. Results measured under different protocols or on different pairs are refused: their
-numbers are not comparable.
+gate a CI job. Results measured under different protocols, on different pairs or under different input
+perturbations (``--perturb``) are refused: their numbers are not comparable.
 """
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def compare_results(base, cand, rtol: float = 0.02, atol: float = 1e-4) -> list[
     if base.protocol != cand.protocol:
         raise BenchError(f"results use different protocols ({base.protocol} vs {cand.protocol}); compare runs "
                          f"under the same protocol")
+    if base.perturbation != cand.perturbation:
+        raise BenchError(f"results were measured on differently perturbed inputs ({base.perturbation or 'clean'} vs "
+                         f"{cand.perturbation or 'clean'}); compare runs under the same perturbation")
     bs, cs = base.pairs_sha256, cand.pairs_sha256
     if bs and cs and bs != cs:
         raise BenchError("results were measured on different pairs (pairs_sha256 differ); their numbers "

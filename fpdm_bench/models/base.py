@@ -6,9 +6,12 @@ runner passes in, one per pair, seeded from (run seed, pair id).
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Tuple, Union
 
 import torch
+
+#: A profiling stage: a module (forward hooks) or (object, method name) (the method is wrapped).
+Stage = Union[torch.nn.Module, Tuple[Any, str]]
 
 
 class ModelAdapter:
@@ -17,6 +20,8 @@ class ModelAdapter:
     resolution: ClassVar[tuple[int, int] | None] = None
     #: True for adapters that only read released images (they cannot take a seed).
     needs_target: ClassVar[bool] = False
+    #: False for adapters whose images do not depend on the inputs (released images): --perturb is refused.
+    uses_inputs: ClassVar[bool] = True
 
     def __init__(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         self.device = torch.device(device)
@@ -52,6 +57,27 @@ class ModelAdapter:
     def info(self) -> dict:
         """Parameters, NFE, scheduler, checkpoint hash: whatever says how images were produced."""
         return {"name": self.name, "parameters": 0, "nfe": 0, "checkpoint_sha256": None}
+
+    def stages(self) -> dict[str, Stage]:
+        """The model's sub-networks by stage name, for ``fpdm-bench profile``'s per-stage latency.
+
+        Each value is an ``nn.Module`` (timed by forward pre/post hooks on its ``__call__``) or an
+        ``(object, method_name)`` pair (the method is wrapped for the timed calls only: use it when
+        the module does more than the stage, e.g. ``(vae, "decode")`` for a VAE that also encodes,
+        or for a stage that is a method or a module-level function rather than a forward).
+        Conventional names: ``source_encoder``, ``fusion``, ``pose_render``, ``pose_encoder``,
+        ``denoiser`` (the network called once or more per sampler step), ``vae_encode``,
+        ``vae_decode``. Stages should not run inside one another (the profiler reports nesting, and
+        the stages' sum would count nested time twice). Default: none (only the total is timed)."""
+        return {}
+
+    def sampler_steps(self) -> int | None:
+        """Sampler iterations one ``generate`` runs (the denoiser's time / this = one denoising
+        step), or None for a model without a sampler. Default: ``info()["steps"]``, if any; an
+        adapter whose sampler runs another number of iterations (a strength < 1, PNDM's extra
+        evaluation) overrides it."""
+        steps = self.info().get("steps")
+        return int(steps) if steps is not None else None
 
 
 RANGE_SLACK = 1 / 255  # less than one 8-bit level: rounding noise of a clamped model, not a wrong range

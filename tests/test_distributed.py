@@ -1,0 +1,90 @@
+"""torchrun on the CPU (gloo): two processes give the one-process results.json metrics and the
+same sample files; independent --shard jobs merged afterwards give the same again."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fpdm_bench.models import MODELS
+from fpdm_bench.runner import RunConfig, merge, run
+from helpers import NoisyCopy
+
+if "noisy-copy" not in MODELS:
+    MODELS.register("noisy-copy", NoisyCopy, "test model")
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import conftest  # registers the fixture dataset
+from helpers import NoisyCopy
+from fpdm_bench.models import MODELS
+from fpdm_bench.runner import RunConfig, run
+
+if "noisy-copy" not in MODELS:
+    MODELS.register("noisy-copy", NoisyCopy)
+res = run(RunConfig(model="noisy-copy", dataset="fixture", data_root={root!r}, out={out!r}, batch_size=2,
+                    protocol="standard", progress=False, workers=1), log=lambda m: print(m, file=sys.stderr))
+print("RESULT", res is not None)
+"""
+
+
+def _cfg(root, out, **kw):
+    return RunConfig(**{**dict(model="noisy-copy", dataset="fixture", data_root=str(root), out=str(out), progress=False,
+                               protocol="standard"), **kw})
+
+
+def _values(res):
+    return {k: v["value"] for k, v in res["metrics"].items()}
+
+
+@pytest.fixture
+def one_thread():
+    """As torchrun's ranks run (it sets OMP_NUM_THREADS=1): Inception's float sums depend on the
+    thread count, which moves FID in the 7th digit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(fixture_root, tmp_path, one_thread):
+    out = tmp_path / "ddp"
+    script = tmp_path / "launch.py"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out)))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("RESULT True") == 1 and proc.stdout.count("RESULT False") == 1  # rank 0 writes
+    ddp = json.loads((out / "results.json").read_text())
+    assert sorted(p.name for p in out.glob("samples*.jsonl")) == ["samples.shard-0-of-2.jsonl",
+                                                                    "samples.shard-1-of-2.jsonl"]
+    one = run(_cfg(fixture_root, tmp_path / "one", batch_size=5), log=lambda m: None)
+    a, b = _values(one), _values(ddp)
+    assert a.keys() == b.keys() and a["fid"] is not None
+    # Per-sample metrics: exact (same images, same per-image arithmetic). FID/KID: the same features
+    # folded in the same (dataset) order; exact wherever the Inception forward of an image does not
+    # depend on which other images share its batch (true of the CPU kernels we checked, not promised
+    # by oneDNN), hence a 1e-9 relative tolerance on the set metrics only.
+    for k in a:
+        if k in ("fid", "kid") and a[k] is not None:
+            assert b[k] == pytest.approx(a[k], rel=1e-9, abs=1e-12), k
+        else:
+            assert b[k] == a[k], k
+    for p in (tmp_path / "one" / "samples").iterdir():
+        assert p.read_bytes() == (out / "samples" / p.name).read_bytes()
+    assert ddp["n"] == 12 and ddp["config"]["shard"] is None
+
+    # independent shard jobs (a SLURM array), merged afterwards
+    arr = tmp_path / "array"
+    for i in range(3):
+        assert run(_cfg(fixture_root, arr, shard=f"{i}/3", batch_size=3), log=lambda m: None) is None or i == 2
+    (arr / "results.json").unlink()
+    merged = merge(arr, log=lambda m: None)
+    for k in a:
+        got = merged["metrics"][k]["value"]
+        assert got == a[k] if a[k] is None else got == pytest.approx(a[k], rel=1e-9, abs=1e-12), k
