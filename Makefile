@@ -24,7 +24,7 @@ CFLD_OUT ?= runs/train-tiny-cfld
 POCOLD_DIR := baselines/pocold/checkpoints
 POCOLD_OUT ?= runs/train-tiny-pocold
 
-.PHONY: help install test test-fast bench clean bench-scoring bench-kernels train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
+.PHONY: help install test test-fast bench clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -38,6 +38,7 @@ help:
 	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw the README's docs/grid-*.png"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make bench-kernels           pytest-benchmark: the metric kernels (SSIM, PSNR, MAE, Frechet distance, FID fold, KID, Inception) on a fixed batch (~1 min)"
+	@echo "make bench-runner            pytest-benchmark: the harness overhead of fpdm-bench run around a fixed-cost dummy model (~1 min)"
 	@echo "make clean                   remove runs/, caches and build files (keeps $(VENV) and data/)"
 
 install: $(VENV)/.installed
@@ -122,6 +123,9 @@ bench-scoring: install
 
 bench-kernels: install
 	$(BIN)/python -m pytest benchmarks/test_bench_metric_kernels.py --benchmark-only --benchmark-enable -q
+
+bench-runner: install
+	$(BIN)/python -m pytest benchmarks/test_bench_runner.py --benchmark-only --benchmark-enable -q -s
 
 clean:
 	rm -rf $(RUNS) build dist *.egg-info .pytest_cache .benchmarks

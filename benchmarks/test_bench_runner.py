@@ -1,7 +1,7 @@
 """Harness overhead of `fpdm-bench run`: what the runner adds around the model and the metrics.
 
 A dummy adapter with a fixed per-batch cost (a sleep, like a GPU model the CPU waits on) runs on
-96 pairs of the embedded synthetic set (256x176 PNGs decoded per pair), protocol ``paired``. The
+240 pairs (``BENCH_RUNNER_N``; the size of the embedded test split) of a synthetic set (256x176 PNGs decoded per pair), protocol ``paired``. The
 runner records, per run, the seconds spent in the model (``model_seconds``: generate, then the
 images on the CPU as uint8) and in the metrics (``metric_seconds``: the per-batch scoring), and the
 wall time of the generation loop; the overhead ratio is
@@ -15,6 +15,7 @@ It is measured with the DataLoader workers and the background writer (the defaul
 load, results.json) are printed separately. A measurement, not a timed assertion. `make bench-runner`.
 """
 import json
+import os
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from fpdm_bench.models import MODELS, ModelAdapter
 from fpdm_bench.runner import RunConfig, run
 
 PER_BATCH = 0.25  # seconds of "model" per batch of 8: ~31 ms per image
+N = int(os.environ.get("BENCH_RUNNER_N", "240"))
 
 
 class FixedCost(ModelAdapter):
@@ -45,13 +47,13 @@ def people(tmp_path_factory):
     from fpdm_bench.data.synth import synthesize_deepfashion
 
     root = tmp_path_factory.mktemp("people")
-    synthesize_deepfashion(root, seed=0, train_identities=1, test_identities=12, poses=9, train_poses=1)
+    synthesize_deepfashion(root, seed=0, train_identities=1, test_identities=-(-N // 8), poses=9, train_poses=1)
     return root
 
 
 def _once(root, out, workers):
     t0 = time.perf_counter()
-    res = run(RunConfig(model="fixed-cost", dataset="synthetic", data_root=str(root), out=str(out), limit=96,
+    res = run(RunConfig(model="fixed-cost", dataset="synthetic", data_root=str(root), out=str(out), limit=N,
                         batch_size=8, protocol="paired", progress=False, workers=workers), log=lambda m: None)
     total = time.perf_counter() - t0
     t = res["timing"]["last_session"]
@@ -74,4 +76,4 @@ def test_harness_overhead(people, tmp_path, benchmark):
     benchmark.pedantic(measure, rounds=1, iterations=1)
     benchmark.extra_info.update({f"workers_{w}": r for w, r in rows.items()})
     print("\n" + json.dumps(rows, indent=2))
-    assert rows[2]["images"] == 96
+    assert rows[2]["images"] == N
