@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from fpdm_bench.errors import BenchError
-from fpdm_bench.models import MODELS, ModelAdapter
+from fpdm_bench.models import MODELS
 from fpdm_bench.runner import RunConfig, read_records, run
-from helpers import NoisyCopy
+from helpers import NoisyCopy, assert_same
 
 
 if "noisy-copy" not in MODELS:
@@ -50,17 +49,17 @@ def test_copy_source_scores_below_oracle(fixture_root, tmp_path):
 
 @pytest.mark.slow
 def test_batch_size_and_shards_do_not_change_results(fixture_root, tmp_path):
-    """Bit-identical, guaranteed here: a model whose per-sample output does not depend on the batch
-    (NoisyCopy), FID/KID state folded in fixed chunks, one process and one CPU."""
+    """Images and per-sample metrics bit-identical, guaranteed here: a model whose per-sample output
+    does not depend on the batch (NoisyCopy); FID/KID as assert_same says."""
     std = dict(protocol="standard")
     one = run(_cfg(fixture_root, tmp_path / "b1", batch_size=1, **std), log=lambda m: None)
     eight = run(_cfg(fixture_root, tmp_path / "b8", batch_size=8, **std), log=lambda m: None)
-    assert _metrics(one) == _metrics(eight)
+    assert_same(one, eight)
     assert one["metrics"]["fid"]["value"] is not None
     sharded = tmp_path / "sh"
     assert run(_cfg(fixture_root, sharded, shard="0/2", batch_size=3, **std), log=lambda m: None) is None
     both = run(_cfg(fixture_root, sharded, shard="1/2", batch_size=5, **std), log=lambda m: None)
-    assert _metrics(both) == _metrics(one)
+    assert_same(both, one)
     # strided shards never duplicate a pair
     lines = [json.loads(x)["pair_id"] for p in sharded.glob("samples*.jsonl") for x in p.read_text().splitlines()]
     assert len(lines) == len(set(lines)) == 12
@@ -93,7 +92,7 @@ def test_torn_jsonl_line_is_dropped_and_regenerated(fixture_root, tmp_path):
     (out / "results.json").unlink()
     assert len(read_records(out)) == 5
     again = run(_cfg(fixture_root, out, protocol="standard"), log=lambda m: None)
-    assert _metrics(again) == _metrics(ref)  # set metrics re-read from samples/: same images, same order
+    assert_same(again, ref)  # the kept samples' stored features, the others regenerated
     assert len(jsonl.read_text().splitlines()) == 12
 
 
@@ -101,7 +100,7 @@ SLOW_RUN = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     import conftest  # registers the fixture dataset
-    from helpers import NoisyCopy
+    from helpers import NoisyCopy, assert_same
     from fpdm_bench.models import MODELS
     from fpdm_bench.runner import RunConfig, run
 
@@ -145,7 +144,7 @@ def test_sigkill_half_way_then_resume_gives_same_results(fixture_root, tmp_path)
     std = dict(model="slow-noisy-copy", protocol="standard")  # as the killed subprocess ran it
     resumed = run(_cfg(fixture_root, out, **std), log=lambda m: None)
     straight = run(_cfg(fixture_root, tmp_path / "straight", **std), log=lambda m: None)
-    assert _metrics(resumed) == _metrics(straight)
+    assert_same(resumed, straight)
     assert resumed["n"] == 12
 
 
