@@ -89,7 +89,9 @@ class PIDMAdapter(ModelAdapter):
         return cls(model, path, canvas, output_resize, device=device, dtype=dtype, info=meta, **chosen)
 
     def nfe(self) -> int:
-        return self.steps * (1 if self.guidance == 1 else 2)
+        """Network evaluations per image: one per sampler iteration, two with guidance (the null
+        branch). The official DDIM grid has len(range(0, 1000, 1000 // steps)) iterations: 31 for 30."""
+        return self.sampler_steps() * (1 if self.guidance == 1 else 2)
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
