@@ -57,5 +57,6 @@ def sweep_cmd(models, dataset, perturbations, severities, out, data_root, split,
                      dtype=dtype, protocol=protocol, workers=workers, progress=not no_progress)
     rows = sweep(base, _names(models, "--model"), _names(perturbations, "--perturb"), sevs, out,
                  log=lambda m: click.echo(m, err=True))
-    click.echo(format_sweep(rows, [m for m in ("ssim", "mae", "fid", "lpips") if any(r["metric"] == m for r in rows)]))
+    shown = [m for m in ("ssim", "mae", "fid", "lpips") if any(r["metric"] == m and r["value"] is not None for r in rows)]
+    click.echo(format_sweep(rows, shown))
     click.echo(f"table: {out}/sweep.csv", err=True)
