@@ -111,3 +111,30 @@ def assert_same(a, b):  # two results.json dicts
             assert b[k] == pytest.approx(a[k], rel=1e-6), k
         else:
             assert b[k] == a[k], k
+
+
+SLOW_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import conftest  # registers the fixture dataset
+from helpers import NoisyCopy
+from fpdm_bench.models import MODELS
+from fpdm_bench.runner import RunConfig, run
+
+class Slow(NoisyCopy):
+    def generate(self, batch, generators):
+        time.sleep({sleep})
+        return super().generate(batch, generators)
+
+MODELS.register("slow-noisy-copy", Slow)
+run(RunConfig(model="slow-noisy-copy", dataset="fixture", data_root={root!r}, out={out!r}, batch_size=1,
+              progress=False, **{kwargs!r}), log=lambda m: None)
+"""
+
+
+def slow_run_script(root, out, sleep: float = 0.3, **kwargs) -> str:
+    """Python source of a run of a slow NoisyCopy ("slow-noisy-copy", ``sleep`` s per pair) on the
+    fixture set, for tests that kill or race a run in a subprocess; ``kwargs`` go to RunConfig."""
+    from pathlib import Path
+
+    return SLOW_RUN.format(tests=str(Path(__file__).parent), root=str(root), out=str(out), sleep=sleep, kwargs=kwargs)

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from fpdm_bench.lock import LockHeld, ShardLock
 from fpdm_bench.models import MODELS
 from fpdm_bench.runner import RunConfig, run
 from fpdm_bench.scoring import Scorer
-from helpers import NoisyCopy, assert_same
+from helpers import NoisyCopy, assert_same, slow_run_script
 
 if "noisy-copy" not in MODELS:
     MODELS.register("noisy-copy", NoisyCopy, "test model")
@@ -70,32 +69,13 @@ def test_resume_extracts_features_only_for_new_samples(fixture_root, tmp_path, m
     assert len(rows) == 12  # each record points at its own row (orphan rows of the cut lines are skipped)
 
 
-SLOW_RUN = """
-import sys, time
-sys.path.insert(0, {tests!r})
-import conftest
-from helpers import NoisyCopy, assert_same
-from fpdm_bench.models import MODELS
-from fpdm_bench.runner import RunConfig, run
-
-class Slow(NoisyCopy):
-    def generate(self, batch, generators):
-        time.sleep(0.4)
-        return super().generate(batch, generators)
-
-MODELS.register("slow-noisy-copy", Slow)
-run(RunConfig(model="slow-noisy-copy", dataset="fixture", data_root={root!r}, out={out!r}, batch_size=1,
-              progress=False, protocol="paired", workers=0), log=lambda m: None)
-"""
-
-
 class Slow(NoisyCopy):
     pass
 
 
 def test_a_second_launch_on_the_same_shard_is_refused(fixture_root, tmp_path):
     out = tmp_path / "twice"
-    script = SLOW_RUN.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out))
+    script = slow_run_script(fixture_root, out, sleep=0.4, protocol="paired", workers=0)
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.time() + 60

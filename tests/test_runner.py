@@ -4,16 +4,14 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from fpdm_bench.errors import BenchError
 from fpdm_bench.models import MODELS
 from fpdm_bench.runner import RunConfig, read_records, run
-from helpers import NoisyCopy, assert_same
+from helpers import NoisyCopy, assert_same, slow_run_script
 
 
 if "noisy-copy" not in MODELS:
@@ -96,30 +94,10 @@ def test_torn_jsonl_line_is_dropped_and_regenerated(fixture_root, tmp_path):
     assert len(jsonl.read_text().splitlines()) == 12
 
 
-SLOW_RUN = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, {tests!r})
-    import conftest  # registers the fixture dataset
-    from helpers import NoisyCopy, assert_same
-    from fpdm_bench.models import MODELS
-    from fpdm_bench.runner import RunConfig, run
-
-    class Slow(NoisyCopy):
-        def generate(self, batch, generators):
-            time.sleep(0.3)
-            return super().generate(batch, generators)
-
-    MODELS.register("slow-noisy-copy", Slow)
-    run(RunConfig(model="slow-noisy-copy", dataset="fixture", data_root={root!r}, out={out!r},
-                  batch_size=1, progress=False))
-""")
-
-
 @pytest.mark.slow
 def test_sigkill_half_way_then_resume_gives_same_results(fixture_root, tmp_path):
     out = tmp_path / "killed"
-    script = SLOW_RUN.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", slow_run_script(fixture_root, out)], start_new_session=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
