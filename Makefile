@@ -24,18 +24,24 @@ CFLD_OUT ?= runs/train-tiny-cfld
 POCOLD_DIR := baselines/pocold/checkpoints
 POCOLD_OUT ?= runs/train-tiny-pocold
 
-.PHONY: help install test test-fast bench clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids
+REPORT_OUT ?= reports/example
+REPORT_MODELS := fpdm pidm cfld pocold
+PROFILES := $(RUNS)/profile-synthetic
+
+.PHONY: help install test test-fast bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids report
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
 	@echo "make test                    run the whole test suite (what CI runs)"
 	@echo "make test-fast               the suite without the tests marked slow (training, kills, Inception passes; < 60 s)"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
+	@echo "make regress BASE=run NEW=run [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md]   compare NEW with BASE (CIs, verdicts); exit 1 on a regression"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~15 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~10 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw the README's docs/grid-*.png"
+	@echo "make report [REPORT_OUT=dir]  bench all models, a small sweep, profiles and the stage-1 ablation on the embedded default and write the example report (tables, figures, index.html) to $(REPORT_OUT)"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make bench-kernels           pytest-benchmark: the metric kernels (SSIM, PSNR, MAE, Frechet distance, FID fold, KID, Inception) on a fixed batch (~1 min)"
 	@echo "make bench-runner            pytest-benchmark: the harness overhead of fpdm-bench run around a fixed-cost dummy model (~1 min)"
@@ -64,9 +70,17 @@ bench: install
 	done
 	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m)$(PSUFFIX))
 
+# Regression check of two runs (run folders or results.json): per-metric difference, 95 % CI, verdict;
+# exit status 1 when a metric got worse beyond its CI and tolerance (see `fpdm-bench compare --help`).
+regress: install
+	@test -n "$(BASE)" -a -n "$(NEW)" || { echo "usage: make regress BASE=run-or-results.json NEW=run-or-results.json [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md]" >&2; exit 2; }
+	$(BIN)/fpdm-bench compare $(BASE) $(NEW) $(if $(TOL),--tolerance $(TOL)) $(if $(TOLFILE),--tolerance-file $(TOLFILE)) \
+	  $(if $(MD),--markdown $(MD))
+
 # The shipped checkpoints in $(TINY_DIR)/tiny and $(TINY_DIR)/tiny-phoenix were made by
-# `make train-tiny TINY_OUT=$(TINY_DIR)`; each retrain is compared with the shipped metrics (`compare`,
-# default tolerance |delta| <= 1e-4 + 2 % of the shipped value).
+# `make train-tiny TINY_OUT=$(TINY_DIR)`; each retrain is compared with the shipped metrics (`compare`;
+# the shipped file has no per-sample records, so a metric counts as worse when its difference is
+# outside the interval combined from both results.json CIs and beyond 0.1 % of the shipped value).
 # $(call train_tiny,NAME,DATASET): stage 1, stage 2 (config NAME), stage-1 eval, bench, then compare with the
 # shipped metrics (or, when writing into $(TINY_DIR) itself, store them as the shipped ones).
 define train_tiny
@@ -117,6 +131,26 @@ grids: install
 	  $(BIN)/fpdm-bench grid $(RUNS)/$$d/copy-source $(RUNS)/$$d/keypoint-warp $$runs --rows 6 \
 	    --out docs/grid-$$d.png --force; \
 	done
+
+# The checked-in example report (reports/example/): every model on the embedded default (the bench runs;
+# finished runs are read, not rerun), a small robustness sweep, two profiles and the stage-1 ablation of the
+# shipped tiny FPDM, all under $(RUNS)/; a profile or stage-1 evaluation already there is reused (timings
+# differ between machines and runs, so the example keeps the ones it was made with until they are deleted).
+report: install
+	$(MAKE) --no-print-directory bench DATASET=synthetic PROTOCOL=standard MODEL="$(REPORT_MODELS)"
+	$(BIN)/fpdm-bench sweep --model keypoint-warp,fpdm --dataset synthetic --perturb pose.jitter,source.occlusion \
+	  --severities 0,2,4 --out $(RUNS)/sweep-synthetic --no-progress > /dev/null
+	test -f $(PROFILES)/keypoint-warp.json || $(BIN)/fpdm-bench profile --model keypoint-warp \
+	  --out $(PROFILES)/keypoint-warp.json > /dev/null
+	test -f $(PROFILES)/fpdm.json || $(BIN)/fpdm-bench profile --model fpdm --batch-sizes 1,8 --steps 10,20 \
+	  --out $(PROFILES)/fpdm.json > /dev/null
+	test -f $(RUNS)/stage1-eval-synthetic/stage1_ranks.csv || $(BIN)/fpdm-bench eval stage1 \
+	  --checkpoint $(TINY_DIR)/tiny/stage1 --dataset synthetic --out $(RUNS)/stage1-eval-synthetic > /dev/null
+	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(REPORT_MODELS),$(RUNS)/synthetic/$(m)) $(RUNS)/sweep-synthetic \
+	  $(PROFILES)/keypoint-warp.json $(PROFILES)/fpdm.json --stage1 $(RUNS)/stage1-eval-synthetic \
+	  --baseline fpdm --rows 6 --k 3 --cell-height 96 --title "fpdm-bench example report (embedded synthetic data)" \
+	  --out $(REPORT_OUT) --force
+	@du -sh $(REPORT_OUT)
 
 bench-scoring: install
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-enable -q

@@ -33,6 +33,14 @@ from fpdm_bench.protocols.apply import apply_view, check_resolution, prepare, re
 FEATURE_CHUNK = 16  # images per feature-network call, aligned on the running image count
 
 
+def feature_group(network: str, view: dict | None = None) -> str:
+    """The name of a set metric's feature group (and of its files in a run directory): its feature
+    network, plus a hash of its image view when it has one."""
+    if not view:
+        return network
+    return network + "-view-" + hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:8]
+
+
 class Scorer:
     """One protocol's metrics over one set of generated images.
 
@@ -131,10 +139,7 @@ class Scorer:
         The key names the group's feature files in a run directory."""
         groups: dict[str, list] = {}
         for m in self.set:
-            key = m.network_name
-            if m.view:
-                key += "-view-" + hashlib.sha256(json.dumps(m.view, sort_keys=True).encode()).hexdigest()[:8]
-            groups.setdefault(key, []).append(m)
+            groups.setdefault(feature_group(m.network_name, m.view), []).append(m)
         return groups
 
     def feature_groups(self) -> list[str]:

@@ -379,6 +379,14 @@ def test_evaluate_writes_outputs(fixture_root, tmp_path):
     assert saved["queries"] == res["queries"]
     assert (tmp_path / "ev" / "stage1_eval.md").read_text().count("|") > 20
     assert (tmp_path / "ev" / "stage1_ranking.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # per query: the rank and similarity `fpdm-bench report --stage1` draws the ranking figure from
+    import csv
+
+    ranks = list(csv.DictReader(open(tmp_path / "ev" / "stage1_ranks.csv")))
+    assert len(ranks) == 3 * len(ds.pairs)
+    for q in ("fusion", "source", "pose"):
+        mine = [int(r["rank"]) for r in ranks if r["query"] == q]
+        assert sum(k <= 1 for k in mine) / len(mine) == pytest.approx(res["queries"][q]["top1"])
 
 
 # --- official checkpoint converter -----------------------------------------------------------------

@@ -1,85 +1,102 @@
-"""`fpdm-bench compare BASELINE CANDIDATE`: a checkpoint regression check between two results.json.
+"""`fpdm-bench compare BASE NEW`: did the new checkpoint get worse? A regression check with statistics.
 
-For every metric both results report, the candidate is compared with the baseline:
+For every metric both runs report: the difference new - base, its 95 % CI and a verdict, better /
+no change / WORSE. WORSE needs both the CI to exclude 0 on the bad side and the difference to exceed
+the metric's tolerance. The CI comes from the paired bootstrap of per-pair differences (per-sample
+metrics), the joint bootstrap of stored features (FID, KID), FID∞ when the runs scored different
+numbers of images, or, for runs without per-sample data, the two results.json CIs. The statistics
+live in :mod:`fpdm_bench.stats` (see :mod:`fpdm_bench.stats.comparison` for which CI a metric gets and
+:mod:`fpdm_bench.stats.verdict` for the rule and the tolerances).
 
-- ``same``      equal within the tolerance (``|c - b| <= atol + rtol * |b|``);
-- ``better`` / ``WORSE``  outside it, in the metric's direction (read from the metric registry:
-  each metric class declares ``higher_is_better``).
+Exit status 1 when any metric is WORSE (or, with ``--exact``, differs at all), 0 otherwise, so it can
+gate a CI job; runs measured under different protocols, datasets, pairs, input perturbations or
+reference sets are refused (exit 2, one-line error).
 
-Two runs of the same model on the same pairs with different batch sizes are "same": each sample's
-noise is identical (one generator per sample), but float32 convolutions sum in a different order
-per batch size, so a diffusion model's images can differ by one 8-bit level on a few pixels and its
-metrics in the 6th-7th digit — far inside the default tolerance. ``--exact`` asks for bit equality.
-
-It exits with status 1 when any metric is WORSE (or, with ``--exact``, differs at all), so it can
-gate a CI job. Results measured under different protocols, on different pairs or under different input
-perturbations (``--perturb``) are refused: their numbers are not comparable.
+What changed from the fixed-tolerance compare: ``--rtol``/``--atol`` keep their meaning (differences
+within atol + rtol·|base| are never a regression) but are now a floor under the CI; without any
+CI they alone decide, with the old defaults (1e-4 + 2 %). The verdict "same" is now "no change".
 """
 from __future__ import annotations
 
-import math
 import sys
+from pathlib import Path
 
 import click
 
 from fpdm_bench.errors import BenchError
 
 
-def compare_results(base, cand, rtol: float = 0.02, atol: float = 1e-4) -> list[dict]:
-    """One row per metric both report: baseline, candidate, delta and the verdict."""
-    from fpdm_bench.results import Results, metric_names
+def compare_results(base, cand, rtol: float | None = None, atol: float | None = None, **options) -> list[dict]:
+    """One dict per compared metric: metric, baseline, candidate, delta, ci95, verdict, exact, … (the
+    rows of :func:`fpdm_bench.stats.comparison.compare_runs`). ``options``: fields of
+    :class:`fpdm_bench.stats.comparison.Options`."""
+    from fpdm_bench.stats.comparison import Options, compare_runs
 
-    base, cand = Results.of(base), Results.of(cand)
-    if base.protocol != cand.protocol:
-        raise BenchError(f"results use different protocols ({base.protocol} vs {cand.protocol}); compare runs "
-                         f"under the same protocol")
-    if base.perturbation != cand.perturbation:
-        raise BenchError(f"results were measured on differently perturbed inputs ({base.perturbation or 'clean'} vs "
-                         f"{cand.perturbation or 'clean'}); compare runs under the same perturbation")
-    bs, cs = base.pairs_sha256, cand.pairs_sha256
-    if bs and cs and bs != cs:
-        raise BenchError("results were measured on different pairs (pairs_sha256 differ); their numbers "
-                         "are not comparable")
-    rows = []
-    for name in metric_names([base, cand]):
-        bv, cv = base.value(name), cand.value(name)
-        if bv is None or cv is None:
-            continue
-        delta = cv - bv
-        if math.isclose(cv, bv, rel_tol=rtol, abs_tol=atol) or (math.isinf(bv) and bv == cv):
-            verdict = "same"
-        else:
-            up = base.higher_is_better(name)
-            if up is None:
-                raise BenchError(f"metric {name!r}: no registered metric reports it, so its direction is unknown "
-                                 f"(is the package that defines it installed?)")
-            verdict = "better" if (delta > 0) == up else "WORSE"
-        rows.append({"metric": name, "baseline": bv, "candidate": cv, "delta": delta, "verdict": verdict,
-                     "exact": bv == cv})
-    return rows
+    c = compare_runs(base, cand, Options(rtol=rtol, atol=atol, **options))
+    return [{"metric": r.metric, "baseline": r.base, "candidate": r.new, "delta": r.delta, "ci95": r.ci95,
+             "tolerance": r.tolerance, "verdict": r.verdict, "reason": r.reason, "method": r.method,
+             "exact": r.exact, "gating": r.gating} for r in c.rows]
 
 
 @click.command("compare")
 @click.argument("baseline", type=click.Path(exists=True))
 @click.argument("candidate", type=click.Path(exists=True))
-@click.option("--rtol", type=float, default=0.02, show_default=True, help="Relative tolerance for 'same'.")
-@click.option("--atol", type=float, default=1e-4, show_default=True, help="Absolute tolerance for 'same'.")
-@click.option("--exact", is_flag=True, help="Fail on any difference (bit-for-bit reproduction).")
-def compare_cmd(baseline, candidate, rtol, atol, exact):
-    """Regression check: compare CANDIDATE's metrics with BASELINE's (run folders or results.json).
+@click.option("--tolerance", "tolerance", multiple=True, metavar="METRIC=VALUE[,...]",
+              help="Per-metric tolerance: absolute (fid=0.5) or relative to the baseline (lpips=1%). Repeatable.")
+@click.option("--tolerance-file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML mapping metric: tolerance (kept with a project's checkpoints); --tolerance wins.")
+@click.option("--rtol", type=float, default=None,
+              help="Relative tolerance of the metrics not named by --tolerance [default: 0.001 under a CI, "
+                   "0.02 without one].")
+@click.option("--atol", type=float, default=None,
+              help="Absolute tolerance of the metrics not named by --tolerance [default: 0 under a CI, 1e-4 without].")
+@click.option("--exact", is_flag=True, help="Also fail on any difference (bit-for-bit reproduction).")
+@click.option("--resamples", type=int, default=2000, show_default=True,
+              help="Paired-bootstrap resamples for the per-sample metrics.")
+@click.option("--set-replicates", type=int, default=50, show_default=True,
+              help="Joint-bootstrap replicates for FID/KID on stored features.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap.")
+@click.option("--no-features", is_flag=True,
+              help="FID/KID from the results.json CIs only (skip the feature bootstrap and FID∞).")
+@click.option("--no-fid-inf", is_flag=True, help="Do not compute FID∞ when the runs scored the same number of images.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False),
+              help="Also append the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY, a PR comment body).")
+def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exact, resamples, set_replicates, seed,
+                no_features, no_fid_inf, fmt, markdown_file):
+    """Regression check: compare CANDIDATE (new) with BASELINE (run folders or results.json files).
 
-    Exit status 1 when a metric is worse beyond the tolerance (or differs at all, with --exact).
+    \b
+    Per metric: the difference, its 95 % CI (paired bootstrap over pairs, joint bootstrap of the
+    stored FID/KID features, FID∞ when the numbers of images differ) and a verdict:
+      WORSE      the CI excludes 0 on the bad side and |difference| > tolerance
+      better     the same on the good side
+      no change  otherwise
+    Exit status 1 when a metric is WORSE (or differs at all, with --exact).
     """
-    rows = compare_results(baseline, candidate, rtol=rtol, atol=atol)
-    if not rows:
+    from fpdm_bench.stats import summary
+    from fpdm_bench.stats import verdict as V
+    from fpdm_bench.stats.comparison import Options, compare_runs
+
+    tolerances = V.load_file(tolerance_file) if tolerance_file else {}
+    tolerances.update(V.parse_spec(tolerance))
+    if resamples < 2 or set_replicates < 2:
+        raise BenchError("--resamples and --set-replicates need at least 2")
+    opts = Options(tolerances=tolerances, rtol=rtol, atol=atol, resamples=resamples, set_replicates=set_replicates,
+                   seed=seed, features=not no_features, fid_infinity=not no_fid_inf)
+    c = compare_runs(baseline, candidate, opts, labels=(baseline, candidate))
+    if not c.rows:
         raise BenchError("the two results have no metric in common")
-    click.echo(f"{'metric':<12} {'baseline':>12} {'candidate':>12} {'delta':>11}  verdict")
-    for r in rows:
-        click.echo(f"{r['metric']:<12} {r['baseline']:>12.5g} {r['candidate']:>12.5g} {r['delta']:>+11.3g}  "
-                   f"{r['verdict']}{' (exact)' if r['exact'] else ''}")
-    click.echo(f"tolerance: |delta| <= {atol:g} + {rtol:g} * |baseline|")
-    failed = [r for r in rows if r["verdict"] == "WORSE" or (exact and not r["exact"])]
+    failed = bool(c.failures(exact))
+    if fmt == "text":  # the last line, OK or FAIL, goes to stdout or (FAIL) stderr, as it always did
+        click.echo(summary.text(c, exact, with_headline=False))
+    else:
+        click.echo((summary.markdown if fmt == "markdown" else summary.as_json)(c, exact).rstrip("\n"))
+    if markdown_file:
+        Path(markdown_file).parent.mkdir(parents=True, exist_ok=True)
+        with open(markdown_file, "a") as f:  # append: $GITHUB_STEP_SUMMARY collects several steps
+            f.write(summary.markdown(c, exact))
+    if fmt == "text" or failed:
+        click.echo(summary.headline(c, exact), err=failed)
     if failed:
-        click.echo(f"FAIL: {', '.join(r['metric'] for r in failed)}", err=True)
         sys.exit(1)
-    click.echo("OK")

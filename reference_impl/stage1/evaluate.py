@@ -14,7 +14,9 @@ kind: top-1 and top-5 accuracy, mean and median rank, mean cosine similarity to 
 
 Outputs in out_dir: ``stage1_eval.json``, ``stage1_eval.md`` (table), ``stage1_ranking.png``
 (left: cumulative top-k accuracy curves; right: histograms of the cosine similarity to the true
-target, the picture of the paper's similarity-ranking figure).
+target, the picture of the paper's similarity-ranking figure) and ``stage1_ranks.csv`` (per pair and
+query kind: the true target's rank and cosine similarity, what `fpdm-bench report --stage1` draws
+the figure from).
 """
 from __future__ import annotations
 
@@ -143,10 +145,23 @@ def _figure(path: Path, ranks: dict, sims: dict, n_candidates: int) -> None:
     plt.close(fig)
 
 
+def _ranks_csv(pair_ids: list[str], ranks: dict, sims: dict) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["pair_id", "query", "rank", "cosine"])
+    for q in QUERIES:
+        w.writerows([p, q, int(r), repr(float(c))] for p, r, c in zip(pair_ids, ranks[q], sims[q]))
+    return buf.getvalue()
+
+
 def evaluate_stage1(model: FusionModel, dataset, out_dir: str | Path, batch_size: int = 32) -> dict:
     """Rank every candidate target by cosine similarity to the fusion / source / pose embeddings.
 
-    Writes stage1_eval.json, stage1_eval.md and stage1_ranking.png to out_dir; returns the results.
+    Writes stage1_eval.json, stage1_eval.md, stage1_ranking.png and stage1_ranks.csv to out_dir;
+    returns the results.
     """
     out_dir = Path(out_dir)
     emb = compute_embeddings(model, dataset, batch_size=batch_size)
@@ -169,6 +184,7 @@ def evaluate_stage1(model: FusionModel, dataset, out_dir: str | Path, batch_size
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "stage1_eval.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(out_dir / "stage1_eval.md", _markdown(results))
+    atomic_write_text(out_dir / "stage1_ranks.csv", _ranks_csv([r.pair_id for r in dataset.pairs], ranks, sims))
     _figure(out_dir / "stage1_ranking.png", ranks, sims, n_cand)
     return results
 

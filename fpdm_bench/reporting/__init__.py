@@ -1,0 +1,176 @@
+"""`fpdm-bench report INPUT… --out DIR`: paper-style tables and figures, and an index.html.
+
+Inputs are told apart by their content: a run directory (or its results.json), a sweep folder (or
+its sweep.json), a profile JSON (`fpdm-bench profile --out`), a stage-1 evaluation (its folder or
+stage1_eval.json; also ``stage1=``). What is made, one module per kind:
+
+    tables/      tables.py     Markdown + LaTeX + CSV per (dataset, protocol, perturbation); significance.csv
+    figures/     grid.py       grid.png: source | target pose | ground truth | one column per model
+                 per_sample.py per-sample-M-vs-B.png: the pairs where two models differ most
+                 curves.py     robustness-<metric>.png/.pdf/.svg from sweeps
+                 timing.py     timing-stages / timing-steps from profiles
+                 stage1.py     stage1-ranking from a stage-1 evaluation
+    index.html   html.py       every table and figure, relative links only, no script
+    report.json                the artefacts, their files and the options used
+
+Every figure's data is a CSV beside it. The folder is written to a temporary sibling and moved into
+place at the end, so a failed report leaves the previous one as it was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fpdm_bench.errors import BenchError, DataError
+from fpdm_bench.reporting.tables import FLOORS, Row, group_key
+
+__all__ = ["FLOORS", "build_report", "classify"]
+
+
+def classify(path) -> str:
+    """'run', 'sweep', 'profile' or 'stage1' from what the path holds; a DataError otherwise."""
+    from fpdm_bench.reporting import curves, timing
+
+    p = Path(path)
+    if curves.is_sweep(p):
+        return "sweep"
+    if p.is_dir():
+        if (p / "results.json").is_file():
+            return "run"
+        if (p / "stage1_eval.json").is_file():
+            return "stage1"
+    elif p.suffix == ".json" and p.is_file():
+        if timing.is_profile(p):
+            return "profile"
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(p, f"not valid JSON ({e})") from None
+        if isinstance(data, dict) and "metrics" in data:
+            return "run"
+        if isinstance(data, dict) and "queries" in data and "n_candidates" in data:
+            return "stage1"
+    raise DataError(p, "not a run directory / results.json, a sweep folder (sweep.json), a profile JSON "
+                       "(`fpdm-bench profile --out`) or a stage-1 evaluation (stage1_eval.json)")
+
+
+def _run_row(path: Path, floors) -> Row:
+    from fpdm_bench.results import Results
+
+    res = Results.load(path)
+    run_dir = path if path.is_dir() else path.parent
+    if not any(run_dir.glob("samples*.jsonl")):
+        run_dir = None
+    return Row(label=res.model, results=res, floor=res.model in floors, run_dir=run_dir)
+
+
+def _labels(rows: list[Row]) -> None:
+    """Unique labels within a table: the model name, plus the run folder where two runs share it."""
+    seen: dict[tuple, list[Row]] = {}
+    for r in rows:
+        seen.setdefault((group_key(r.results), r.results.model), []).append(r)
+    for same in seen.values():
+        if len(same) > 1:
+            for r in same:
+                where = r.run_dir or (r.results.path.parent if r.results.path else None)
+                r.label = f"{r.results.model} ({where.name if where else '?'})"
+
+
+def _prepare(out: Path, force: bool) -> Path:
+    """A fresh temporary sibling folder of ``out``; refuses to replace a folder that is not a report."""
+    if out.exists():
+        if not out.is_dir():
+            raise DataError(out, "exists and is not a folder")
+        if any(out.iterdir()):
+            if not force:
+                raise DataError(out, "exists and is not empty; pass --force to replace the report there")
+            if not (out / "report.json").is_file():
+                raise DataError(out, "is not a report folder (no report.json); refusing to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+
+
+def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, rows: int = 6,
+                 baseline: str | None = None, k: int = 4, sample_metric: str | None = None,
+                 cell_height: int | None = None, floors=FLOORS, title: str | None = None, force: bool = False,
+                 seed: int = 0, command: str = "fpdm-bench report", log=print) -> dict:
+    """Write the report of ``inputs`` to ``out``; returns the manifest (report.json)."""
+    from fpdm_bench import __version__
+    from fpdm_bench.reporting import curves, grid, html, per_sample, stage1 as stage1_mod, tables, timing
+
+    out = Path(out)
+    kinds: dict[str, list[Path]] = {"run": [], "sweep": [], "profile": [], "stage1": []}
+    for p in inputs:
+        kinds[classify(p)].append(Path(p))
+    if stage1:
+        kinds["stage1"].append(Path(stage1))
+    if len(kinds["stage1"]) > 1:
+        raise BenchError("give at most one stage-1 evaluation")
+    if not any(kinds.values()):
+        raise BenchError("nothing to report: give run directories, sweep folders or profile JSON files")
+    run_rows = [_run_row(p, floors) for p in kinds["run"]]
+    _labels(run_rows)
+    groups: dict[tuple, list[Row]] = {}
+    for r in run_rows:
+        groups.setdefault(group_key(r.results), []).append(r)
+
+    tmp = _prepare(out, force)
+    try:
+        arts = []
+        if groups:
+            arts += tables.write_tables(list(groups.values()), tmp / "tables", seed=seed, log=log)
+            first = next((g for g in groups.values() if any(r.run_dir for r in g)), None)
+            if len(groups) > 1 and first:
+                log("grid and per-sample view: drawn for the first group of runs with samples only "
+                    f"({first[0].results.dataset}, {first[0].results.protocol})")
+            if first:
+                with_samples = [r for r in first if r.run_dir and (r.run_dir / "samples").is_dir()]
+                if with_samples:
+                    arts.append(grid.write_report_grid([r.label for r in with_samples],
+                                                       [r.results for r in with_samples],
+                                                       [r.run_dir for r in with_samples], tmp, pairs=pairs, rows=rows,
+                                                       cell_height=cell_height))
+                    log(f"grid: {len(arts[-1].meta['pairs'])} pairs x {len(arts[-1].meta['columns'])} columns")
+                    arts += per_sample.write_per_sample(with_samples, baseline, tmp, k=k, metric=sample_metric,
+                                                        cell_height=cell_height, log=log)
+        colours: dict[str, str] = {}
+        if kinds["sweep"]:
+            arts += curves.write_curves(kinds["sweep"], tmp, log=log, colours=colours)
+        if kinds["profile"]:
+            arts += timing.write_timing(kinds["profile"], tmp, log=log, colours=colours)
+        if kinds["stage1"]:
+            arts += stage1_mod.write_stage1(kinds["stage1"][0], tmp, log=log)
+        title = title or _default_title(run_rows)
+        shown_inputs = [f"{kind}: {p}" for kind, ps in kinds.items() for p in ps]
+        html.write_index(tmp, arts, title, shown_inputs, command, __version__)
+        manifest = {"format": "fpdm-bench/report", "version": 1, "title": title, "command": command,
+                    "fpdm_bench_version": __version__,
+                    "inputs": {kind: [str(p) for p in ps] for kind, ps in kinds.items()},
+                    "options": {"pairs": pairs, "rows": rows, "baseline": baseline, "k": k,
+                                "sample_metric": sample_metric, "cell_height": cell_height, "floors": list(floors),
+                                "seed": seed},
+                    "artefacts": [a.to_json() for a in arts]}
+        (tmp / "report.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"report: {out}/index.html ({len(manifest['artefacts'])} tables and figures)")
+    return manifest
+
+
+def _default_title(rows: list[Row]) -> str:
+    if not rows:
+        return "fpdm-bench report"
+    ds = sorted({r.results.dataset for r in rows})
+    return f"fpdm-bench report: {', '.join(ds)}"

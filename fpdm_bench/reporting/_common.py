@@ -1,0 +1,141 @@
+"""What every artefact of a report shares: the artefact record, figure saving, CSV writing.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no global backend), saved as
+PNG at paper resolution (``DPI``) with the exact pixel size ``figsize × DPI`` (no tight bounding
+box), and for vector figures also as PDF and SVG with their dates left out, so the same data gives
+the same files. The data a figure is drawn from is written next to it as CSV.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fpdm_bench.io import atomic_write_bytes, atomic_write_text
+
+DPI = 300
+#: single- and double-column figure widths of a two-column paper, inches
+WIDTH_1COL = 3.4
+WIDTH_2COL = 7.0
+#: FPDM-bench's fixed colour per model name (other names take the next free colour of the cycle)
+MODEL_COLOURS = {"copy-source": "#7f7f7f", "oracle": "#bcbd22", "keypoint-warp": "#8c564b", "fpdm": "#d62728",
+                 "pidm": "#1f77b4", "cfld": "#2ca02c", "pocold": "#9467bd"}
+_CYCLE = ["#ff7f0e", "#17becf", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f"]
+
+RC = {
+    "font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5, "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.linewidth": 1.2, "lines.markersize": 3.5,
+    "svg.fonttype": "none", "svg.hashsalt": "fpdm-bench", "pdf.fonttype": 42, "savefig.facecolor": "white",
+}
+
+
+@dataclass
+class Artefact:
+    """One table or figure of the report: its files (relative to the report folder) by kind
+    (png, pdf, svg, csv, md, tex), a title and a caption; ``png_size`` is the (width, height) in pixels
+    the PNG must have."""
+
+    section: str
+    name: str
+    title: str
+    caption: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+    png_size: tuple[int, int] | None = None
+    html: str | None = None  # an HTML fragment shown instead of / above the image (tables)
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"section": self.section, "name": self.name, "title": self.title, "caption": self.caption,
+                "files": dict(self.files), "png_size": list(self.png_size) if self.png_size else None,
+                "meta": self.meta}
+
+
+def model_colour(name: str, taken: dict[str, str]) -> str:
+    if name not in taken:
+        used = set(taken.values())
+        taken[name] = MODEL_COLOURS.get(name) or next((c for c in _CYCLE if c not in used), _CYCLE[len(taken) % 8])
+    return taken[name]
+
+
+def new_figure(width: float, height: float):
+    """A Figure with the report's style (call inside ``style()``) and a constrained layout."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def style():
+    import matplotlib
+
+    return matplotlib.rc_context(RC)
+
+
+def save_figure(fig, out: Path, stem: str, vector: bool = True) -> tuple[dict[str, str], tuple[int, int]]:
+    """Write ``stem``.png (DPI) and, if ``vector``, ``stem``.pdf and ``stem``.svg under ``out``.
+    Returns the file names by kind and the PNG's (width, height)."""
+    files = {}
+    with style():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+        atomic_write_bytes(out / f"{stem}.png", buf.getvalue())
+        files["png"] = f"{stem}.png"
+        if vector:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": None,
+                                                     "Creator": "fpdm-bench report"})
+            atomic_write_bytes(out / f"{stem}.pdf", buf.getvalue())
+            buf = io.BytesIO()
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "fpdm-bench report"})
+            atomic_write_bytes(out / f"{stem}.svg", buf.getvalue())
+            files.update(pdf=f"{stem}.pdf", svg=f"{stem}.svg")
+    w, h = fig.get_size_inches()
+    return files, (int(round(w * DPI)), int(round(h * DPI)))
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> str:
+    """Write rows (dicts) as CSV; floats as repr (every digit, so a reader gets the plotted value
+    back exactly); None as empty. Returns the file name."""
+    columns = columns or (list(rows[0]) if rows else [])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
+                    for c in columns])
+    atomic_write_text(path, buf.getvalue())
+    return path.name
+
+
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV written by ``write_csv`` (all values as strings; '' for None)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
+
+
+def fmt_num(v, digits: int | None = None) -> str:
+    """The report's number format: 4 decimals below 10, 2 above (as ``fpdm-bench report``)."""
+    if v is None:
+        return "n/a"
+    v = float(v)
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    if digits is None:
+        digits = digits_for(v)
+    return f"{v:.{digits}f}"
+
+
+def digits_for(v) -> int:
+    try:
+        return 4 if abs(float(v)) < 10 else 2
+    except (TypeError, ValueError):
+        return 4

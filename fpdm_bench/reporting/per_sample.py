@@ -1,0 +1,148 @@
+"""The per-sample view: the pairs where two models differ most on a per-sample metric.
+
+For a baseline run B and each other model M (not a floor) on the same pairs: the per-sample
+difference of a paired metric (from both runs' samples.jsonl), signed so that positive means M is
+better (the metric registry's direction). The figure shows the ``k`` pairs where M beats B most and
+the ``k`` where it loses most, as rows of source | target pose | ground truth | B | M with the two
+values; the CSV next to it has every pair, sorted, with the shown ones marked.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from fpdm_bench.errors import BenchError
+from fpdm_bench.reporting._common import Artefact, slug, write_csv
+from fpdm_bench.reporting.grid import GridSource, cell_size, make_grid, save_png
+from fpdm_bench.reporting.tables import TITLES, Row
+
+PREFERRED = ("lpips", "ssim", "mae", "psnr")
+CSV_COLUMNS = ["order", "pair_id", "baseline", "model", "metric", "baseline_value", "model_value", "diff_better",
+               "shown"]
+
+
+def pick_metric(rows: list[Row], wanted: str | None = None) -> str:
+    """The per-sample metric of the view: ``wanted`` or the first of PREFERRED (then any) that every
+    run has a finite per-sample value of."""
+    common = None
+    for r in rows:
+        s = r.per_sample() or {}
+        keys = set.intersection(*(set(m) for m in s.values())) if s else set()
+        common = keys if common is None else common & keys
+    common = common or set()
+    if wanted:
+        if wanted not in common:
+            raise BenchError(f"--sample-metric {wanted}: not a per-sample metric of every run "
+                             f"(these have: {', '.join(sorted(common)) or 'none'})")
+        return wanted
+    for k in list(PREFERRED) + sorted(common):
+        if k in common:
+            return k
+    raise BenchError("the per-sample view needs runs with per-sample metrics (samples.jsonl)")
+
+
+def differences(base: Row, other: Row, key: str) -> list[dict]:
+    """Every pair's values and ``diff_better`` (positive: ``other`` is better), sorted best first."""
+    a, b = base.per_sample() or {}, other.per_sample() or {}
+    if set(a) != set(b):
+        raise BenchError(f"{base.label} and {other.label} hold different pairs; the per-sample view needs the same pairs")
+    up = base.results.higher_is_better(key)
+    sign = -1.0 if up is False else 1.0
+    out = []
+    for p in sorted(a):
+        va, vb = a[p].get(key), b[p].get(key)
+        if va is None or vb is None or not (math.isfinite(va) and math.isfinite(vb)):
+            continue
+        out.append({"pair_id": p, "baseline": base.label, "model": other.label, "metric": key,
+                    "baseline_value": float(va), "model_value": float(vb), "diff_better": sign * (float(vb) - float(va))})
+    out.sort(key=lambda d: (-d["diff_better"], d["pair_id"]))
+    for i, d in enumerate(out):
+        d["order"] = i
+    return out
+
+
+def _text_cell(lines: list[tuple[str, str]], size: tuple[int, int], font_size: int) -> np.ndarray:
+    h, w = size
+    im = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=font_size)
+    y = max(2, (h - len(lines) * (font_size + 4)) // 2)
+    for text, colour in lines:
+        draw.text((4, y), text, fill=colour, font=font)
+        y += font_size + 4
+    return np.asarray(im)
+
+
+def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int = 4, metric: str | None = None,
+                     cell_height: int | None = None, log=print) -> list[Artefact]:
+    out = Path(root) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    usable = [r for r in rows if r.per_sample()]
+    if baseline:
+        base = next((r for r in usable if r.label == baseline or r.results.model == baseline), None)
+        if base is None:
+            raise BenchError(f"--baseline {baseline}: no run of that model with per-sample values among "
+                             + ", ".join(r.label for r in usable))
+    else:
+        base = next((r for r in usable if not r.floor), None)
+    others = [r for r in usable if not r.floor and r is not base]
+    if base is None or not others:
+        log("per-sample view: skipped (needs a baseline and another model with samples.jsonl)")
+        return []
+    key = pick_metric([base] + others, metric)
+    title = TITLES.get(key, (key,))[0]
+    src = GridSource([base.results] + [o.results for o in others], [base.run_dir] + [o.run_dir for o in others])
+    arts = []
+    for j, other in enumerate(others, 1):
+        diffs = differences(base, other, key)
+        kk = min(k, len(diffs) // 2) or min(k, len(diffs))
+        best, worst = diffs[:kk], diffs[-kk:][::-1] if len(diffs) > kk else []
+        shown = {d["pair_id"]: "best" for d in best} | {d["pair_id"]: "worst" for d in worst}
+        for d in diffs:
+            d["shown"] = shown.get(d["pair_id"], "")
+        picked = best + worst
+        cell = cell_size(tuple(src.sample(0, picked[0]["pair_id"]).shape[:2]), cell_height)
+        fs = max(10, cell[0] // 9)
+        labels = []
+        for d in picked:
+            raw = d["model_value"] - d["baseline_value"]
+            colour = "#1a7f37" if d["diff_better"] > 0 else "#b42318" if d["diff_better"] < 0 else "black"
+            labels.append(_text_cell([(f"rank {d['order'] + 1} of {len(diffs)}", "black"),
+                                      (f"{other.label} - {base.label}:", "black"), (f"{raw:+.4f} {title}", colour),
+                                      (f"{base.label} {d['baseline_value']:.4f}", "#444444"),
+                                      (f"{other.label} {d['model_value']:.4f}", "#444444")],
+                                     (cell[0], max(int(cell[1] * 1.3), int(fs * 8.5))), fs))
+        ids = [d["pair_id"] for d in picked]
+        columns = [("pair", labels), ("source", [src.source(p) for p in ids]), ("target pose", [src.pose(p) for p in ids]),
+                   ("ground truth", [src.target(p) for p in ids]), (base.label, [src.sample(0, p) for p in ids]),
+                   (other.label, [src.sample(j, p) for p in ids])]
+        header = max(16, cell[0] // 6)
+        # the label column is wider than an image cell: compose it separately and paste side by side
+        left = make_grid(columns[:1], (cell[0], labels[0].shape[1]), header=header, font_size=max(9, header - 5))
+        right = make_grid(columns[1:], cell, header=header, font_size=max(9, header - 5))
+        img = Image.new("RGB", (left.width + right.width, right.height), "white")
+        img.paste(left, (0, 0))
+        img.paste(right, (left.width, 0))
+        draw = ImageDraw.Draw(img)
+        if worst:  # a rule between the best and the worst rows
+            y = header + len(best) * cell[0]
+            draw.line([(0, y), (img.width, y)], fill="black", width=2)
+        stem = f"per-sample-{slug(other.label)}-vs-{slug(base.label)}"
+        save_png(img, out / f"{stem}.png")
+        write_csv(out / f"{stem}.csv", diffs, CSV_COLUMNS)
+        mean = float(np.mean([d["diff_better"] for d in diffs])) if diffs else float("nan")
+        wins = sum(d["diff_better"] > 0 for d in diffs)
+        caption = (f"{other.label} vs {base.label} on per-sample {title}: the {len(best)} pairs ranked most in favour of "
+                   f"{other.label} (top) and the {len(worst)} ranked most in favour of {base.label} (below the rule); "
+                   f"green: {other.label} better on that pair, red: worse. "
+                   f"Over all {len(diffs)} pairs {other.label} is better on {wins} (mean difference "
+                   f"{mean:+.4f}, positive = {other.label} better). The CSV lists every pair, sorted.")
+        arts.append(Artefact("per_sample", stem, f"Per-sample: {other.label} vs {base.label} ({title})", caption,
+                             {"png": f"figures/{stem}.png", "csv": f"figures/{stem}.csv"}, img.size,
+                             meta={"metric": key, "baseline": base.label, "model": other.label,
+                                   "pairs": ids, "k": kk}))
+    log(f"per-sample view: {len(arts)} comparisons with {base.label} on {key}")
+    return arts

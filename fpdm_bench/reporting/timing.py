@@ -1,0 +1,199 @@
+"""Timing charts from profile JSON files (`fpdm-bench profile --out FILE.json`).
+
+- latency per stage: one stacked bar per (model, steps, batch size): milliseconds per image in each
+  stage the model declares (source encoder, fusion, pose encoder, denoiser, VAE decoder, ...) and
+  ``other`` = the median total minus the stage medians (sampler arithmetic, resizing, glue), so the
+  bar's height is the median total; whisker = min-max of the timed calls; beside it, hatched, the
+  metric pass on the same images (scoring, not generation). Models without stage hooks: one
+  ``generate`` segment.
+- latency vs steps: milliseconds per image against the sampler steps, one line per (model, batch
+  size); models that take no steps as dashed horizontal lines. Log scale.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fpdm_bench.errors import DataError
+from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, style, write_csv
+
+FORMAT = "fpdm-bench/profile"
+STAGE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
+                 "#ccb974", "#64b5cd"]
+BAR_COLUMNS = ["model", "steps", "batch_size", "segment", "ms_per_image", "total_ms_per_image", "total_min",
+               "total_max", "device"]
+STEP_COLUMNS = ["model", "batch_size", "steps", "ms_per_image", "ms_per_image_min", "ms_per_image_max", "device"]
+
+
+def is_profile(path: Path) -> bool:
+    path = Path(path)
+    if not (path.is_file() and path.suffix == ".json"):
+        return False
+    try:
+        with open(path) as f:
+            head = f.read(4096)
+        return f'"{FORMAT}"' in head or json.loads(path.read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def load_profile(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(path, f"not a readable profile ({e})") from None
+    if data.get("format") != FORMAT or "rows" not in data:
+        raise DataError(path, "not a profile JSON of `fpdm-bench profile --out`")
+    data["_path"] = str(path)
+    return data
+
+
+def _steps_label(s) -> str:
+    return "-" if s is None else str(s)
+
+
+def bar_data(profiles: list[dict]) -> list[dict]:
+    """One row per (bar, segment), in plotting order; ms per image."""
+    out = []
+    for p in profiles:
+        model = p["config"]["model"]
+        device = p["config"].get("device", "?")
+        for r in p["rows"]:
+            bs = r["batch_size"]
+            total = r["seconds_per_image"]
+            base = {"model": model, "steps": r.get("steps"), "batch_size": bs, "total_ms_per_image": total["median"] * 1e3,
+                    "total_min": total["min"] * 1e3, "total_max": total["max"] * 1e3, "device": device}
+            stages = r.get("stages") or {}
+            if stages:
+                inside = 0.0
+                for name, st in stages.items():
+                    ms = st["seconds_per_batch"]["median"] / bs * 1e3
+                    inside += ms
+                    out.append({**base, "segment": name, "ms_per_image": ms})
+                out.append({**base, "segment": "other", "ms_per_image": max(0.0, base["total_ms_per_image"] - inside)})
+            else:
+                out.append({**base, "segment": "generate", "ms_per_image": base["total_ms_per_image"]})
+            mp = r.get("metric_pass")
+            if mp:
+                out.append({**base, "segment": "metric pass", "ms_per_image": mp["total"]["median"] / bs * 1e3})
+    return out
+
+
+def build_bar_figure(data: list[dict]):
+    bars = list(dict.fromkeys((d["model"], d["steps"], d["batch_size"]) for d in data))
+    segments = list(dict.fromkeys(d["segment"] for d in data if d["segment"] != "metric pass"))
+    colours = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(segments)}
+    with style():
+        fig = new_figure(min(WIDTH_2COL, 1.6 + 0.55 * len(bars)), 2.6)
+        ax = fig.subplots()
+        has_mp = any(d["segment"] == "metric pass" for d in data)
+        w = 0.38 if has_mp else 0.7
+        for x, key in enumerate(bars):
+            segs = [d for d in data if (d["model"], d["steps"], d["batch_size"]) == key]
+            bottom = 0.0
+            for d in segs:
+                if d["segment"] == "metric pass":
+                    ax.bar(x + w / 2 + 0.02, d["ms_per_image"], w, color="white", edgecolor="#555555", hatch="////",
+                           linewidth=0.5, label="metric pass")
+                    continue
+                ax.bar(x - (w / 2 if has_mp else 0), d["ms_per_image"], w, bottom=bottom, color=colours[d["segment"]],
+                       label=d["segment"], linewidth=0)
+                bottom += d["ms_per_image"]
+            t = segs[0]
+            xc = x - (w / 2 if has_mp else 0)
+            ax.errorbar(xc, t["total_ms_per_image"], yerr=[[t["total_ms_per_image"] - t["total_min"]],
+                                                          [t["total_max"] - t["total_ms_per_image"]]],
+                        color="black", capsize=1.5, linewidth=0.6)
+            ax.annotate(f"{t['total_ms_per_image']:.3g}", (xc, t["total_max"]), textcoords="offset points",
+                        xytext=(0, 2), ha="center", fontsize=5.5)
+        ax.set_xticks(range(len(bars)))
+        ax.set_xticklabels([f"{m}\n{'' if s is None else f'{s} steps, '}bs {b}" for m, s, b in bars], fontsize=5.5)
+        ax.set_ylabel("ms per image (median)")
+        ax.grid(axis="x", visible=False)
+        handles, labels = ax.get_legend_handles_labels()
+        seen = dict(zip(labels, handles))
+        ax.legend(list(seen.values()), list(seen), loc="upper left", fontsize=5.5, ncols=2)
+    return fig
+
+
+def step_data(profiles: list[dict]) -> list[dict]:
+    out = []
+    for p in profiles:
+        model = p["config"]["model"]
+        for r in p["rows"]:
+            per = r["seconds_per_image"]
+            out.append({"model": model, "batch_size": r["batch_size"], "steps": r.get("steps"),
+                        "ms_per_image": per["median"] * 1e3, "ms_per_image_min": per["min"] * 1e3,
+                        "ms_per_image_max": per["max"] * 1e3, "device": p["config"].get("device", "?")})
+    return sorted(out, key=lambda d: (d["model"], d["batch_size"], -1 if d["steps"] is None else d["steps"]))
+
+
+def build_steps_figure(data: list[dict], colours: dict | None = None):
+    colours = {} if colours is None else colours
+    lines = list(dict.fromkeys((d["model"], d["batch_size"]) for d in data))
+    sizes = sorted({d["batch_size"] for d in data})
+    markers = ["o", "s", "^", "D", "v", "P"]
+    styles = ["-", "--", ":", "-."]
+    steps = sorted({d["steps"] for d in data if d["steps"] is not None})
+    with style():
+        fig = new_figure(WIDTH_2COL / 2 + 0.3, 2.6)
+        ax = fig.subplots()
+        for m, b in lines:
+            pts = [d for d in data if (d["model"], d["batch_size"]) == (m, b)]
+            c = model_colour(m, colours)
+            k = sizes.index(b)
+            if pts[0]["steps"] is None:
+                ax.axhline(pts[0]["ms_per_image"], color=c, linestyle=styles[k % len(styles)], linewidth=0.9,
+                           label=f"{m}, bs {b} (no steps)")
+                continue
+            xs = [d["steps"] for d in pts]
+            ys = [d["ms_per_image"] for d in pts]
+            ax.errorbar(xs, ys, yerr=[[y - d["ms_per_image_min"] for y, d in zip(ys, pts)],
+                                      [d["ms_per_image_max"] - y for y, d in zip(ys, pts)]],
+                        color=c, marker=markers[k % len(markers)], linestyle="-", capsize=1.5, label=f"{m}, bs {b}")
+        ax.set_yscale("log")
+        if steps:
+            ax.set_xticks(steps)
+        ax.set_xlabel("sampler steps")
+        ax.set_ylabel("ms per image (median; bars: min-max)")
+        ax.legend(fontsize=5.5)
+    return fig
+
+
+def _device_note(profiles: list[dict]) -> str:
+    parts = []
+    for p in profiles:
+        t = p.get("timing", {})
+        env = p.get("environment", {})
+        dev = p["config"].get("device", "?")
+        cpu = env.get("cpu") or env.get("processor") or ""
+        gpu = env.get("gpu") or env.get("cuda_device") or ""
+        parts.append(f"{p['config']['model']}: {dev}{' ' + str(gpu) if gpu and dev != 'cpu' else ''}"
+                     f"{', ' + str(cpu) if cpu and dev == 'cpu' else ''}, {t.get('warmup', '?')} warm-up + "
+                     f"{t.get('repeats', '?')} timed calls, torch threads {t.get('torch_threads', '?')}")
+    return "; ".join(parts)
+
+
+def write_timing(paths: list[Path], root: Path, log=print, colours: dict | None = None) -> list[Artefact]:
+    out = Path(root) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    profiles = [load_profile(p) for p in paths]
+    note = _device_note(profiles)
+    arts = []
+    data = bar_data(profiles)
+    files, size = save_figure(build_bar_figure(data), out, "timing-stages")
+    files["csv"] = write_csv(out / "timing-stages.csv", data, BAR_COLUMNS)
+    arts.append(Artefact("timing", "timing-stages", "Latency per stage",
+                         "Milliseconds per image per stage, one bar per model / steps / batch size (median of the timed "
+                         "calls; 'other' = total minus the stages; whisker: min-max of the total); hatched: the metric "
+                         f"pass on the same images (scoring, not generation). {note}.",
+                         {k: f"figures/{v}" for k, v in files.items()}, size))
+    data = step_data(profiles)
+    files, size = save_figure(build_steps_figure(data, colours), out, "timing-steps")
+    files["csv"] = write_csv(out / "timing-steps.csv", data, STEP_COLUMNS)
+    arts.append(Artefact("timing", "timing-steps", "Latency vs sampler steps",
+                         "Milliseconds per image against the number of sampler steps, one line per model and batch "
+                         f"size (median; bars: min-max); models without steps dashed. {note}.",
+                         {k: f"figures/{v}" for k, v in files.items()}, size))
+    log(f"timing charts: {len(profiles)} profiles")
+    return arts
