@@ -104,7 +104,8 @@ class Table:
                                                             if any_floor else "") + ". "
                        f"{SIG_MARK}: its lead over the second-best model is significant at 95 %, by "
                        f"`fpdm-bench compare`'s statistics (paired metrics: a paired bootstrap of the "
-                       f"per-sample differences; FID/KID: a joint bootstrap on the stored features; "
+                       f"per-sample differences; FID/KID: a joint bootstrap on the stored features, or the two "
+                       f"results.json CIs for runs without them; "
                        f"seed {SEED}); no mark: the top two are not distinguishable "
                        "(significance.csv has every test and its method).")
         if self.hidden:
