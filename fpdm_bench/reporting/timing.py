@@ -155,7 +155,7 @@ def build_steps_figure(data: list[dict], colours: dict | None = None):
         if steps:
             ax.set_xticks(steps)
         ax.set_xlabel("sampler steps")
-        ax.set_ylabel("ms per image (median; bars: min-max)")
+        ax.set_ylabel("ms per image (median)")  # the caption says the bars are min-max
         ax.legend(fontsize=5.5)
     return fig
 
