@@ -148,6 +148,17 @@ def test_a_difference_inside_the_ci_is_not_flagged(runs):
         assert r.delta != 0 and r.tolerance == 0 and r.verdict == V.SAME and r.ci95[0] < 0 < r.ci95[1], key
 
 
+def test_no_ci_decides_by_the_tolerance_alone(runs):
+    """A reproduction check (--no-ci): a difference inside the CI but beyond the tolerance counts."""
+    rows = _rows(compare_runs(runs["a"], runs["a_seed1"], Options(rtol=0, atol=0, use_ci=False)))
+    for key in ("fid", "ssim", "mae"):
+        r = rows[key]
+        assert r.ci95 is not None and r.ci95[0] < 0 < r.ci95[1], key  # still shown
+        assert r.verdict in (V.BETTER, V.WORSE), key  # but no longer "no change"
+    assert _invoke(runs["a"], runs["a"], "--no-ci").exit_code == 0
+    assert _invoke(runs["a"], runs["a_seed1"], "--no-ci", "--rtol", "10").exit_code == 0
+
+
 def test_a_tolerance_turns_a_regression_into_no_change(runs, tmp_path):
     rows = _rows(compare_runs(runs["a"], runs["worse"]))
     big = ",".join(f"{k}={abs(rows[k].delta) * 2:.6g}" for k in ("fid", "kid", "ssim", "psnr", "mae"))

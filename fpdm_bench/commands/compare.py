@@ -51,6 +51,10 @@ def compare_results(base, cand, rtol: float | None = None, atol: float | None = 
 @click.option("--atol", type=float, default=None,
               help="Absolute tolerance of the metrics not named by --tolerance [default: 0 under a CI, 1e-4 without].")
 @click.option("--exact", is_flag=True, help="Also fail on any difference (bit-for-bit reproduction).")
+@click.option("--no-ci", is_flag=True,
+              help="Decide by the tolerance alone, as for a reproduction check (a retrain against the shipped "
+                   "metrics): |difference| beyond --atol + --rtol*|base| (default 1e-4 + 2 %) is a change, "
+                   "whatever the CI. The CIs are still shown.")
 @click.option("--resamples", type=int, default=2000, show_default=True,
               help="Paired-bootstrap resamples for the per-sample metrics.")
 @click.option("--set-replicates", type=int, default=50, show_default=True,
@@ -62,8 +66,8 @@ def compare_results(base, cand, rtol: float | None = None, atol: float | None = 
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False),
               help="Also append the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY, a PR comment body).")
-def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exact, resamples, set_replicates, seed,
-                no_features, no_fid_inf, fmt, markdown_file):
+def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exact, no_ci, resamples, set_replicates,
+                seed, no_features, no_fid_inf, fmt, markdown_file):
     """Regression check: compare CANDIDATE (new) with BASELINE (run folders or results.json files).
 
     \b
@@ -83,7 +87,7 @@ def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exac
     if resamples < 2 or set_replicates < 2:
         raise BenchError("--resamples and --set-replicates need at least 2")
     opts = Options(tolerances=tolerances, rtol=rtol, atol=atol, resamples=resamples, set_replicates=set_replicates,
-                   seed=seed, features=not no_features, fid_infinity=not no_fid_inf)
+                   seed=seed, features=not no_features, fid_infinity=not no_fid_inf, use_ci=not no_ci)
     c = compare_runs(baseline, candidate, opts, labels=(baseline, candidate))
     if not c.rows:
         raise BenchError("the two results have no metric in common")

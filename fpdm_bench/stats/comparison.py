@@ -44,6 +44,7 @@ class Options:
     seed: int = 0
     features: bool = True  # use stored features for FID/KID (False: results.json CIs only)
     fid_infinity: bool = True
+    use_ci: bool = True  # False: the tolerance alone decides (reproduction checks); CIs are still reported
     cache: str | None = None  # refstats cache folder (default $FPDM_BENCH_CACHE or ~/.cache/fpdm-bench)
 
     def tolerance(self, key: str, fallback_key: str | None = None, has_ci: bool = True) -> V.Tolerance:
@@ -145,12 +146,13 @@ class _Comparer:
     # --- helpers -----------------------------------------------------------------------------------
     def row(self, key, bv, cv, delta, ci, method, up, n, gating=True, tol_key=None, seconds=None,
             verdict_override=None) -> Row:
-        tol = self.o.tolerance(key, tol_key, has_ci=ci is not None)
+        deciding_ci = ci if self.o.use_ci else None
+        tol = self.o.tolerance(key, tol_key, has_ci=deciding_ci is not None)
         tol_value = tol.of(bv) if bv is not None and gating else None
         if verdict_override:
             verdict, reason = verdict_override
         else:
-            verdict, reason = V.decide(delta, ci, up, tol_value or 0.0)
+            verdict, reason = V.decide(delta, deciding_ci, up, tol_value or 0.0)
         return Row(key, bv, cv, delta, ci, tol_value, str(tol), verdict, reason, method, up, list(n),
                    bv == cv, gating, seconds)
 
