@@ -43,11 +43,6 @@ class Context:
         dist.gather_object(obj, out, dst=0)
         return out
 
-    def barrier(self) -> None:
-        import torch.distributed as dist
-
-        dist.barrier()
-
 
 def context() -> Context | None:
     """The launcher's process group settings, or None for a plain (single-process) run."""

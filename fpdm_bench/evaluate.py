@@ -24,14 +24,14 @@ from fpdm_bench.models.base import check_output
 
 
 def evaluate(batches: Iterable[dict], produce: Callable[[dict], torch.Tensor], scorer, *, name: str,
-             sink: Callable | None = None, set_only: bool = False, check_size: bool = True,
+             sink: Callable | None = None, check_size: bool = True,
              total: int | None = None, initial: int = 0, progress: bool = False, features: bool = False,
              timing: dict | None = None) -> list[dict]:
     """Score every batch; returns one record {"pair_id", "metrics"} per sample, in order.
 
     ``sink(batch, images_uint8 [B,H,W,3], records, seconds_per_image)`` is called after a batch is
-    scored. ``set_only`` feeds only the set metrics (finished samples re-read on resume); ``ids``
-    for the set metrics' bootstrap come from ``batch["ids"]`` when present, else the pair ids.
+    scored. ``ids`` for the set metrics' bootstrap come from ``batch["ids"]`` when present, else the
+    pair ids.
     ``check_size``: the images must have the batch's size (a model's output); folders of images
     from elsewhere may come at another size, which the protocol resizes. ``features``: the set
     metrics' features are not fed but handed to ``sink`` as a sixth argument (the runner stores
@@ -53,10 +53,7 @@ def evaluate(batches: Iterable[dict], produce: Callable[[dict], torch.Tensor], s
             quantised = from_uint8(arr)
             ids = batch.get("ids") or list(batch["pair_id"])
             feats = None
-            if set_only:
-                scorer.update_set(quantised, list(batch["pair_id"]), ids)
-                per = [{} for _ in ids]
-            elif features:
+            if features:
                 per, feats = scorer.update(quantised, batch, ids, return_features=True)
             else:
                 per = scorer.update(quantised, batch, ids)

@@ -51,20 +51,24 @@ def prefetched(iterator, depth: int = 2):
     stop = threading.Event()
     end = object()
 
+    def put(entry) -> bool:
+        """Hand ``entry`` over unless the consumer has stopped (then never block)."""
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def pull():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            q.put((end, None))
+            put((end, None))
         except BaseException as e:  # handed to the consumer
-            q.put((end, e))
+            put((end, e))
 
     thread = threading.Thread(target=pull, daemon=True, name="fpdm-bench-prefetch")
     thread.start()

@@ -59,10 +59,10 @@ class ShardLock:
         self._thread: threading.Thread | None = None
 
     def _stale(self, info: dict | None) -> bool:
-        if info is None:  # unreadable: being written right now, or garbage; judge by age alone
-            return self._age() > self.stale_after
-        if info.get("host") == socket.gethostname():
-            return not _pid_alive(int(info.get("pid", -1)))
+        pid = (info or {}).get("pid")
+        if info is not None and info.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
+            return not _pid_alive(pid)
+        # unreadable (being written right now, or garbage), no pid, or another node: judge by age alone
         return self._age() > self.stale_after
 
     def _age(self) -> float:
@@ -87,10 +87,7 @@ class ShardLock:
                 break
             info = _read(self.path)
             if not self._stale(info):
-                who = (f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}" if info
-                       else "another process")
-                raise LockHeld(f"{self.what or self.path.parent} is being run by {who} (lock {self.path}). "
-                               f"Wait for it, or if that process is gone, delete the lock file.")
+                raise LockHeld(self._held_message(info))
             aside = self.path.with_name(f"{self.path.name}.stale-{self.token}")
             try:
                 os.rename(self.path, aside)
@@ -98,8 +95,14 @@ class ShardLock:
                 continue  # someone else took it over first; try again
             moved = _read(aside)
             if info is not None and (moved or {}).get("token") != info.get("token"):
-                os.rename(aside, self.path)  # it was a fresh lock, not the stale one: put it back
-                continue
+                # it was a fresh lock, not the stale one: put it back (link fails if a third process
+                # has made one since, and then that one stands) and let its holder have the shard
+                try:
+                    os.link(aside, self.path)
+                except FileExistsError:
+                    pass
+                aside.unlink(missing_ok=True)
+                raise LockHeld(f"{self.what or self.path.parent} was just taken by another process (lock {self.path})")
             aside.unlink(missing_ok=True)
             self.taken_over = info
         else:
@@ -110,10 +113,24 @@ class ShardLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):
+            if (_read(self.path) or {}).get("token") != self.token:
+                return  # taken over after a long stall: never keep another holder's lock fresh
             try:
                 os.utime(self.path)
             except OSError:
                 pass
+
+    def check(self) -> None:
+        """Raise LockHeld if a live process holds the lock now (a cheap look before the expensive
+        set-up; :meth:`acquire` decides for good)."""
+        info = _read(self.path)
+        if self.path.exists() and not self._stale(info):
+            raise LockHeld(self._held_message(info))
+
+    def _held_message(self, info: dict | None) -> str:
+        who = f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}" if info else "another process"
+        return (f"{self.what or self.path.parent} is being run by {who} (lock {self.path}). "
+                f"Wait for it, or if that process is gone, delete the lock file.")
 
     def release(self) -> None:
         self._stop.set()

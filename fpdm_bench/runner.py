@@ -124,8 +124,12 @@ def run(cfg: RunConfig, log=print) -> dict | None:
         log(f"{run_dir} is finished already: its results.json is read, nothing is run again "
             f"(delete results.json to score again, or the folder to start over)")
         return finished if dist is None or dist.rank == 0 else None
+    from fpdm_bench.lock import ShardLock
     from fpdm_bench.models import load_model
 
+    jsonl = run_dir / jsonl_name(shard_i, shard_n)
+    lock = ShardLock(jsonl.with_suffix(".lock"), f"{run_dir} shard {shard_i}/{shard_n}")
+    lock.check()  # a second launch is refused before it loads the model (acquire() below decides)
     # Settings are validated (protocol vs data, model and checkpoint) before anything is written, so a
     # corrected rerun is not refused as "a different run".
     scorer = _scorer(cfg, dataset, pairs)
@@ -139,18 +143,15 @@ def run(cfg: RunConfig, log=print) -> dict | None:
                  RunConfig(model="", dataset="", out="").identity())
     atomic_write_text(run_dir / "model.json", json.dumps(model.info(), indent=2, sort_keys=True) + "\n")
 
-    from fpdm_bench.lock import ShardLock
-
-    jsonl = run_dir / jsonl_name(shard_i, shard_n)
     timing: dict = {}
-    with ShardLock(jsonl.with_suffix(".lock"), f"{run_dir} shard {shard_i}/{shard_n}") as lock:
+    with lock:
         if lock.taken_over:
             log(f"took over the lock of pid {lock.taken_over.get('pid')} on {lock.taken_over.get('host')}, "
                 f"which is gone")
         _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, perturbation, timing, log)
     if dist is not None:
-        return _finalize_distributed(dist, run_dir, cfg, dataset, pairs, jsonl, scorer, log)
-    return finalize(run_dir, cfg, dataset, pairs, log, timing=timing)
+        return _finalize_distributed(dist, run_dir, cfg, dataset, pairs, scorer, log)
+    return finalize(run_dir, cfg, dataset, pairs, log, timing=timing, scorer=scorer)
 
 
 def _finished(run_dir: Path, cfg: RunConfig, identity: dict) -> dict | None:
@@ -241,9 +242,13 @@ def _scorer(cfg: RunConfig, dataset, pairs):
                   reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights)
 
 
-def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, jsonl, scorer, log):
-    """Gather every rank's records and feature rows to rank 0, which writes results.json."""
-    own = {pid: rec for pid, rec in read_records(run_dir).items() if rec["_file"] == jsonl.name}
+def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, scorer, log):
+    """Gather every rank's records and feature rows to rank 0, which writes results.json. A rank sends
+    the pairs of its stride, whichever jsonl holds them (pairs finished by an earlier run with another
+    layout are done, so no rank generates them again)."""
+    position = {rec.pair_id: k for k, rec in enumerate(pairs)}
+    own = {pid: rec for pid, rec in read_records(run_dir).items()
+           if pid in position and position[pid] % dist.world == dist.rank}
     groups = scorer.feature_groups()
     store = FeatureStore(run_dir)
     scored = [r for r in own.values() if "metrics" in r and has_features(r, groups)]
@@ -256,14 +261,16 @@ def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, jsonl, scorer, log
         records.update(recs)
         for g, rows in fs.items():
             features[g].update(rows)
-    return finalize(run_dir, cfg, dataset, pairs, log, records=records, features=features)
+    return finalize(run_dir, cfg, dataset, pairs, log, records=records, features=features, scorer=scorer)
 
 
 def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: dict | None = None,
-             features: dict | None = None, timing: dict | None = None):
+             features: dict | None = None, timing: dict | None = None, scorer=None):
     """Write results.json if every pair is done. The set metrics are fed the stored features of the
     finished pairs in dataset order (``features``: {group: {pair_id: row}} gathered in memory
-    instead; records of runs from before features were stored are re-read from samples/)."""
+    instead; records of runs from before features were stored are re-read from samples/).
+    ``scorer``: the run's, reused when every pair was scored (its set metrics were never fed: the
+    runner only took features from it); rebuilt over the scored pairs otherwise."""
     records = read_records(run_dir) if records is None else records
     missing = [r.pair_id for r in pairs if r.pair_id not in records]
     if missing:
@@ -272,7 +279,8 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
     ordered = [records[r.pair_id] for r in pairs]
     finished = [r for r in ordered if "metrics" in r]
     done_ids = {r["pair_id"] for r in finished}
-    scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
+    if scorer is None or len(finished) < len(pairs):  # remainders are counted over the scored pairs
+        scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
     groups = scorer.feature_groups()
     if groups:
         position = {rec.pair_id: k for k, rec in enumerate(pairs)}

@@ -120,11 +120,6 @@ class Scorer:
             self._feed(gen, list(batch["pair_id"]), ids)
         return out
 
-    def update_set(self, generated: torch.Tensor, pair_ids: list[str], ids: list[str] | None = None) -> None:
-        """Feed generated images to the set metrics only (finished samples re-read on resume)."""
-        if self.set:
-            self._feed(prepare(generated, self.protocol, self._eval_size(generated), generated=True), pair_ids, ids)
-
     def _feed(self, prepared: torch.Tensor, pair_ids, ids) -> None:
         if not self.set:
             return
@@ -177,10 +172,6 @@ class Scorer:
             return
         feats = self.set_features(torch.stack([im for _, _, im in items]), prepared=True)
         self.add_set_features(feats, [pid for pid, _, _ in items], [i for _, i, _ in items])
-
-    def needs_set_pass(self) -> bool:
-        """Whether a set metric is active (so a resumed run must re-read samples/)."""
-        return bool(self.set)
 
     # --- end ----------------------------------------------------------------------------------
     def compute(self, records: list[dict]) -> dict:

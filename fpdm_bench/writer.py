@@ -45,9 +45,10 @@ class BackgroundWriter:
         self._queue.put(job)
 
     def close(self) -> None:
-        """Finish the queued jobs, stop the thread, raise a job's error if there was one."""
-        self._queue.put(None)
-        self._thread.join()
+        """Finish the queued jobs, stop the thread, raise a job's error if there was one. Idempotent."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self._raise()
 
     def __enter__(self) -> "BackgroundWriter":

@@ -46,15 +46,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_match_one(fixture_root, tmp_path, one_thread):
-    out = tmp_path / "ddp"
+def _torchrun(fixture_root, tmp_path, out):
     script = tmp_path / "launch.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out)))
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(script)], capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(fixture_root, tmp_path, one_thread):
+    out = tmp_path / "ddp"
+    proc = _torchrun(fixture_root, tmp_path, out)
     assert proc.stdout.count("RESULT True") == 1 and proc.stdout.count("RESULT False") == 1  # rank 0 writes
     ddp = json.loads((out / "results.json").read_text())
     assert sorted(p.name for p in out.glob("samples*.jsonl")) == ["samples.shard-0-of-2.jsonl",
@@ -73,3 +78,16 @@ def test_torchrun_two_processes_match_one(fixture_root, tmp_path, one_thread):
     (arr / "results.json").unlink()
     merged = merge(arr, log=lambda m: None)
     assert_same(one, merged)
+
+
+@pytest.mark.slow
+def test_torchrun_finishes_a_run_begun_with_another_layout(fixture_root, tmp_path, one_thread):
+    """Pairs finished by an earlier `--shard 0/3` job count as done under torchrun, and rank 0 still
+    gets every record (each rank sends its stride of pairs, whichever file holds them)."""
+    out = tmp_path / "mixed"
+    assert run(_cfg(fixture_root, out, shard="0/3", batch_size=2), log=lambda m: None) is None
+    _torchrun(fixture_root, tmp_path, out)
+    mixed = json.loads((out / "results.json").read_text())
+    one = run(_cfg(fixture_root, tmp_path / "one", batch_size=5), log=lambda m: None)
+    assert mixed["n"] == 12
+    assert_same(one, mixed)

@@ -118,24 +118,3 @@ def slug(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
-
-
-def fmt_num(v, digits: int | None = None) -> str:
-    """The report's number format: 4 decimals below 10, 2 above (as ``fpdm-bench report``)."""
-    if v is None:
-        return "n/a"
-    v = float(v)
-    if v != v:
-        return "nan"
-    if v in (float("inf"), float("-inf")):
-        return "inf" if v > 0 else "-inf"
-    if digits is None:
-        digits = digits_for(v)
-    return f"{v:.{digits}f}"
-
-
-def digits_for(v) -> int:
-    try:
-        return 4 if abs(float(v)) < 10 else 2
-    except (TypeError, ValueError):
-        return 4
