@@ -6,10 +6,10 @@ perturbation's parameter value (σ in px, area fraction, ...) from the perturbat
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, slug, style,
                                           write_csv)
@@ -27,11 +27,8 @@ def is_sweep(path: Path) -> bool:
 def load_sweep(path: Path) -> dict:
     path = Path(path)
     f = path / "sweep.json" if path.is_dir() else path
-    try:
-        data = json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f, f"not a readable sweep table ({e})") from None
-    if "rows" not in data:
+    data = read_json(f, "sweep table")
+    if not isinstance(data, dict) or "rows" not in data:
         raise DataError(f, "no 'rows': not a sweep.json written by `fpdm-bench sweep`")
     data["_path"] = str(f)
     return data

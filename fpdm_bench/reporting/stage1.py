@@ -9,11 +9,11 @@ an older version) gives what its summary allows: top-1 and top-5 accuracy per qu
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, new_figure, read_csv, save_figure, style, write_csv
 
@@ -33,11 +33,8 @@ def resolve(path) -> Path:
 
 def load(path) -> tuple[dict, list[dict] | None]:
     f = resolve(path)
-    try:
-        summary = json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f, f"not valid JSON ({e})") from None
-    if "queries" not in summary:
+    summary = read_json(f, "stage-1 evaluation")
+    if not isinstance(summary, dict) or "queries" not in summary:
         raise DataError(f, "no 'queries': not a stage-1 evaluation")
     ranks_file = f.parent / "stage1_ranks.csv"
     ranks = None

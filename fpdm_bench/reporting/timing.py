@@ -11,13 +11,12 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, style, write_csv
 
-FORMAT = "fpdm-bench/profile"
 STAGE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
                  "#ccb974", "#64b5cd"]
 BAR_COLUMNS = ["model", "steps", "batch_size", "segment", "ms_per_image", "total_ms_per_image", "total_min",
@@ -26,23 +25,24 @@ STEP_COLUMNS = ["model", "batch_size", "steps", "ms_per_image", "ms_per_image_mi
 
 
 def is_profile(path: Path) -> bool:
+    """Whether ``path`` is a profile JSON (its format tag is in its first 4 KiB)."""
+    from fpdm_bench.profile import FORMAT
+
     path = Path(path)
     if not (path.is_file() and path.suffix == ".json"):
         return False
     try:
         with open(path) as f:
-            head = f.read(4096)
-        return f'"{FORMAT}"' in head or json.loads(path.read_text()).get("format") == FORMAT
-    except (OSError, ValueError):
+            return f'"{FORMAT}"' in f.read(4096)
+    except OSError:
         return False
 
 
 def load_profile(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(path, f"not a readable profile ({e})") from None
-    if data.get("format") != FORMAT or "rows" not in data:
+    from fpdm_bench.profile import FORMAT
+
+    data = read_json(path, "profile JSON")
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "rows" not in data:
         raise DataError(path, "not a profile JSON of `fpdm-bench profile --out`")
     data["_path"] = str(path)
     return data
