@@ -79,9 +79,26 @@ class RefStats:
 
     moments: dict[int, Moments]
     kid_features: np.ndarray
-    n_files: int
+    n_files: int | None  # None when read back by cache key alone (stats.rundata)
     key: str
     from_cache: bool
+
+
+def cached_file(key: str, cache: str | Path | None = None) -> Path:
+    """Where the reference statistics of cache ``key`` (results.json ``reference_used.cache_key``) live."""
+    return (Path(cache) if cache else cache_dir()) / f"refstats-{key[:32]}.npz"
+
+
+def load_cached(key: str, drops=(0,), cache: str | Path | None = None, n_files: int | None = None) -> RefStats:
+    """The cached reference statistics of ``key`` with the moments of each remainder drop in ``drops``
+    (a KeyError names a drop the file has no moments for; FileNotFoundError if it is not cached)."""
+    with np.load(cached_file(key, cache)) as z:
+        missing = [d for d in drops if f"mu_{d}" not in z]
+        if missing:
+            raise KeyError(f"{cached_file(key, cache)} has no moments for a remainder drop of {missing[0]}")
+        moments = {d: Moments(z[f"mu_{d}"], z[f"sigma_{d}"], z[f"factor_{d}"], int(z[f"n_{d}"]), int(z[f"dropped_{d}"]))
+                   for d in drops}
+        return RefStats(moments, z["kid_features"], n_files, key, True)
 
 
 def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int] | None, *,
@@ -116,12 +133,9 @@ def reference_stats(paths: list[Path], protocol, extractor, size: tuple[int, int
         "version": 3,
     }
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
-    file = cache / f"refstats-{key[:32]}.npz"
+    file = cached_file(key, cache)
     if file.is_file():
-        with np.load(file) as z:
-            moments = {d: Moments(z[f"mu_{d}"], z[f"sigma_{d}"], z[f"factor_{d}"], int(z[f"n_{d}"]),
-                                  int(z[f"dropped_{d}"])) for d in drops}
-            return RefStats(moments, z["kid_features"], len(paths), key, True)
+        return load_cached(key, drops, cache, n_files=len(paths))
     if log:
         log(f"reference statistics: {len(paths)} images (cached afterwards in {cache})")
     keep = set(np.linspace(0, len(paths) - 1, min(len(paths), KID_REFERENCE_MAX)).round().astype(int).tolist())

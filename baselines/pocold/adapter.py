@@ -147,7 +147,7 @@ class PoCoLDAdapter(ModelAdapter):
         return len(self.pipeline.make_scheduler(self.steps).timesteps)
 
     def nfe(self) -> int:
-        return 3 * len(self.pipeline.make_scheduler(self.steps).timesteps) + 1
+        return 3 * self.sampler_steps() + 1
 
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256

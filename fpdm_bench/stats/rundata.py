@@ -154,23 +154,23 @@ class RunData:
     def reference(self, key: str, cache: Path | None = None) -> dict:
         """{"mu", "sigma", "factor", "kid_features"} of set metric ``key``'s reference, from the refstats
         cache (the moments of its remainder drop). Unavailable, with the way to rebuild it, if missing."""
-        from fpdm_bench.refstats import cache_dir
+        from fpdm_bench.refstats import cached_file, load_cached
 
         ck = self.reference_key(key)
         if not ck:
             raise Unavailable(f"{self.label}: results.json names no reference statistics for {key}")
-        folder = Path(cache) if cache else cache_dir()
-        file = folder / f"refstats-{ck[:32]}.npz"
+        file = cached_file(ck, cache)
         d = self.drop_remainder(key)
         if not file.is_file():
-            raise Unavailable(f"its reference statistics (cache key {ck[:12]}…) are not in {folder}",
+            raise Unavailable(f"its reference statistics (cache key {ck[:12]}…) are not in {file.parent}",
                               "reference statistics: " + (rebuild_hint(str(self.dir)) if self.dir else
                                                           "rerun the run to recompute them"))
-        with np.load(file) as z:
-            if f"mu_{d}" not in z:
-                raise Unavailable(f"{file} has no moments for a remainder drop of {d}")
-            return {"mu": z[f"mu_{d}"], "sigma": z[f"sigma_{d}"], "factor": z[f"factor_{d}"],
-                    "kid_features": z["kid_features"]}
+        try:
+            ref = load_cached(ck, (d,), cache)
+        except KeyError as e:
+            raise Unavailable(str(e.args[0])) from None
+        m = ref.moments[d]
+        return {"mu": m.mu, "sigma": m.sigma, "factor": m.factor, "kid_features": ref.kid_features}
 
 
 def check_comparable(base: RunData, new: RunData) -> None:
