@@ -6,7 +6,7 @@ Everything here is read-only: nothing is generated, scored or cached.
 """
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,7 @@ class RunData:
     def drop_remainder(self, key: str) -> int:
         return int(self.settings(key).get("drop_remainder") or 0)
 
+    @cache  # opens the dataset for name-ordered drops: once per run and metric
     def dropped_pairs(self, key: str) -> set[str]:
         """The scored pairs metric ``key`` left out (a protocol's remainder drop: the last len % k
         pairs in the official file order; see Protocol.remainder_dropped)."""
@@ -151,6 +152,7 @@ class RunData:
     def reference_key(self, key: str) -> str | None:
         return self.reference_info(key).get("cache_key")
 
+    @cache  # one read of the cached file per run, metric and cache folder (FID and KID share it)
     def reference(self, key: str, cache: Path | None = None) -> dict:
         """{"mu", "sigma", "factor", "kid_features"} of set metric ``key``'s reference, from the refstats
         cache (the moments of its remainder drop). Unavailable, with the way to rebuild it, if missing."""
