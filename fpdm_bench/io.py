@@ -1,7 +1,9 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written results file."""
+"""Atomic file writes (a crash mid-write never leaves a half-written results file), hashes, CSV."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -59,3 +61,24 @@ def files_sha256(root: str | Path, files) -> str:
     for f in sorted(Path(f) for f in files):
         h.update(f"{f.relative_to(root).as_posix()}\t{sha256_file(f)}\n".encode())
     return h.hexdigest()
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> str:
+    """Write rows (dicts) as CSV, atomically; floats as repr (every digit, so a reader gets the value
+    back exactly), None as empty. Returns the file name."""
+    path = Path(path)
+    columns = columns or (list(rows[0]) if rows else [])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
+                    for c in columns])
+    atomic_write_text(path, buf.getvalue())
+    return path.name
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows of a CSV written by ``write_csv`` (all values as strings; '' for None)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -12,14 +12,12 @@ command picks up where it stopped, and a finished sweep rerun rewrites the same 
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import replace
 from pathlib import Path
 
 from fpdm_bench.errors import BenchError
-from fpdm_bench.io import atomic_write_text
+from fpdm_bench.io import atomic_write_text, write_csv
 
 COLUMNS = ["model", "perturbation", "severity", "metric", "value", "ci95_low", "ci95_high", "n", "run"]
 
@@ -69,11 +67,7 @@ def sweep(base, models: list[str], perturbations: list[str], severities: list[in
 
 
 def write_table(out: Path, rows: list[dict], settings: dict) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "sweep.csv", buf.getvalue())
+    write_csv(out / "sweep.csv", rows, COLUMNS)
     atomic_write_text(out / "sweep.json", json.dumps({"sweep": settings, "rows": rows}, indent=2) + "\n")
 
 

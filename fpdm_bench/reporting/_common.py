@@ -7,12 +7,11 @@ the same files. The data a figure is drawn from is written next to it as CSV.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpdm_bench.io import atomic_write_bytes, atomic_write_text
+from fpdm_bench.io import atomic_write_bytes
 
 DPI = 300
 #: single- and double-column figure widths of a two-column paper, inches
@@ -92,26 +91,6 @@ def save_figure(fig, out: Path, stem: str, vector: bool = True) -> tuple[dict[st
             files.update(pdf=f"{stem}.pdf", svg=f"{stem}.svg")
     w, h = fig.get_size_inches()
     return files, (int(round(w * DPI)), int(round(h * DPI)))
-
-
-def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> str:
-    """Write rows (dicts) as CSV; floats as repr (every digit, so a reader gets the plotted value
-    back exactly); None as empty. Returns the file name."""
-    columns = columns or (list(rows[0]) if rows else [])
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
-                    for c in columns])
-    atomic_write_text(path, buf.getvalue())
-    return path.name
-
-
-def read_csv(path: Path) -> list[dict]:
-    """The rows of a CSV written by ``write_csv`` (all values as strings; '' for None)."""
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def slug(text: str) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
-from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, slug, style,
-                                          write_csv)
+from fpdm_bench.io import write_csv
+from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, slug, style
 from fpdm_bench.reporting.tables import TITLES
 from fpdm_bench.results import ORDER
 

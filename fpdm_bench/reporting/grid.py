@@ -157,7 +157,8 @@ def write_report_grid(labels: list[str], results, run_dirs, root: Path, pairs: l
     in ``skip`` are left out: oracle's column is the ground truth, copy-source's the source).
     Writes grid.png (300 dpi tag) and grid.csv (the pair, the images and each run's per-sample
     metrics); returns an Artefact."""
-    from fpdm_bench.reporting._common import Artefact, write_csv
+    from fpdm_bench.io import write_csv
+    from fpdm_bench.reporting._common import Artefact
     from fpdm_bench.rundir import read_records
 
     out = Path(root) / "figures"

@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fpdm_bench.errors import BenchError
-from fpdm_bench.reporting._common import Artefact, slug, write_csv
+from fpdm_bench.io import write_csv
+from fpdm_bench.reporting._common import Artefact, slug
 from fpdm_bench.reporting.grid import GridSource, cell_size, make_grid, save_png
 from fpdm_bench.reporting.tables import TITLES, Row
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
-from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, new_figure, read_csv, save_figure, style, write_csv
+from fpdm_bench.io import read_csv, write_csv
+from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, new_figure, save_figure, style
 
 QUERY_COLOURS = {"fusion": "#d62728", "source": "#1f77b4", "pose": "#7f7f7f"}
 CURVE_COLUMNS = ["query", "k", "top_k_accuracy"]

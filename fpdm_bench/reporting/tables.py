@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpdm_bench.reporting._common import Artefact, slug, write_csv
+from fpdm_bench.io import write_csv
+from fpdm_bench.reporting._common import Artefact, slug
 from fpdm_bench.results import Results, metric_names
 
 FLOORS = ("copy-source", "oracle", "keypoint-warp")

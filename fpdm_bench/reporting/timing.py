@@ -15,7 +15,8 @@ from pathlib import Path
 
 from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
-from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, style, write_csv
+from fpdm_bench.io import write_csv
+from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, style
 
 STAGE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
                  "#ccb974", "#64b5cd"]

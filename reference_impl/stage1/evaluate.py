@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fpdm_bench.io import atomic_write_text
+from fpdm_bench.io import atomic_write_text, write_csv
 from reference_impl.stage1.model import FusionModel
 
 QUERIES = ("fusion", "source", "pose")
@@ -145,18 +145,6 @@ def _figure(path: Path, ranks: dict, sims: dict, n_candidates: int) -> None:
     plt.close(fig)
 
 
-def _ranks_csv(pair_ids: list[str], ranks: dict, sims: dict) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["pair_id", "query", "rank", "cosine"])
-    for q in QUERIES:
-        w.writerows([p, q, int(r), repr(float(c))] for p, r, c in zip(pair_ids, ranks[q], sims[q]))
-    return buf.getvalue()
-
-
 def evaluate_stage1(model: FusionModel, dataset, out_dir: str | Path, batch_size: int = 32) -> dict:
     """Rank every candidate target by cosine similarity to the fusion / source / pose embeddings.
 
@@ -184,7 +172,10 @@ def evaluate_stage1(model: FusionModel, dataset, out_dir: str | Path, batch_size
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "stage1_eval.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(out_dir / "stage1_eval.md", _markdown(results))
-    atomic_write_text(out_dir / "stage1_ranks.csv", _ranks_csv([r.pair_id for r in dataset.pairs], ranks, sims))
+    ids = [r.pair_id for r in dataset.pairs]
+    write_csv(out_dir / "stage1_ranks.csv", [{"pair_id": p, "query": q, "rank": int(r), "cosine": float(c)}
+                                             for q in QUERIES for p, r, c in zip(ids, ranks[q], sims[q])],
+              ["pair_id", "query", "rank", "cosine"])
     _figure(out_dir / "stage1_ranking.png", ranks, sims, n_cand)
     return results
 
