@@ -83,3 +83,14 @@ def png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def jpeg_round_trip(arr: np.ndarray, quality: int, subsampling: str | None = None) -> np.ndarray:
+    """One uint8 [H,W,3] image saved as JPEG by PIL (``quality``; chroma ``subsampling`` such as
+    "4:2:0", default PIL's) and read back as RGB uint8: what a JPEG file on disk holds."""
+    buf = io.BytesIO()
+    kwargs = {"subsampling": subsampling} if subsampling is not None else {}
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality), **kwargs)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return np.asarray(img.convert("RGB"))

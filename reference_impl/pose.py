@@ -26,7 +26,6 @@ Two styles, chosen per config (``pose_render.style``, see ``PoseStyle``):
 from __future__ import annotations
 
 import colorsys
-import io
 import math
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ import torch
 from PIL import Image
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS, WHOLEBODY133
+from fpdm_bench.images import jpeg_round_trip
 
 # One colour per joint / limb: a hue wheel in 18 steps of 20 degrees (the OpenPose palette: (255, 0, 0),
 # (255, 85, 0), (255, 170, 0), ...), shared by every OpenPose-style drawing (FPDM, PIDM, CFLD).
@@ -233,16 +233,6 @@ def draw_fpdm_skeleton(canvas_kp: np.ndarray, canvas: tuple[int, int], stickwidt
         cv2.fillConvexPoly(limb, poly - np.array([x0, y0], poly.dtype), colour)
         img[y0:y1, x0:x1] = cv2.addWeighted(roi, 1.0 - FPDM_ALPHA, limb, FPDM_ALPHA, 0)
     return np.ascontiguousarray(img[..., ::-1])  # the BGR -> RGB conversion of the official code
-
-
-def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
-    """RGB uint8 saved as JPEG (PIL, `quality`, PIL's default chroma subsampling) and read back as RGB,
-    as the official pre-rendered pose images are written (A1.pose_data_preprocessing.py) and read."""
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def pil_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

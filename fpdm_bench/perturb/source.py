@@ -6,15 +6,13 @@ clamped to [0, 1]. Sizes in pixels are pixels of the frame the sample has.
 """
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from fpdm_bench.images import from_uint8, to_uint8
+from fpdm_bench.images import from_uint8, jpeg_round_trip, to_uint8
 from fpdm_bench.perturb.base import (
     SKELETON, TORSO, Perturbation, flip_permutation, kp_like, kp_to_numpy, visible,
 )
@@ -134,12 +132,8 @@ class Jpeg(SourcePerturbation):
     random = False
 
     def change(self, image, kp, value, rng, keypoint_format):
-        buf = io.BytesIO()
-        Image.fromarray(to_uint8(image[None])[0]).save(buf, format="JPEG", quality=int(value), subsampling="4:2:0")
-        buf.seek(0)
-        with Image.open(buf) as im:
-            arr = np.array(im.convert("RGB"), dtype=np.uint8)
-        return from_uint8(arr[None])[0].to(image.device)
+        arr = jpeg_round_trip(to_uint8(image[None])[0], int(value), subsampling="4:2:0")
+        return from_uint8(np.array(arr)[None])[0].to(image.device)
 
 
 class Downsample(SourcePerturbation):

@@ -2,14 +2,13 @@
 optional JPEG round trip. Images are float [B,3,H,W] in [0,1] throughout."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fpdm_bench.images import from_uint8, to_uint8
+from fpdm_bench.images import from_uint8, jpeg_round_trip, to_uint8
 from fpdm_bench.protocols.base import Protocol
 
 _PIL = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
@@ -63,12 +62,7 @@ def roundtrip(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
         return images
     if fmt.startswith("jpeg"):
         quality = int(fmt.split(":")[1]) if ":" in fmt else 95
-        out = []
-        for a in to_uint8(images):
-            buf = io.BytesIO()
-            Image.fromarray(a).save(buf, format="JPEG", quality=quality)
-            out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
-        return from_uint8(np.stack(out))
+        return from_uint8(np.stack([jpeg_round_trip(a, quality) for a in to_uint8(images)]))
     raise ValueError(f"protocol {protocol.name}: unknown generated_format {fmt!r}")
 
 
