@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from fpdm_bench import __version__
-from fpdm_bench.data import open_dataset
+from fpdm_bench.data import open_for_protocol
 from fpdm_bench.data.base import pairs_sha256
 from fpdm_bench.env import environment, git_commit
 from fpdm_bench.errors import BenchError
@@ -226,13 +226,7 @@ def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, p
 
 
 def _open(cfg: RunConfig):
-    """The dataset, loaded at --size, else at the protocol's evaluation size (so ground truth is read
-    from the files once at that size, never resized twice), else at its native size."""
-    from fpdm_bench.protocols import get_protocol
-
-    size = cfg.size or get_protocol(cfg.protocol).eval_size
-    return open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(size) if size else None, cfg.skip_bad,
-                        cfg.convert)
+    return open_for_protocol(cfg.dataset, cfg.data_root, cfg.split, cfg.protocol, cfg.size, cfg.skip_bad, cfg.convert)
 
 
 def _scorer(cfg: RunConfig, dataset, pairs):

@@ -31,3 +31,14 @@ def open_dataset(name: str, root: str | Path | None = None, split: str = "test",
     ds = opener(root=Path(root) if root else default_root(name), split=split, size=size, skip_bad=skip_bad)
     ds.convert = convert
     return ds
+
+
+def open_for_protocol(name: str, root: str | Path | None, split: str, protocol: str | None,
+                      size: tuple[int, int] | None = None, skip_bad: bool = False, convert: bool = False):
+    """The dataset as a run scores it: loaded at ``size``, else at the protocol's evaluation size (so
+    ground truth is read from the files once at that size, never resized twice), else native."""
+    if size is None and protocol:
+        from fpdm_bench.protocols import get_protocol
+
+        size = get_protocol(protocol).eval_size
+    return open_dataset(name, root, split, tuple(size) if size else None, skip_bad, convert)

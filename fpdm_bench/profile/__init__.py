@@ -256,13 +256,11 @@ def profile_batch(model, batch: dict, cfg: ProfileConfig, scorer=None) -> dict:
 
 
 def _open(cfg: ProfileConfig):
-    """The dataset at the protocol's evaluation size (as `fpdm-bench run` loads it), else native."""
-    from fpdm_bench.data import DATASETS, open_dataset
-    from fpdm_bench.protocols import get_protocol
+    """The dataset as `fpdm-bench run` loads it (at the protocol's evaluation size, else native)."""
+    from fpdm_bench.data import DATASETS, open_for_protocol
 
     DATASETS.check(cfg.dataset)
-    size = get_protocol(cfg.protocol).eval_size if cfg.protocol else None
-    return open_dataset(cfg.dataset, cfg.data_root, cfg.split, tuple(size) if size else None)
+    return open_for_protocol(cfg.dataset, cfg.data_root, cfg.split, cfg.protocol)
 
 
 def _scorer(cfg: ProfileConfig, dataset, pairs, log) -> tuple[Any, dict]:
