@@ -313,6 +313,16 @@ def warp_person(img: np.ndarray, src_kp: np.ndarray, tgt_kp: np.ndarray) -> np.n
     return np.clip(out, 0, 1).astype(np.float32)
 
 
+def warp_batch(source: torch.Tensor, source_kp: torch.Tensor, target_kp: torch.Tensor) -> torch.Tensor:
+    """``warp_person`` on a batch: source [B,3,H,W] in [0,1], keypoints [B,K,2] in its pixels ->
+    [B,3,H,W] float32 on the CPU (the tiny FPDM's prior uses it too: reference_impl/stage2/prior.py)."""
+    src = source.detach().permute(0, 2, 3, 1).float().cpu().numpy()
+    s_kp = source_kp.detach().float().cpu().numpy()
+    t_kp = target_kp.detach().float().cpu().numpy()
+    out = [warp_person(np.ascontiguousarray(im), a, b) for im, a, b in zip(src, s_kp, t_kp)]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+
+
 class KeypointWarp(ModelAdapter):
     """Per-part affine warp of the source image from its keypoints to the target keypoints.
 
@@ -323,11 +333,7 @@ class KeypointWarp(ModelAdapter):
     name = "keypoint-warp"
 
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
-        src = batch["source"].detach().permute(0, 2, 3, 1).float().cpu().numpy()
-        s_kp = batch["source_kp"].detach().float().cpu().numpy()
-        t_kp = batch["target_kp"].detach().float().cpu().numpy()
-        out = [warp_person(np.ascontiguousarray(im), a, b) for im, a, b in zip(src, s_kp, t_kp)]
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+        return warp_batch(batch["source"], batch["source_kp"], batch["target_kp"])
 
     def info(self) -> dict:
         return {"name": self.name, "parameters": 0, "nfe": 0, "checkpoint_sha256": None,

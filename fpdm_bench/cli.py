@@ -129,7 +129,7 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 @click.option("--guidance", type=float, default=None, help="Guidance scale (diffusion models).")
 @click.option("--scheduler", default=None, help="Sampler, e.g. ddpm, ddim, dpmpp (diffusion models).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="KEY=VALUE",
-              help="Any other argument of the model's from_pretrained (repeatable; VALUE read as YAML), e.g. source_strength=0.2 for fpdm, weights=model or canvas=[256,256] for pidm, layout=pidm for images.")
+              help="Any other argument of the model's from_pretrained (repeatable; VALUE read as YAML), e.g. temperature=1 or residual_threshold=0 for fpdm, weights=model or canvas=[256,256] for pidm, layout=pidm for images.")
 @click.option("--limit", type=int, default=None, help="Only the first N pairs (before sharding).")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,

@@ -10,6 +10,10 @@ diffusion model and its ``scheduler_config.json``). Calling it runs, per batch:
    ``full`` (all three); guided prediction ``u + g (src - u) + g (full - src)``;
 3. the scheduler loop from per-sample initial latents, then the VAE decoder.
 
+With a ``stage2.prior`` (the tiny recipe, ``reference_impl/stage2/prior.py``) the prior image is
+drawn first (it needs the source keypoints), joins the skeleton as the pose embedding's input, and
+the decoded residual is added to it: the output is then at the source's size.
+
 Randomness comes only from the caller's generators, one per sample: initial latents and (DDPM) the
 per-step noise are drawn sample by sample, so an image does not depend on what else is in the batch.
 """
@@ -59,6 +63,18 @@ def steps_run(num_inference_steps: int, source_strength: float, who: str = "FPDM
     return max(1, min(n, round(n * float(source_strength))))
 
 
+def check_sampling(temperature: float, residual_threshold: float, has_prior: bool, who: str = "FPDM pipeline") -> None:
+    """Raise for a temperature outside [0, 1] or a residual threshold that is negative (or NaN) or
+    given to a model without a prior."""
+    if not 0.0 <= float(temperature) <= 1.0:  # also refuses NaN
+        raise BenchError(f"{who}: temperature must be in [0, 1], got {temperature}")
+    if not float(residual_threshold) >= 0.0:
+        raise BenchError(f"{who}: residual_threshold must be >= 0, got {residual_threshold}")
+    if float(residual_threshold) > 0 and not has_prior:
+        raise BenchError(f"{who}: residual_threshold={residual_threshold} needs a checkpoint with a prior "
+                         f"(this one has stage2.prior 'none')")
+
+
 class FPDMPipeline:
     """Stage-1 fusion model + stage-2 diffusion model + noise schedule."""
 
@@ -101,36 +117,58 @@ class FPDMPipeline:
         return cls(stage1, stage2, json.loads(sched_file.read_text()), device=device, dtype=dtype)
 
     @torch.no_grad()
-    def conditions(self, source: torch.Tensor, target_kp: torch.Tensor, frame: tuple[int, int]):
-        """(source tokens, fusion vectors, pose images) for a batch; see Stage2Model.project."""
+    def conditions(self, source: torch.Tensor, target_kp: torch.Tensor, frame: tuple[int, int],
+                   prior: torch.Tensor | None = None):
+        """(source tokens, fusion vectors, pose embedding inputs) for a batch; see Stage2Model.project.
+        prior: the prior images when the model has one (Stage2Model.condition_image)."""
         source = source.to(self.device, self.dtype)
         tokens = self.stage2.encode_source(source)
         fusion = self.stage2.fusion(self.stage1, source, target_kp.to(self.device), frame)
         pose = self.stage2.pose_image(target_kp, frame).to(self.device, self.dtype)
-        return tokens, fusion, pose
+        return tokens, fusion, self.stage2.condition_image(pose, prior)
 
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, target_kp: torch.Tensor, generators: list[torch.Generator],
                  num_inference_steps: int = 20, guidance_scale: float = 2.0, scheduler: str = "ddpm",
-                 frame: tuple[int, int] | None = None, source_strength: float = 1.0) -> torch.Tensor:
-        """Generate images [B,3,H,W] in [0,1] at the model resolution.
+                 frame: tuple[int, int] | None = None, source_strength: float = 1.0,
+                 source_kp: torch.Tensor | None = None, temperature: float = 1.0,
+                 residual_threshold: float = 0.0) -> torch.Tensor:
+        """Generate images [B,3,H,W] in [0,1] at the model resolution (with a prior: at the source's size).
 
         source: [B,3,h,w] in [0,1] (any size: each encoder resizes it); target_kp: [B,K,2] pixels of
         ``frame`` (default: the source's size), NaN = missing; generators: one per sample.
         source_strength: 1 = start from pure noise (the paper); s < 1 = start from the source's latent
         noised to the s-th fraction of the schedule and run only those steps (SDEdit / img2img) —
-        for frames of one video, where most of the target is the source.
+        for frames of one video, where most of the target is the source; with a prior the start is
+        the prior itself (a zero residual).
+        source_kp: [B,K,2] in ``frame``; needed (only) by a model with a prior.
+        temperature: scales the initial latent noise. 1 = a sample of the model (the paper); 0 with a
+        deterministic sampler (ddim, dpmpp) = one path from the zero latent, which approximates the
+        model's conditional mean: what paired metrics (MAE, PSNR, SSIM) reward, at the cost of
+        detail. ddpm still draws its per-step noise at full scale.
+        residual_threshold: with a prior, the decoded residual is soft-thresholded by it
+        (``reference_impl.stage2.model.soft_threshold``); 0 = not.
         """
         B = source.shape[0]
         if len(generators) != B:
             raise BenchError(f"FPDM pipeline: got {len(generators)} generators for a batch of {B}")
         if target_kp.shape[0] != B:
             raise BenchError(f"FPDM pipeline: {target_kp.shape[0]} target poses for {B} source images")
+        check_sampling(temperature, residual_threshold, self.stage2.has_prior)
         frame = tuple(frame or source.shape[-2:])
         sched = make_scheduler(scheduler, self.scheduler_config)
         sched.set_timesteps(int(num_inference_steps), device=self.device)
 
-        tokens, fusion, pose = self.conditions(source, target_kp, frame)
+        prior = None
+        if self.stage2.has_prior:
+            if source_kp is None:
+                raise BenchError(f"FPDM pipeline: this checkpoint's prior ({self.stage2.prior}) needs source_kp")
+            if tuple(source.shape[-2:]) != frame:
+                raise BenchError(f"FPDM pipeline: the prior is drawn on the source, so frame {frame} must be its size "
+                                 f"{tuple(source.shape[-2:])}")
+            # kept in float32 (added to the output last): in bf16 it would move pixels by half a level
+            prior = self.stage2.prior_images(source, source_kp, target_kp).to(self.device, torch.float32)
+        tokens, fusion, pose = self.conditions(source, target_kp, frame, prior)
         guided = guidance_scale != 1.0
         if guided:
             # branch order as officially: uncond, source-only, full
@@ -142,11 +180,13 @@ class FPDMPipeline:
             cond = self.stage2.project(tokens, fusion, pose)
 
         keep = steps_run(len(sched.timesteps), source_strength)
-        latents = per_sample_randn(self.stage2.latent_shape, generators, self.device, torch.float32)
+        latents = per_sample_randn(self.stage2.latent_shape, generators, self.device, torch.float32) * float(temperature)
         timesteps = sched.timesteps
         if source_strength < 1.0:
             timesteps = timesteps[len(timesteps) - keep:]
-            start = self.stage2.encode_latents(source, sample=False).float()
+            # with a prior the start is the latent of a zero residual (the prior itself)
+            start = self.stage2.encode_latents(prior if prior is not None else source, sample=False,
+                                               prior=prior).float()
             latents = sched.add_noise(start, latents, timesteps[:1].repeat(B))
         else:
             latents = latents * sched.init_noise_sigma
@@ -161,7 +201,7 @@ class FPDMPipeline:
                                      for i, g in enumerate(generators)])
             else:
                 latents = sched.step(out, t, latents).prev_sample
-        return self.stage2.decode_latents(latents.to(self.dtype)).float()
+        return self.stage2.decode_latents(latents.to(self.dtype), prior, float(residual_threshold)).float()
 
     def nfe(self, num_inference_steps: int, guidance_scale: float, source_strength: float = 1.0) -> int:
         """UNet evaluations per image: steps run x 3 branches (x 1 without guidance)."""

@@ -40,7 +40,7 @@ STAGE1_MICRO = ["stage1.vision.image_size=32", "stage1.vision.patch_size=8", "st
                 "stage1.vision.intermediate_size=64", "stage1.vision.num_hidden_layers=1",
                 "stage1.vision.num_attention_heads=2", "stage1.vision.projection_dim=32",
                 "stage1.combiner.projection_dim=32", "stage1.combiner.hidden_dim=32"]
-STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.vae.config={patch: 4, latent_channels: 4}",
+STAGE2_MICRO = ["stage2.resolution=[32,24]", "stage2.prior=none", "stage2.vae.config={patch: 4, latent_channels: 4}",
                 "stage2.unet.config.in_channels=4", "stage2.unet.config.out_channels=4",
                 "stage2.unet.config.block_out_channels=[16,32,32]", "stage2.pose_embed.channels=[16,32,64]",
                 "stage2.unet.config.cross_attention_dim=32", "stage2.unet.config.attention_head_dim=2",

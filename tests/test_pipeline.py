@@ -72,15 +72,26 @@ def test_adapter_runs_the_shipped_checkpoint():
 
     adapter = MODELS.get("fpdm").from_pretrained(None, steps=3)
     src, kp = _inputs(2, seed=3)
-    src = torch.nn.functional.interpolate(src, size=(64, 44))
-    kp = kp * torch.tensor([44 / 28, 64 / 40])
-    batch = {"source": src, "target_kp": kp}
+    _, source_kp = _inputs(2, seed=4)
+    src = torch.nn.functional.interpolate(src, size=(128, 88))
+    kp, source_kp = kp * torch.tensor([88 / 28, 128 / 40]), source_kp * torch.tensor([88 / 28, 128 / 40])
+    batch = {"source": src, "target_kp": kp, "source_kp": source_kp}
     a = adapter.generate(batch, [torch.Generator().manual_seed(i) for i in range(2)])
     b = adapter.generate(batch, [torch.Generator().manual_seed(i) for i in range(2)])
-    assert a.shape == (2, 3, 64, 44) and 0 <= a.min() and a.max() <= 1
+    # the keypoint-warp prior is drawn at the batch's size, and so is the output
+    assert a.shape == (2, 3, 128, 88) and 0 <= a.min() and a.max() <= 1
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     info = adapter.info()
-    assert info["nfe"] == 9 and len(info["checkpoint_sha256"]) == 64 and info["parameters"] > 1e6
+    # the shipped sampling: DDIM without guidance (1 UNet call per step), temperature 0
+    assert info["nfe"] == 3 and info["prior"] == "keypoint-warp" and info["temperature"] == 0.0
+    assert len(info["checkpoint_sha256"]) == 64 and info["parameters"] > 1e6
+    # temperature 0 with DDIM starts every sample from the zero latent: the seed does not matter
+    c = adapter.generate(batch, [torch.Generator().manual_seed(50 + i) for i in range(2)])
+    torch.testing.assert_close(a, c, rtol=0, atol=0)
+    sampled = MODELS.get("fpdm").from_pretrained(None, steps=3, temperature=1.0)
+    assert (sampled.generate(batch, [torch.Generator().manual_seed(50 + i) for i in range(2)]) - a).abs().max() > 1e-3
+    with pytest.raises(BenchError, match="source_kp"):
+        adapter.generate({"source": src, "target_kp": kp}, [torch.Generator() for _ in range(2)])
 
 
 def test_paper_config_builds_from_local_folders(tmp_path):

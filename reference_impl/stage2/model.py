@@ -28,6 +28,10 @@ Inputs drawn / resized here (config keys of the ``stage2`` section):
   ``clip_crop``; absent = the stage-1 model's own ``preprocess``). Official stage 2 squashes it to
   224x224 (CLIP processor with ``do_center_crop=False``) although stage-1 training centre-crops.
 
+- ``prior`` (``reference_impl.stage2.prior``; absent = ``none``, the paper): with ``keypoint-warp``
+  the model diffuses the residual of the target over a keypoint warp of the source, sees that warp
+  as three more channels of the pose embedding's input, and its output is warp + residual.
+
 Towers: ``kind: tiny`` builds VAE / UNet / DINOv2 from the config dicts (random init);
 ``kind: pretrained`` loads them from local folders (Stable Diffusion 2.1 layout ``vae/`` + ``unet/``,
 DINOv2 folder), local files only.
@@ -53,6 +57,7 @@ from fpdm_bench.io import atomic_write_text
 from reference_impl.config import load_matching, load_weights, read_saved_config
 from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
 from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+from reference_impl.stage2.prior import check_prior, prior_images
 
 FORMAT = "fpdm-bench/stage2-diffusion"
 CONFIG_NAME = "config.json"
@@ -177,7 +182,13 @@ class Stage2Model(nn.Module):
             raise BenchError(f"stage2 config: pose_embed.channels {list(pose_channels)} downsample by "
                              f"{2 ** (len(pose_channels) - 1)}, but the VAE by {self.vae_scale_factor}; "
                              "give one channel entry per VAE level")
-        self.pose_embed = ControlNetConditioningEmbedding(self.unet.config.block_out_channels[0], 3, pose_channels)
+        try:
+            self.prior = check_prior(self.config.get("prior"))
+        except ValueError as e:
+            raise BenchError(f"stage2 config: {e}") from None
+        # the spatial condition: the skeleton image, and the prior image after it when there is one
+        self.pose_embed = ControlNetConditioningEmbedding(self.unet.config.block_out_channels[0],
+                                                          6 if self.has_prior else 3, pose_channels)
 
         try:  # validate now: a bad pose_render should fail at build time, not at the first batch
             self._pose_styles = {t: PoseStyle.from_config(self.config.get("pose_render"), train=t,
@@ -219,12 +230,32 @@ class Stage2Model(nn.Module):
         """Latent scale: stage2.vae.scaling_factor if set (tiny: measured after fitting), else the VAE's."""
         return float(self.config.get("vae", {}).get("scaling_factor") or self.vae.config.scaling_factor)
 
-    def resize(self, pixels: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-        """[B,3,H,W] in [0,1] -> model resolution (or `size`), antialiased bicubic."""
+    def resize(self, pixels: torch.Tensor, size: tuple[int, int] | None = None, clamp: bool = True) -> torch.Tensor:
+        """[B,3,H,W] in [0,1] -> model resolution (or `size`), antialiased bicubic (``clamp``: back
+        into [0, 1]; off for residuals)."""
         size = tuple(size or self.resolution)
         if tuple(pixels.shape[-2:]) == size:
             return pixels
-        return F.interpolate(pixels, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        out = F.interpolate(pixels, size=size, mode="bicubic", antialias=True, align_corners=False)
+        return out.clamp(0, 1) if clamp else out
+
+    # --- the prior (tiny recipe; see reference_impl/stage2/prior.py) ----------------------------
+    @property
+    def has_prior(self) -> bool:
+        return self.prior != "none"
+
+    def prior_images(self, source: torch.Tensor, source_kp: torch.Tensor, target_kp: torch.Tensor) -> torch.Tensor:
+        """The prior [B,3,H,W] at the source's size."""
+        return prior_images(self.prior, source, source_kp, target_kp)
+
+    def condition_image(self, pose: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """The pose embedding's input: the skeleton image at the model resolution, with the prior
+        (any size; resized here) as three more channels when the config has one."""
+        if not self.has_prior:
+            return pose
+        if prior is None:
+            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        return torch.cat([pose, self.resize(prior.to(pose.device, pose.dtype))], dim=1)
 
     def pose_style(self, train: bool | None = None) -> PoseStyle:
         """The pose drawing in force (``pose_render``; its ``train`` override when training).
@@ -282,18 +313,34 @@ class Stage2Model(nn.Module):
         """DINOv2 tokens [B, T, C] of source images [B,3,H,W] in [0,1] (squashed to the encoder size)."""
         return self.encode_source_pixels(self.source_pixels(pixels))
 
+    def vae_input(self, pixels: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """What the VAE encodes, in [-1, 1] at the model resolution: the image, or with a prior the
+        residual ``pixels - prior`` (taken at their common size, then resized)."""
+        if not self.has_prior:
+            return self.resize(pixels) * 2 - 1
+        if prior is None:
+            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        return self.resize(pixels - prior.to(pixels.device, pixels.dtype), clamp=False)
+
     def encode_latents(self, pixels: torch.Tensor, generator: torch.Generator | None = None,
-                       sample: bool = True) -> torch.Tensor:
-        """Scaled latents of images [B,3,H,W] in [0,1] at the model resolution."""
-        x = (self.resize(pixels) * 2 - 1).to(self.vae.dtype)
-        dist = self.vae.encode(x).latent_dist
+                       sample: bool = True, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Scaled latents of images [B,3,H,W] in [0,1] (with a prior: of their residual over it)."""
+        dist = self.vae.encode(self.vae_input(pixels, prior).to(self.vae.dtype)).latent_dist
         z = dist.sample(generator) if sample else dist.mean
         return z * self.scaling_factor
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images [B,3,H,W] in [0,1] from scaled latents."""
-        x = self.vae.decode((latents / self.scaling_factor).to(self.vae.dtype)).sample
-        return (x.float() / 2 + 0.5).clamp(0, 1)
+    def decode_latents(self, latents: torch.Tensor, prior: torch.Tensor | None = None,
+                       residual_threshold: float = 0.0) -> torch.Tensor:
+        """Images [B,3,H,W] in [0,1] from scaled latents: at the model resolution, or with a prior
+        ``prior + residual`` at the prior's size (the residual upsampled, bicubic, then
+        soft-thresholded by ``residual_threshold``, see ``soft_threshold``)."""
+        x = self.vae.decode((latents / self.scaling_factor).to(self.vae.dtype)).sample.float()
+        if not self.has_prior:
+            return (x / 2 + 0.5).clamp(0, 1)
+        if prior is None:
+            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        residual = F.interpolate(x, size=tuple(prior.shape[-2:]), mode="bicubic", align_corners=False)
+        return (prior.float() + soft_threshold(residual, residual_threshold)).clamp(0, 1)
 
     # --- conditioning -------------------------------------------------------------------------
     def project(self, source_tokens: torch.Tensor, fusion: torch.Tensor, pose_image: torch.Tensor,
@@ -415,6 +462,19 @@ class Stage2Model(nn.Module):
         load_matching(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights,
                       "FPDM stage-2 model", None if saved.get("source_encoder_saved", True) else "source_encoder.")
         return model.to(device=device, dtype=dtype).eval()
+
+
+def soft_threshold(x: torch.Tensor, tau: float) -> torch.Tensor:
+    """sign(x) max(|x| - tau, 0): shrinks every value towards 0 by tau, zeroing the small ones.
+
+    For a residual over a prior: most of it is zero where the prior is right (the still parts of a
+    video frame), and a low-resolution residual spills small values there (its upsampling, the
+    model's error). Soft-thresholding is the MAP estimate of a sparse (Laplace-distributed) signal
+    under small Gaussian noise; ``tau`` is chosen per checkpoint on its *training* pairs (README).
+    """
+    if tau <= 0:
+        return x
+    return torch.sign(x) * (x.abs() - tau).clamp(min=0)
 
 
 def _strip(cfg: dict) -> dict:

@@ -11,7 +11,9 @@ the MSE to the true velocity. Each condition is dropped independently with its o
 draws one coin per batch with its batch of 1; here each sample gets its own coin.
 
 Tiny configs start from a random VAE, so ``train.vae_steps`` first fits it as an autoencoder on the
-training images (L1 + a small KL), then freezes it and measures the latent scale.
+training images (L1 + a small KL), then freezes it and measures the latent scale. With a
+``stage2.prior`` (``reference_impl/stage2/prior.py``) the VAE encodes, and is fitted on, the
+residuals of the training targets over their priors, and the pose embedding also sees the prior.
 
 Outputs in out_dir: ``config.json`` + ``model.safetensors`` (Stage2Model.save_pretrained; EMA
 weights when ``train.ema_decay`` is set), ``scheduler_config.json``, ``train_log.jsonl`` (one line
@@ -49,7 +51,7 @@ from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
 TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 1000, "lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 0,
                   "ema_decay": None, "grad_clip": None, "checkpoint_every": 500, "log_every": 10, "cache": False,
                   "vae_steps": 0, "vae_batch_size": 16, "vae_lr": 1e-3, "vae_kl_weight": 1e-6,
-                  "save_dtype": None, "keep_checkpoint": True}
+                  "save_dtype": None, "keep_checkpoint": True, "pairs": "dataset"}
 CHECKPOINT_DIR = "checkpoint"
 _NOT_SHAPING = ("max_steps", "checkpoint_every", "log_every", "save_dtype", "keep_checkpoint", "cache")
 
@@ -65,9 +67,11 @@ def _generator(seed: int, *parts) -> torch.Generator:
 
 class _Features:
     """Frozen-encoder inputs per image / pair: DINOv2 tokens of sources, VAE posterior moments of
-    targets, target skeletons at the model size, and stage-1 fusion vectors.
+    targets (per pair with a prior: of the residual), target skeletons and priors at the model size,
+    and stage-1 fusion vectors.
 
-    With ``cache`` each is computed once (the tiny config: a few MB); otherwise per batch.
+    With ``cache`` each is computed once (the tiny configs: tens of MB; ~200 MB for tiny-phoenix's
+    3072 pairs with their priors); otherwise per batch.
     """
 
     def __init__(self, model: Stage2Model, fusion_model, dataset, device, cache: bool):
@@ -96,22 +100,51 @@ class _Features:
             return self.model.encode_source_pixels(pixels).float()
         return self._get("tokens", names, lambda ns: self.model.encode_source(self._images(ns)).float())
 
-    def moments(self, names):
-        def compute(ns):
-            x = (self.model.resize(self._images(ns)) * 2 - 1).to(self.model.vae.dtype)
-            return self.model.vae.encode(x).latent_dist.parameters.float()  # [mean, logvar] along channels
-        return self._get("moments", names, compute)
+    def _kps(self, names) -> torch.Tensor:
+        return torch.stack([torch.from_numpy(self.dataset.keypoints(n)) for n in names])
+
+    def priors(self, records):
+        """Priors at the model size, not clamped (so that resize(target - prior) = resize(target) -
+        this: the residual is a linear function of the two resized images)."""
+        def compute(recs):
+            prior = self.model.prior_images(self._images([r.source for r in recs]), self._kps([r.source for r in recs]),
+                                            self._kps([r.target for r in recs]))
+            return self.model.resize(prior, clamp=False).float()
+        return self._get("prior", list(records), compute)
+
+    def vae_inputs(self, records):
+        """What the VAE encodes for these pairs (Stage2Model.vae_input), in [-1, 1] at the model size."""
+        if not self.model.has_prior:
+            return self.model.resize(self._images([r.target for r in records])) * 2 - 1
+        targets = self.model.resize(self._images([r.target for r in records]), clamp=False)
+        return targets - self.priors(records).to(targets.device)
+
+    def moments(self, records):
+        """VAE posterior parameters [mean, logvar] (along channels) of the pairs' targets (by target
+        image without a prior; by pair with one)."""
+        def compute(keys):
+            recs = keys if self.model.has_prior else [by_target[k] for k in keys]
+            x = self.vae_inputs(recs).to(self.model.vae.dtype)
+            return self.model.vae.encode(x).latent_dist.parameters.float()
+        by_target = {r.target: r for r in records}
+        return self._get("moments", list(records) if self.model.has_prior else [r.target for r in records], compute)
+
+    def condition_images(self, records):
+        """The pose embedding's inputs: target skeletons, and the (clamped, as at sampling) priors."""
+        pose = self.poses([r.target for r in records])
+        if not self.model.has_prior:
+            return pose
+        return self.model.condition_image(pose, self.priors(records).clamp(0, 1).to(pose.device))
 
     def poses(self, names):
         def compute(ns):
-            kps = torch.stack([torch.from_numpy(self.dataset.keypoints(n)) for n in ns])
-            return self.model.pose_image(kps, self.frame).to(self.device)
+            return self.model.pose_image(self._kps(ns), self.frame).to(self.device)
         return self._get("pose", names, compute)
 
     def fusion(self, records):
         def compute(recs):
             src = self._images([r.source for r in recs])
-            kps = torch.stack([torch.from_numpy(self.dataset.keypoints(r.target)) for r in recs]).to(self.device)
+            kps = self._kps([r.target for r in recs]).to(self.device)
             return self.model.fusion(self.fusion_model, src, kps, self.frame).float()
         return self._get("fusion", list(records), compute)
 
@@ -190,24 +223,60 @@ def _load_checkpoint(out_dir: Path, model: Stage2Model, opt, sched, ema: dict | 
 # --- VAE fit (tiny configs only) -----------------------------------------------------------------
 
 
-def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress: bool) -> dict:
-    """Fit the random-init VAE on the training images at the model size, then freeze it and set the
-    latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen). A patch-PCA
-    autoencoder is fitted in closed form instead."""
+PAIR_RULES = ("dataset", "all-within-group")
+
+
+def training_pairs(pairs: list, rule: str) -> list:
+    """The pairs stage 2 trains on (``train.pairs``).
+
+    ``dataset``: the split's own pairs. ``all-within-group``: every ordered pair (a, b) of the images
+    of each group, where a group is a source image and the targets the split pairs it with (on
+    PHOENIX, one video: its first frame and every frame); 16 frames give 256 pairs instead of 16,
+    every frame the source of 16. The groups are taken in the split's order; a pair the split has
+    keeps its record, a new one gets the id ``<a>-><b>`` (image keys, unambiguous across videos).
+    """
+    from fpdm_bench.data.base import PairRecord
+
+    if rule == "dataset":
+        return list(pairs)
+    if rule != "all-within-group":
+        raise BenchError(f"stage2 train config: train.pairs must be one of {', '.join(PAIR_RULES)}, not {rule!r}")
+    groups: dict[str, list[str]] = {}
+    own = {(r.source, r.target): r for r in pairs}
+    for r in pairs:
+        groups.setdefault(r.source, [r.source])
+        if r.target not in groups[r.source]:
+            groups[r.source].append(r.target)
+    return [own.get((a, b)) or PairRecord(f"{a}->{b}", a, b) for images in groups.values() for a in images for b in images]
+
+
+def _fit_inputs(model: Stage2Model, pairs: list, dataset, feats: "_Features", device) -> torch.Tensor:
+    """What the VAE is fitted on, in [-1, 1] at the model size: every training image once, or with a
+    prior the residual of every training pair."""
+    if model.has_prior:
+        return torch.cat([feats.vae_inputs(pairs[i:i + 64]) for i in range(0, len(pairs), 64)])
+    names = sorted({n for r in pairs for n in (r.source, r.target)})
+    return model.resize(torch.stack([dataset.load_image(n) for n in names])).to(device) * 2 - 1
+
+
+def _fit_vae(model: Stage2Model, inputs: torch.Tensor, cfg: dict, seed: int, progress: bool) -> dict:
+    """Fit the random-init VAE on ``inputs`` ([N,3,h,w] in [-1, 1], ``_fit_inputs``), then freeze it
+    and set the latent scale to 1 / std of the posterior samples (how SD's 0.18215 was chosen). A
+    patch-PCA autoencoder is fitted in closed form instead. Reconstruction MAE is in [0, 1] pixel
+    units (``_pixel_mae``)."""
     from tqdm.auto import tqdm
 
-    names = sorted({n for r in dataset.pairs for n in (r.source, r.target)})
-    images = model.resize(torch.stack([dataset.load_image(n) for n in names])).to(device)
     vae = model.vae
     if isinstance(vae, PatchPCAAutoencoder):
-        return _fit_patch_pca(model, images)
+        return _fit_patch_pca(model, inputs)
+    n = len(inputs)
     vae.requires_grad_(True).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=float(cfg["vae_lr"]), weight_decay=0.0)
-    steps, bs = int(cfg["vae_steps"]), min(int(cfg["vae_batch_size"]), len(names))
+    steps, bs = int(cfg["vae_steps"]), min(int(cfg["vae_batch_size"]), n)
     losses = []
     for step in tqdm(range(1, steps + 1), desc="stage2 vae", unit="step", disable=not progress):
         g = _generator(seed, "vae", step)
-        x = images[torch.randperm(len(names), generator=g)[:bs]] * 2 - 1
+        x = inputs[torch.randperm(n, generator=g)[:bs]]
         dist = vae.encode(x).latent_dist
         recon = vae.decode(dist.sample(g)).sample
         loss = F.l1_loss(recon, x) + float(cfg["vae_kl_weight"]) * dist.kl().mean()
@@ -218,26 +287,30 @@ def _fit_vae(model: Stage2Model, dataset, cfg: dict, seed: int, device, progress
     vae.requires_grad_(False).eval()
     with torch.no_grad():
         g = _generator(seed, "vae-scale")
-        zs = torch.cat([vae.encode(images[i:i + 64] * 2 - 1).latent_dist.sample(g) for i in range(0, len(names), 64)])
-        recon = torch.cat([vae.decode(vae.encode(images[i:i + 64] * 2 - 1).latent_dist.mean).sample
-                           for i in range(0, len(names), 64)])
+        zs = torch.cat([vae.encode(inputs[i:i + 64]).latent_dist.sample(g) for i in range(0, n, 64)])
+        recon = torch.cat([vae.decode(vae.encode(inputs[i:i + 64]).latent_dist.mean).sample for i in range(0, n, 64)])
     scale = float(1.0 / zs.std())
     model.config.setdefault("vae", {})["scaling_factor"] = scale
-    recon_mae = float(((recon / 2 + 0.5).clamp(0, 1) - images).abs().mean())
+    recon_mae = _pixel_mae(model, recon, inputs)
     return {"vae_steps": steps, "vae_first_loss": losses[0] if losses else None,
             "vae_final_loss": losses[-1] if losses else None, "vae_recon_mae": round(recon_mae, 5),
             "vae_scaling_factor": scale}
 
 
-def _fit_patch_pca(model: Stage2Model, images: torch.Tensor) -> dict:
+def _pixel_mae(model: Stage2Model, recon: torch.Tensor, inputs: torch.Tensor) -> float:
+    """Reconstruction MAE in [0, 1] pixel units: images are encoded as 2x - 1, residuals as they are."""
+    return float((recon.clamp(-1, 1) - inputs).abs().mean() / (1.0 if model.has_prior else 2.0))
+
+
+def _fit_patch_pca(model: Stage2Model, inputs: torch.Tensor) -> dict:
     """Closed-form fit of the patch-PCA autoencoder; latent scale = 1 / std of the training latents."""
-    info = model.vae.fit(images * 2 - 1)
+    info = model.vae.fit(inputs)
     with torch.no_grad():
-        zs = torch.cat([model.vae.encode(images[i:i + 64] * 2 - 1).latent_dist.mean for i in range(0, len(images), 64)])
-        recon = torch.cat([model.vae.decode(zs[i:i + 64]).sample for i in range(0, len(images), 64)])
+        zs = torch.cat([model.vae.encode(inputs[i:i + 64]).latent_dist.mean for i in range(0, len(inputs), 64)])
+        recon = torch.cat([model.vae.decode(zs[i:i + 64]).sample for i in range(0, len(inputs), 64)])
     scale = float(1.0 / zs.std())
     model.config.setdefault("vae", {})["scaling_factor"] = scale
-    recon_mae = float(((recon / 2 + 0.5).clamp(0, 1) - images).abs().mean())
+    recon_mae = _pixel_mae(model, recon, inputs)
     return {"vae_steps": 0, "vae_kind": PatchPCAAutoencoder.kind, "vae_explained_variance": round(info["explained_variance"], 5),
             "vae_recon_mae": round(recon_mae, 5), "vae_scaling_factor": scale}
 
@@ -268,7 +341,8 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
         raise BenchError("stage2 train config: set train.max_steps to a positive number")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_pairs = len(dataset)
+    pairs = training_pairs(dataset.pairs, str(train_cfg["pairs"]))
+    n_pairs = len(pairs)
     if n_pairs < 1:
         raise BenchError(f"dataset {getattr(dataset, 'name', '?')}: no pairs to train on")
     device = torch.device(device)
@@ -295,6 +369,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     ema = ({k: v.detach().clone().float() for k, v in model.trainable_state_dict().items()}
            if ema_decay else None)
 
+    feats = _Features(model, fusion_model, dataset, device, cache=bool(train_cfg["cache"]))
     step, vae_info, t_prev = 0, {}, 0.0
     ck = out_dir / CHECKPOINT_DIR
     log_path = out_dir / "train_log.jsonl"
@@ -318,9 +393,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
             if not pca and model.config.get("vae", {}).get("kind", "tiny") != "tiny":
                 raise BenchError("stage2 train config: train.vae_steps fits a random-init VAE; set it to 0 with a "
                                  "pretrained VAE")
-            vae_info = _fit_vae(model, dataset, train_cfg, seed, device, progress)
-
-    feats = _Features(model, fusion_model, dataset, device, cache=bool(train_cfg["cache"]))
+            vae_info = _fit_vae(model, _fit_inputs(model, pairs, dataset, feats, device), train_cfg, seed, progress)
     bs = min(int(train_cfg["batch_size"]), n_pairs)
     steps_per_epoch = max(1, n_pairs // bs)
     drop_p = {k: float(v) for k, v in (model.config.get("condition_dropout") or {}).items()}
@@ -332,7 +405,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     def batch_for(s: int):
         epoch, idx = divmod(s - 1, steps_per_epoch)
         perm = torch.randperm(n_pairs, generator=_generator(seed, "epoch", epoch))
-        return [dataset.pairs[i] for i in perm[idx * bs:(idx + 1) * bs].tolist()]
+        return [pairs[i] for i in perm[idx * bs:(idx + 1) * bs].tolist()]
 
     losses: list[float] = []
     t0 = time.perf_counter()
@@ -354,8 +427,8 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
             g = _generator(seed, "step", s)
             torch.manual_seed(_seed_for(seed, "dropout", s))  # nn.Dropout inside the projections
             tokens = feats.tokens([r.source for r in records])
-            moments = feats.moments([r.target for r in records])
-            pose = feats.poses([r.target for r in records])
+            moments = feats.moments(records)
+            pose = feats.condition_images(records)
             fusion = feats.fusion(records)
             mean, logvar = moments.chunk(2, dim=1)
             B = len(records)
@@ -422,7 +495,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     all_losses = [json.loads(ln)["loss"] for ln in log_path.read_text().splitlines() if ln.strip()]
     tail = all_losses[-max(1, min(50, len(all_losses) // 5)):]
     head = all_losses[:max(1, min(50, len(all_losses) // 5))]
-    summary = {"steps": step, "batch_size": bs, "first_loss_mean": sum(head) / len(head),
+    summary = {"steps": step, "batch_size": bs, "training_pairs": n_pairs, "first_loss_mean": sum(head) / len(head),
                "final_loss_mean": sum(tail) / len(tail), "seconds": round(seconds, 1),
                "seconds_per_step": round(seconds / max(1, step), 3), "out_dir": str(out_dir),
                "checkpoint_sha256": sha256_file(out_dir / WEIGHTS_NAME),
