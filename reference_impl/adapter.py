@@ -114,5 +114,6 @@ class FPDMAdapter(ModelAdapter):
                 "nfe": self.pipeline.nfe(self.steps, self.guidance, self.source_strength), "steps": self.steps,
                 "scheduler": self.scheduler, "guidance": self.guidance, "source_strength": self.source_strength,
                 "temperature": self.temperature, "prior": self.pipeline.stage2.prior,
-                "residual_threshold": self.residual_threshold, "resolution": list(self.resolution), "dtype": str(self.pipeline.dtype).replace("torch.", ""),
+                "residual_threshold": self.residual_threshold, "resolution": list(self.resolution),
+                "dtype": str(self.pipeline.dtype).replace("torch.", ""),
                 "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha}

@@ -248,13 +248,16 @@ class Stage2Model(nn.Module):
         """The prior [B,3,H,W] at the source's size."""
         return prior_images(self.prior, source, source_kp, target_kp)
 
+    def _require_prior(self, prior: torch.Tensor | None) -> None:
+        if prior is None:
+            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+
     def condition_image(self, pose: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """The pose embedding's input: the skeleton image at the model resolution, with the prior
         (any size; resized here) as three more channels when the config has one."""
         if not self.has_prior:
             return pose
-        if prior is None:
-            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        self._require_prior(prior)
         return torch.cat([pose, self.resize(prior.to(pose.device, pose.dtype))], dim=1)
 
     def pose_style(self, train: bool | None = None) -> PoseStyle:
@@ -318,8 +321,7 @@ class Stage2Model(nn.Module):
         residual ``pixels - prior`` (taken at their common size, then resized)."""
         if not self.has_prior:
             return self.resize(pixels) * 2 - 1
-        if prior is None:
-            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        self._require_prior(prior)
         return self.resize(pixels - prior.to(pixels.device, pixels.dtype), clamp=False)
 
     def encode_latents(self, pixels: torch.Tensor, generator: torch.Generator | None = None,
@@ -337,8 +339,7 @@ class Stage2Model(nn.Module):
         x = self.vae.decode((latents / self.scaling_factor).to(self.vae.dtype)).sample.float()
         if not self.has_prior:
             return (x / 2 + 0.5).clamp(0, 1)
-        if prior is None:
-            raise BenchError(f"stage2 config has prior {self.prior!r}: pass the prior images")
+        self._require_prior(prior)
         residual = F.interpolate(x, size=tuple(prior.shape[-2:]), mode="bicubic", align_corners=False)
         return (prior.float() + soft_threshold(residual, residual_threshold)).clamp(0, 1)
 

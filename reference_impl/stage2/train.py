@@ -115,7 +115,7 @@ class _Features:
     def vae_inputs(self, records):
         """What the VAE encodes for these pairs (Stage2Model.vae_input), in [-1, 1] at the model size."""
         if not self.model.has_prior:
-            return self.model.resize(self._images([r.target for r in records])) * 2 - 1
+            return self.model.vae_input(self._images([r.target for r in records]))
         targets = self.model.resize(self._images([r.target for r in records]), clamp=False)
         return targets - self.priors(records).to(targets.device)
 
@@ -256,7 +256,7 @@ def _fit_inputs(model: Stage2Model, pairs: list, dataset, feats: "_Features", de
     if model.has_prior:
         return torch.cat([feats.vae_inputs(pairs[i:i + 64]) for i in range(0, len(pairs), 64)])
     names = sorted({n for r in pairs for n in (r.source, r.target)})
-    return model.resize(torch.stack([dataset.load_image(n) for n in names])).to(device) * 2 - 1
+    return model.vae_input(torch.stack([dataset.load_image(n) for n in names])).to(device)
 
 
 def _fit_vae(model: Stage2Model, inputs: torch.Tensor, cfg: dict, seed: int, progress: bool) -> dict:
