@@ -283,15 +283,15 @@ def test_markdown_summary_for_a_pull_request(runs, tmp_path):
 
 
 def test_paired_bootstrap_matches_a_direct_numpy_computation(monkeypatch):
-    from fpdm_bench.stats import paired
+    from fpdm_bench.metrics import bootstrap
 
     rng = np.random.default_rng(3)
     base, new = rng.normal(size=57), rng.normal(size=57) + 0.1
     d = new - base
     idx = np.random.default_rng(11).integers(0, 57, size=(2000, 57))
     lo, hi = np.percentile(d[idx].mean(axis=1), [2.5, 97.5])
-    for block in (paired.BLOCK, 57 * 5):  # one block, and many: the same stream
-        monkeypatch.setattr(paired, "BLOCK", block)
+    for block in (bootstrap.BLOCK, 57 * 5):  # one block, and many: the same stream
+        monkeypatch.setattr(bootstrap, "BLOCK", block)
         pd = paired_bootstrap(base, new, resamples=2000, seed=11)
         assert pd.ci95 == [lo, hi] and pd.delta == pytest.approx(d.mean(), abs=1e-15)
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpdm_bench.errors import BenchError
-
-BLOCK = 1 << 22  # indices per block of bootstrap draws
+from fpdm_bench.metrics.bootstrap import bootstrap_means
 
 
 @dataclass
@@ -55,19 +54,6 @@ def match_pairs(base: dict[str, bool], new: dict[str, bool], names: tuple[str, s
     skipped = {names[0]: [p for p, ok in base.items() if not ok and new[p]],
                names[1]: [p for p, ok in base.items() if ok and not new[p]]}
     return PairMatch(common, {k: v for k, v in skipped.items() if v})
-
-
-def bootstrap_means(values, resamples: int = 2000, seed: int = 0) -> np.ndarray:
-    """[resamples] means of bootstrap resamples of ``values`` (indices as the module docstring says)."""
-    v = np.asarray(values, np.float64)
-    n = v.size
-    rng = np.random.default_rng(seed)
-    out = np.empty(resamples)
-    rows = max(1, BLOCK // max(n, 1))
-    for s in range(0, resamples, rows):
-        b = min(rows, resamples - s)
-        out[s: s + b] = v[rng.integers(0, n, size=(b, n))].mean(axis=1)
-    return out
 
 
 @dataclass
