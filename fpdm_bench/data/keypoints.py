@@ -63,3 +63,15 @@ def pad_x(kp: np.ndarray, pad: int = DEEPFASHION_PAD_X) -> np.ndarray:
 
 def visible(kp: np.ndarray) -> np.ndarray:
     return ~np.isnan(kp).any(axis=1)
+
+
+def drop_outside(kp: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Points outside the frame (0 <= x <= W - 1, 0 <= y <= H - 1: pixel centres at integer
+    coordinates) become NaN: a pose detector cannot report them either, and the datasets' files have
+    no way to store them (-1 means missing)."""
+    H, W = hw
+    with np.errstate(invalid="ignore"):
+        inside = (kp[:, 0] >= 0) & (kp[:, 0] <= W - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= H - 1)
+    out = kp.copy()
+    out[~inside] = np.nan
+    return out

@@ -8,7 +8,7 @@ worker or process, exactly like the run's own per-sample seeds (fpdm_bench.seedi
 
 Keypoints are [K, 2] (x, y) pixels in the frame of the image they belong to, NaN = missing
 (fpdm_bench.data.keypoints). A pixel's centre is at integer coordinates, so the frame is
-0 <= x <= W - 1, 0 <= y <= H - 1 (the convention of fpdm_bench.data.synth.person.in_frame).
+0 <= x <= W - 1, 0 <= y <= H - 1 (fpdm_bench.data.keypoints.drop_outside).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import hashlib
 import numpy as np
 import torch
 
+from fpdm_bench.data.keypoints import visible
 from fpdm_bench.errors import BenchError
 
 
@@ -148,21 +149,6 @@ def kp_to_numpy(kp: torch.Tensor) -> np.ndarray:
 def kp_like(arr: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     """A new tensor with the dtype and device of ``like``."""
     return torch.from_numpy(np.ascontiguousarray(arr)).to(dtype=like.dtype, device=like.device)
-
-
-def drop_outside(kp: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Points outside the frame become NaN: a pose detector cannot report them either, and the
-    datasets' files have no way to store them (-1 means missing)."""
-    H, W = hw
-    with np.errstate(invalid="ignore"):
-        inside = (kp[:, 0] >= 0) & (kp[:, 0] <= W - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= H - 1)
-    out = kp.copy()
-    out[~inside] = np.nan
-    return out
-
-
-def visible(kp: np.ndarray) -> np.ndarray:
-    return ~np.isnan(kp).any(axis=1)
 
 
 def pose_centre(kp: np.ndarray) -> np.ndarray | None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpdm_bench.perturb.base import (
-    LIMBS, Perturbation, drop_outside, kp_like, kp_to_numpy, pose_centre, swap_permutation,
-)
+from fpdm_bench.data.keypoints import drop_outside
+from fpdm_bench.perturb.base import LIMBS, Perturbation, kp_like, kp_to_numpy, pose_centre, swap_permutation
 
 
 class PosePerturbation(Perturbation):

@@ -18,7 +18,7 @@ from PIL import Image
 
 from fpdm_bench.data import keypoints as kpt
 from fpdm_bench.data.synth.figure import random_look
-from fpdm_bench.data.synth.person import FAMILIES, VIEWS, draw_person, in_frame, keypoints, random_body, random_pose
+from fpdm_bench.data.synth.person import FAMILIES, VIEWS, draw_person, keypoints, random_body, random_pose
 
 VERSION = 1
 VIEW_TAG = {"front": "1front", "side-left": "2side", "side-right": "2side", "back": "3back"}
@@ -40,7 +40,7 @@ def _identity_images(rng, ident: int, n_poses: int, size, gender: str):
         kp, geo = keypoints(body, pose, size)
         img = draw_person(size, kp, geo, pose, body, look)
         name = f"fashion{gender}Synthid{ident:08d}{k + 1:02d}_{VIEW_TAG[pose.view]}.jpg"
-        out.append((name, img, kpt.rescale(in_frame(kp, size), size, kpt.DEEPFASHION_ANNOTATION_SIZE)))
+        out.append((name, img, kpt.rescale(kpt.drop_outside(kp, size), size, kpt.DEEPFASHION_ANNOTATION_SIZE)))
     return out
 
 

@@ -131,15 +131,6 @@ def keypoints(body: Body, pose: Pose, hw: tuple[int, int]) -> tuple[np.ndarray, 
     return kp, geo
 
 
-def in_frame(kp: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """The keypoints with those outside the frame set to NaN (a detector cannot see them)."""
-    H, W = hw
-    out = kp.copy()
-    outside = ~((kp[:, 0] >= 0) & (kp[:, 0] <= W - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= H - 1))
-    out[outside] = np.nan
-    return out
-
-
 def draw_person(hw: tuple[int, int], kp: np.ndarray, geo: dict, pose: Pose, body: Body, look: Look) -> np.ndarray:
     """Draw the person back to front over the identity's backdrop; returns an RGB uint8 [H, W, 3]."""
     H, W = hw
