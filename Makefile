@@ -28,12 +28,16 @@ REPORT_OUT ?= reports/example
 REPORT_MODELS := fpdm pidm cfld pocold
 PROFILES := $(RUNS)/profile-synthetic
 
-.PHONY: help install test test-fast bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids report
+.PHONY: help install test test-fast test-published bench-published gpu-wheels gpu-check bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids report
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
 	@echo "make test                    run the whole test suite (what CI runs)"
 	@echo "make test-fast               the suite without the tests marked slow (training, kills, Inception passes; < 60 s)"
+	@echo "make test-published          the published-size tests (FPDM, PIDM, CFLD, PoCoLD with random weights; ~15 min, ~8 GB; not in make test)"
+	@echo "make bench-published         profile the four published configurations (random weights, 2 steps, batch 1) and write $(RUNS)/published/published.md"
+	@echo "make gpu-wheels              download what a GPU machine without a package index lacks into .whl/ (diffusers, importlib_metadata)"
+	@echo "make gpu-check               on a GPU machine: every model's published configuration in fp32/fp16/bf16, profiles at batch 1 and 8, torchrun + NCCL (tools/gpu_check.sh)"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
 	@echo "make regress BASE=run NEW=run [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md]   compare NEW with BASE (CIs, verdicts); exit 1 on a regression"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
@@ -61,7 +65,21 @@ test: install
 	$(BIN)/python -m pytest -q
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not published"
+
+test-published: install
+	$(BIN)/python -m pytest -q -m published
+
+bench-published: install
+	$(BIN)/python tools/bench_published.py --out $(RUNS)/published
+
+# diffusers is pure Python: one wheel serves the GPU machine's Python 3.12 (see tools/gpu_check.sh)
+gpu-wheels:
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  -d .whl "diffusers==$$($(BIN)/python -c 'import diffusers; print(diffusers.__version__)')" importlib_metadata
+
+gpu-check:
+	bash tools/gpu_check.sh $(GPU_CHECK_ARGS)
 
 bench: install
 	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \

@@ -35,6 +35,12 @@ class Context:
             # ranks wait for the slowest at the end of generation: allow for uneven shards
             dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(hours=2))
 
+    def describe(self) -> dict:
+        """What results.json records of the launch: world size and the process group's backend."""
+        import torch.distributed as dist
+
+        return {"world_size": self.world, "backend": dist.get_backend() if dist.is_initialized() else None}
+
     def gather(self, obj):
         """Every rank's ``obj`` as a list on rank 0 (None elsewhere)."""
         import torch.distributed as dist
@@ -45,8 +51,9 @@ class Context:
 
 
 def context() -> Context | None:
-    """The launcher's process group settings, or None for a plain (single-process) run."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """The launcher's process group settings, or None for a plain run (no RANK / WORLD_SIZE in the
+    environment). A launcher's single process (``torchrun --nproc_per_node 1``) gets a Context too, so
+    one GPU exercises the same path as many: process group (NCCL), gather, rank 0 writes."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return None
-    return Context(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    return Context(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))

@@ -27,9 +27,11 @@ def format_table(results, fmt: str = "text") -> str:
     results = [Results.of(r) for r in results]
     names = metric_names(results)
     head = ["model", "dataset", "protocol", "n"] + [f"{m} {_arrow(direction(results, m))}" for m in names]
-    rows = [[r.model, r.dataset, r.protocol, str(r.n)] + [_cell(r.metrics.get(m)) for m in names] for r in results]
+    rows = [[r.label, r.dataset, r.protocol, str(r.n)] + [_cell(r.metrics.get(m)) for m in names] for r in results]
     notes = sorted({f"{m}: {e['unavailable']}" for r in results for m, e in r.metrics.items()
                     if isinstance(e, dict) and e.get("unavailable")})
+    notes += sorted({f"{r.label}: {r.data.get('note') or 'random weights, no metric scored'}"
+                     for r in results if r.random_weights})
     if fmt == "csv":
         import csv
         import io
@@ -47,5 +49,6 @@ def format_table(results, fmt: str = "text") -> str:
         fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths))  # noqa: E731
         lines = [fmt_row(head), "  ".join("-" * w for w in widths)] + [fmt_row(r) for r in rows]
     lines += [""] + [f"note: {n}" for n in notes] if notes else []
-    lines.append("± = half-width of the bootstrap 95 % CI of the mean")
+    if names:
+        lines.append("± = half-width of the bootstrap 95 % CI of the mean")
     return "\n".join(lines)

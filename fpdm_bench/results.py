@@ -51,6 +51,19 @@ class Results:
         return str(self.data.get("model", {}).get("name") or self.data.get("config", {}).get("model", "?"))
 
     @property
+    def random_weights(self) -> bool:
+        """A run of a published configuration with random weights (``--model-arg init=random``): it
+        scored nothing, and tables mark it."""
+        from fpdm_bench.models.random_init import is_random
+
+        return bool(self.data.get("random_weights")) or is_random(self.data.get("model"))
+
+    @property
+    def label(self) -> str:
+        """The model name as tables show it (marked when the weights are random)."""
+        return f"{self.model} [random weights]" if self.random_weights else self.model
+
+    @property
     def dataset(self) -> str:
         return str(self.data.get("dataset", {}).get("name", "?"))
 

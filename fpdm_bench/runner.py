@@ -82,6 +82,11 @@ class RunConfig:
         d["perturb"] = f"{pert[0]}:{pert[1]}" if pert else None  # severity 0 is the clean run
         return {k: d[k] for k in IDENTITY_FIELDS}
 
+    @property
+    def random_weights(self) -> bool:
+        """--model-arg init=random: the run generates (shapes, memory, time) and scores nothing."""
+        return str(self.model_args.get("init", "pretrained")) == "random"
+
     def perturbation(self) -> tuple[str, int] | None:
         """(name, severity) of --perturb, checked; None when there is none or its severity is 0."""
         if not self.perturb:
@@ -118,6 +123,10 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     pairs = dataset.pairs[: cfg.limit] if cfg.limit else dataset.pairs
     if not pairs:
         raise BenchError(f"dataset {cfg.dataset!r} ({dataset.root}) has no {cfg.split} pairs")
+    if cfg.random_weights:
+        from fpdm_bench.models.random_init import RANDOM_NOTE
+
+        log(f"{cfg.model}: {RANDOM_NOTE}")
     identity = {**cfg.identity(), "pairs_sha256": pairs_sha256(pairs)}
     finished = _finished(run_dir, cfg, identity)
     if finished is not None:
@@ -230,10 +239,12 @@ def _open(cfg: RunConfig):
 
 
 def _scorer(cfg: RunConfig, dataset, pairs):
+    from fpdm_bench.models.random_init import RANDOM_NOTE
     from fpdm_bench.scoring import Scorer
 
     return Scorer(cfg.protocol, device=cfg.device, dataset=dataset, pairs=pairs, convert=cfg.convert,
-                  reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights)
+                  reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights,
+                  not_scored=RANDOM_NOTE if cfg.random_weights else None)
 
 
 def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, scorer, log):
@@ -255,16 +266,18 @@ def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, scorer, log):
         records.update(recs)
         for g, rows in fs.items():
             features[g].update(rows)
-    return finalize(run_dir, cfg, dataset, pairs, log, records=records, features=features, scorer=scorer)
+    return finalize(run_dir, cfg, dataset, pairs, log, records=records, features=features, scorer=scorer,
+                    distributed=dist.describe())
 
 
 def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: dict | None = None,
-             features: dict | None = None, timing: dict | None = None, scorer=None):
+             features: dict | None = None, timing: dict | None = None, scorer=None, distributed: dict | None = None):
     """Write results.json if every pair is done. The set metrics are fed the stored features of the
     finished pairs in dataset order (``features``: {group: {pair_id: row}} gathered in memory
     instead; records of runs from before features were stored are re-read from samples/).
     ``scorer``: the run's, reused when every pair was scored (its set metrics were never fed: the
-    runner only took features from it); rebuilt over the scored pairs otherwise."""
+    runner only took features from it); rebuilt over the scored pairs otherwise. ``distributed``: the
+    launch (world size, backend) under torchrun, recorded in results.json."""
     records = read_records(run_dir) if records is None else records
     missing = [r.pair_id for r in pairs if r.pair_id not in records]
     if missing:
@@ -303,6 +316,8 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
                    "generate_seconds_total": float(np.sum(gen_s)) if gen_s else None,
                    **({"last_session": timing} if timing else {})},
         "metrics": metrics,
+        **({"random_weights": True, "note": scorer.not_scored} if scorer.not_scored else {}),
+        **({"distributed": distributed} if distributed else {}),
     }
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results

@@ -50,12 +50,13 @@ class Scorer:
     ``test-targets`` reference. ``reference_folder``: score against the images of that folder.
     ``allow_upsampled``: score even if real images are smaller than the evaluation size.
     ``networks`` replaces networks by name (tests: ``{"fid-inception": stand_in}``); ``weights`` maps
-    weight names (see fpdm_bench.weights) to paths.
+    weight names (see fpdm_bench.weights) to paths. ``not_scored``: a reason to build no metric at
+    all (a random-weight model: its images are for shapes and time, and no score of them is a model's).
     """
 
     def __init__(self, protocol="standard", device="cpu", dataset=None, *, reference_paths=None, size=None,
                  pairs=None, reference_folder=None, allow_upsampled=False, networks=None, weights=None, cache=None,
-                 log=None, convert=False):
+                 log=None, convert=False, not_scored: str | None = None):
         self.protocol = get_protocol(protocol)
         self.device = torch.device(device)
         self.dataset = dataset
@@ -67,7 +68,8 @@ class Scorer:
         self.size = tuple(p.eval_size or size or (dataset.size if dataset is not None else ()) or ()) or None
         ctx = MetricContext(device, weights, networks)
         self.paired, self.set, self.unavailable = [], [], {}
-        for key, settings in p.metrics.items():
+        self.not_scored = not_scored
+        for key, settings in (p.metrics.items() if not_scored is None else ()):
             cls = METRICS.get(settings.get("metric", key))
             metric = cls(key=key, **{k: v for k, v in settings.items() if k not in ("metric", "view")})
             metric.view = settings.get("view")
@@ -80,14 +82,34 @@ class Scorer:
                 continue
             (self.paired if metric.kind == "paired" else self.set).append(metric)
         self.pairs = list(pairs) if pairs is not None else None
+        self.batch_shrunk: dict[str, int] = {}  # set metric key -> the batch a small reference set left
+        self._shrink_batches_to_reference()
         self.dropped = {m.key: p.remainder_dropped(self.pairs, m.drop_remainder)
                         for m in self.paired + self.set if self.pairs is not None and m.drop_remainder}
         self._buffer: list[tuple[str, str, torch.Tensor]] = []  # (pair id, bootstrap id, prepared image)
         self._reference_info: dict = {}
         self.real_images: dict = {}
-        if dataset is not None and self.pairs is not None and p.eval_size:
+        if dataset is not None and self.pairs is not None and p.eval_size and not_scored is None:
             targets = list(dict.fromkeys(dataset.image_path(r.target) for r in self.pairs))
             self.real_images["ground_truth"] = check_resolution(targets, p, allow_upsampled, "ground-truth")
+
+    def _shrink_batches_to_reference(self) -> None:
+        """The scripts that drop FID remainders (PIDM, PoCoLD, GFLA: ``utils/metrics.py:52,169-173``)
+        keep one batch size (64) on the FID object and read the reference set first; a reference set
+        smaller than the batch shrinks it to the set's size for good, so the generated set is cut to
+        a multiple of that size (48 reference + 72 generated -> 48 used). A set metric's
+        ``drop_remainder`` becomes that batch (KID, added here on the same features, follows FID)."""
+        shrinkable = [m for m in self.set if getattr(m, "drop_remainder", 0)]
+        if not shrinkable:
+            return
+        try:
+            n_ref = len(self.reference_set()[0])
+        except BenchError:  # no reference set: compute() says so
+            return
+        for m in shrinkable:
+            if 0 < n_ref < m.drop_remainder:
+                m.drop_remainder = n_ref
+                self.batch_shrunk[m.key] = n_ref
 
     # --- per batch ----------------------------------------------------------------------------
     def _eval_size(self, images: torch.Tensor) -> tuple[int, int]:
@@ -190,7 +212,13 @@ class Scorer:
                 ref = self._reference(name, metrics)
                 for m in metrics:
                     try:
-                        out.update(self._with_dropped(m, m.compute(ref)))
+                        res = self._with_dropped(m, m.compute(ref))
+                        if m.key in self.batch_shrunk:
+                            for entry in res.values():
+                                entry["batch"] = self.batch_shrunk[m.key]
+                                entry["batch_note"] = (f"the reference set ({self.batch_shrunk[m.key]} images) is "
+                                                       f"smaller than the script's batch and shrank it")
+                        out.update(res)
                     except ValueError as e:  # e.g. fewer than 2 images: no distribution to compare
                         out[m.key] = {"value": None, "unavailable": f"{m.key}: {e}", "metric": m.name}
         for key, (metric, reason) in self.unavailable.items():
@@ -254,4 +282,6 @@ class Scorer:
             d["real_images"] = self.real_images
         if self.unavailable:
             d["unavailable"] = {k: reason for k, (_, reason) in self.unavailable.items()}
+        if self.not_scored:
+            d["not_scored"] = self.not_scored
         return d

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.models.random_init import random_info
 from reference_impl.pipeline import SCHEDULERS, FPDMPipeline, check_sampling, steps_run
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
@@ -34,11 +35,11 @@ class FPDMAdapter(ModelAdapter):
 
     name = "fpdm"
 
-    def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path, steps: int = SAMPLING_DEFAULTS["steps"],
+    def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path | None, steps: int = SAMPLING_DEFAULTS["steps"],
                  guidance: float = SAMPLING_DEFAULTS["guidance"], scheduler: str = SAMPLING_DEFAULTS["scheduler"],
                  source_strength: float = SAMPLING_DEFAULTS["source_strength"],
                  temperature: float = SAMPLING_DEFAULTS["temperature"],
-                 residual_threshold: float = SAMPLING_DEFAULTS["residual_threshold"]):
+                 residual_threshold: float = SAMPLING_DEFAULTS["residual_threshold"], init_seed: int | None = None):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         from fpdm_bench.errors import BenchError
 
@@ -47,7 +48,8 @@ class FPDMAdapter(ModelAdapter):
         steps_run(steps, source_strength, who="fpdm")  # refuse a bad strength before the run writes anything
         check_sampling(temperature, residual_threshold, pipeline.stage2.has_prior, who="fpdm")
         self.pipeline = pipeline
-        self.checkpoint = Path(checkpoint)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.steps, self.guidance, self.scheduler = int(steps), float(guidance), scheduler
         self.source_strength = float(source_strength)
         self.temperature, self.residual_threshold = float(temperature), float(residual_threshold)
@@ -74,6 +76,19 @@ class FPDMAdapter(ModelAdapter):
         saved = pipe.stage2.config.get("sampling") or {}
         chosen = {k: v if v is not None else saved.get(k, SAMPLING_DEFAULTS[k]) for k, v in given.items()}
         return cls(pipe, path, **chosen)
+
+    @classmethod
+    def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                    steps: int | None = None, guidance: float | None = None, scheduler: str | None = None,
+                    source_strength: float | None = None, temperature: float | None = None) -> "FPDMAdapter":
+        """The paper configuration (``reference_impl/configs/stage{1,2}/paper.yaml``: CLIP ViT-L/14,
+        DINOv2-large, SD 2.1 at 512x352) with random weights, sampled as the official code does (DDPM,
+        20 steps, guidance 2) unless told otherwise: ``--model-arg init=random``."""
+        pipe = FPDMPipeline.from_random("paper", seed=seed, device=device, dtype=dtype)
+        given = {"steps": steps, "guidance": guidance, "scheduler": scheduler, "source_strength": source_strength,
+                 "temperature": temperature}
+        chosen = {k: v if v is not None else SAMPLING_DEFAULTS[k] for k, v in given.items()}
+        return cls(pipe, None, init_seed=int(seed), **chosen)
 
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         source = batch["source"]
@@ -107,7 +122,7 @@ class FPDMAdapter(ModelAdapter):
         return steps_run(self.steps, self.source_strength)
 
     def info(self) -> dict:
-        if self._sha is None:
+        if self._sha is None and self.checkpoint is not None:
             self._sha = checkpoint_sha256(self.checkpoint)
         params = self.pipeline.parameters()
         return {"name": self.name, "parameters": params["total"], "parameters_by_part": params,
@@ -116,4 +131,6 @@ class FPDMAdapter(ModelAdapter):
                 "temperature": self.temperature, "prior": self.pipeline.stage2.prior,
                 "residual_threshold": self.residual_threshold, "resolution": list(self.resolution),
                 "dtype": str(self.pipeline.dtype).replace("torch.", ""),
-                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha}
+                "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
+                "checkpoint_sha256": self._sha,
+                **random_info(self.init_seed, SAMPLING_DEFAULTS["steps"], "paper")}

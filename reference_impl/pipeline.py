@@ -116,6 +116,31 @@ class FPDMPipeline:
         stage2 = Stage2Model.from_pretrained(s2)
         return cls(stage1, stage2, json.loads(sched_file.read_text()), device=device, dtype=dtype)
 
+    @classmethod
+    def from_random(cls, config: str = "paper", seed: int = 0, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> "FPDMPipeline":
+        """Both stages of a preset (``paper``: CLIP ViT-L/14, DINOv2-large, SD 2.1 VAE + UNet at 512x352)
+        with random weights, every tower built from its shipped architecture config
+        (``fpdm_bench/models/architectures``) instead of a folder of weights; seeded. For shapes,
+        memory and time (``--model-arg init=random``), never for quality. The weights are drawn on
+        ``device`` (the same seed gives other weights on a GPU than on the CPU)."""
+        from fpdm_bench.models.random_init import architecture, seeded
+        from reference_impl.config import load_config
+        from reference_impl.stage1.model import FusionModel
+        from reference_impl.stage2.model import Stage2Model
+
+        s1 = {**load_config("stage1", config)["stage1"], "tower": "tiny",
+              "vision": architecture("clip-vit-large-patch14-vision")}
+        s2 = load_config("stage2", config)["stage2"]
+        s2 = {**s2, "vae": {**s2["vae"], "kind": "tiny", "config": architecture("sd21-vae")},
+              "unet": {**s2["unet"], "kind": "tiny", "config": architecture("sd21-unet")},
+              "source_encoder": {**s2["source_encoder"], "kind": "tiny", "config": architecture("dinov2-large")}}
+        # built on the target device: initialising 1.6 B parameters there takes seconds on a GPU
+        with seeded(seed), torch.device(device):
+            stage1 = FusionModel(s1)
+            stage2 = Stage2Model(s2, fusion_dim=stage1.embed_dim)
+        return cls(stage1, stage2, architecture("sd21-scheduler"), device=device, dtype=dtype)
+
     @torch.no_grad()
     def conditions(self, source: torch.Tensor, target_kp: torch.Tensor, frame: tuple[int, int],
                    prior: torch.Tensor | None = None):

@@ -14,7 +14,7 @@ from fpdm_bench.data import open_dataset
 MICRO = ["cfld.cond_size=32", "cfld.pose_size=32", "cfld.swin.embed_dim=32", "cfld.swin.depths=[1,1,1,1]",
          "cfld.swin.num_heads=[1,1,1,1]", "cfld.swin.window_size=2", "cfld.appearance.inner_dims=[32,64,128]",
          "cfld.appearance.ctx_dims=[32,32,32]", "cfld.appearance.embed_dims=[32,32,32]",
-         "cfld.appearance.heads=[1,1,1]", "cfld.appearance.block_idx=[9,6,3]", "cfld.pose.channels=[32,32,32]",
+         "cfld.appearance.heads=[1,1,1]", "cfld.appearance.block_idx=[6,4,2]", "cfld.pose.channels=[32,32,32]",
          "cfld.decoder.depth=1", "unet.block_out_channels=[32,32,32,32]", "gen_size=[32,32]",
          "train.batch_size=4", "train.checkpoint_every=2", "train.warmup_steps=0", "train.keep_checkpoint=true",
          "sampling.steps=2"]

@@ -46,10 +46,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _torchrun(fixture_root, tmp_path, out):
+def _torchrun(fixture_root, tmp_path, out, nproc=2):
     script = tmp_path / "launch.py"
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), root=str(fixture_root), out=str(out)))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                            str(script)], capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -70,6 +70,7 @@ def test_torchrun_two_processes_match_one(fixture_root, tmp_path, one_thread):
     for p in (tmp_path / "one" / "samples").iterdir():
         assert p.read_bytes() == (out / "samples" / p.name).read_bytes()
     assert ddp["n"] == 12 and ddp["config"]["shard"] is None
+    assert ddp["distributed"] == {"world_size": 2, "backend": "gloo"} and "distributed" not in one
 
     # independent shard jobs (a SLURM array), merged afterwards
     arr = tmp_path / "array"
@@ -91,3 +92,26 @@ def test_torchrun_finishes_a_run_begun_with_another_layout(fixture_root, tmp_pat
     one = run(_cfg(fixture_root, tmp_path / "one", batch_size=5), log=lambda m: None)
     assert mixed["n"] == 12
     assert_same(one, mixed)
+
+
+def test_a_launchers_single_process_joins_a_process_group(monkeypatch):
+    """torchrun --nproc_per_node 1 takes the distributed path (process group, gather), so one GPU
+    exercises NCCL as eight do; a plain run (no RANK / WORLD_SIZE) does not."""
+    from fpdm_bench import distributed
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.context() is None
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    ctx = distributed.context()
+    assert (ctx.rank, ctx.world, ctx.local_rank) == (0, 1, 0)
+
+
+@pytest.mark.slow
+def test_torchrun_one_process_records_its_backend(fixture_root, tmp_path, one_thread):
+    out = tmp_path / "single"
+    proc = _torchrun(fixture_root, tmp_path, out, nproc=1)
+    assert proc.stdout.count("RESULT True") == 1
+    res = json.loads((out / "results.json").read_text())
+    assert res["distributed"] == {"world_size": 1, "backend": "gloo"} and res["n"] == 12

@@ -27,6 +27,7 @@ from baselines.cfld.pipeline import FILES, CFLDPipeline
 from baselines.cfld.pose import render_batch
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.models.random_init import random_info
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (pose_transfer_test.py, defaults/deepfashion.py: DDPM 50 steps, both scales 2)
@@ -38,12 +39,13 @@ class CFLDAdapter(ModelAdapter):
 
     name = "cfld"
 
-    def __init__(self, pipeline: CFLDPipeline, checkpoint: str | Path, steps: int = 50, guidance: float = 2.0,
-                 pose_guidance: float = 2.0):
+    def __init__(self, pipeline: CFLDPipeline, checkpoint: str | Path | None, steps: int = 50, guidance: float = 2.0,
+                 pose_guidance: float = 2.0, init_seed: int | None = None):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"cfld: steps must be in 1..1000, got {steps}")
-        self.pipeline, self.checkpoint = pipeline, Path(checkpoint)
+        self.pipeline, self.checkpoint = pipeline, Path(checkpoint) if checkpoint is not None else None
+        self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.steps, self.guidance, self.pose_guidance = int(steps), float(guidance), float(pose_guidance)
         self.resolution = pipeline.gen_size
         self._sha = None
@@ -65,6 +67,20 @@ class CFLDAdapter(ModelAdapter):
         saved = {**SAMPLING_DEFAULTS, **(pipe.meta.get("sampling") or {})}
         given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
         return cls(pipe, path, **{k: v if v is not None else saved[k] for k, v in given.items()})
+
+    @classmethod
+    def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                    steps: int | None = None, guidance: float | None = None, scheduler: str | None = None,
+                    pose_guidance: float | None = None) -> "CFLDAdapter":
+        """The published CFLD (condition network, SD 1.5 UNet and VAE, 512x512) with random weights,
+        seeded, sampled as the official test does (DDPM, 50 steps, both scales 2) unless told
+        otherwise: ``--model-arg init=random``."""
+        if scheduler not in (None, "ddpm"):
+            raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
+        pipe = CFLDPipeline.from_random(seed, device=device, dtype=dtype)
+        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
+        return cls(pipe, None, init_seed=int(seed),
+                   **{k: v if v is not None else SAMPLING_DEFAULTS[k] for k, v in given.items()})
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
@@ -97,19 +113,21 @@ class CFLDAdapter(ModelAdapter):
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
 
-        p = self.pipeline
-        files = [self.checkpoint / f for f in FILES]
-        own_vae = self.checkpoint / "vae" / "model.safetensors"  # the tiny one's patch PCA is part of the checkpoint
-        if p.vae_dir == own_vae.parent and own_vae.is_file():
+        p, root = self.pipeline, self.checkpoint
+        files = [root / f for f in FILES] if root is not None else []  # a random build has none
+        own_vae = root / "vae" / "model.safetensors" if root is not None else None  # the tiny one's patch PCA
+        if own_vae is not None and p.vae_dir == own_vae.parent and own_vae.is_file():
             files.append(own_vae)
-        if self._sha is None:
-            self._sha = files_sha256(self.checkpoint, files)
-        n = sum(x.numel() for m in (p.conditioner, p.unet, p.vae) for x in m.parameters())
-        return {"name": self.name, "parameters": n, "nfe": 3 * self.steps + 1, "steps": self.steps, "scheduler": "ddpm",
+        if self._sha is None and root is not None:
+            self._sha = files_sha256(root, files)
+        parts = {"condition_network": p.conditioner, "unet": p.unet, "vae": p.vae}
+        by_part = {k: sum(x.numel() for x in m.parameters()) for k, m in parts.items()}
+        return {"name": self.name, "parameters": sum(by_part.values()), "parameters_by_part": by_part,
+                "nfe": 3 * self.steps + 1, "steps": self.steps, "scheduler": "ddpm",
                 "guidance": self.guidance, "pose_guidance": self.pose_guidance, "resolution": list(self.resolution),
-                "dtype": str(p.dtype).replace("torch.", ""), "checkpoint": str(self.checkpoint),
-                "checkpoint_sha256": self._sha,
-                "checkpoint_sha256_of": [f.relative_to(self.checkpoint).as_posix() for f in files],
+                "dtype": str(p.dtype).replace("torch.", ""), "checkpoint": str(root) if root is not None else None,
+                "checkpoint_sha256": self._sha, "checkpoint_sha256_of": [f.relative_to(root).as_posix() for f in files],
                 "vae": type(p.vae).__name__, "vae_dir": str(p.vae_dir) if p.vae_dir else None,
                 "nfe_counts": "3 UNet calls per step + 1 condition-network pass",
-                "noise": "per pair (not the official single global RNG)"}
+                "noise": "per pair (not the official single global RNG)",
+                **random_info(self.init_seed, SAMPLING_DEFAULTS["steps"])}

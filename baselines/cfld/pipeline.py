@@ -71,6 +71,22 @@ class CFLDPipeline:
         pipe.meta, pipe.vae_dir = meta, vae_dir
         return pipe
 
+    @classmethod
+    def from_random(cls, seed: int = 0, device="cpu", dtype=torch.float32) -> "CFLDPipeline":
+        """The published CFLD (``CFLDConfig()``: Swin-B, appearance encoder, decoder, pose encoder; SD
+        1.5's UNet as CFLD wraps it; SD 1.5's VAE from its shipped architecture config; 512x512) with
+        random weights, seeded: for shapes, memory and time (``--model-arg init=random``), never for
+        quality."""
+        from diffusers import AutoencoderKL
+
+        from fpdm_bench.models.random_init import architecture, seeded
+
+        with seeded(seed):
+            conditioner = CFLDConditioner(CFLDConfig())
+            unet = CFLDUNet(SD15_UNET)
+            vae = AutoencoderKL(**architecture("sd15-vae"))
+        return cls(conditioner, unet, vae, PUBLISHED_GEN_SIZE, device, dtype)
+
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, out_size, steps: int = 50,
                  pose_scale: float = 2.0, appearance_scale: float = 2.0, latents: torch.Tensor | None = None,

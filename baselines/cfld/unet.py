@@ -6,7 +6,9 @@ docs/porting/cfld.md):
 - the network is diffusers' ``UNet2DConditionModel`` built from SD 1.5's config, wrapped as
   ``.model`` (so ``pytorch_model_1.bin`` holds ``model.<diffusers key>``) (:1906-1911); the official
   up blocks are subclasses that only thread a block index and the residuals through (:1910-1920);
-- up block i (1..3), attention j (0..2) has index 3 i + j; in its cross-attention (``attn2``) the
+- up block i, attention j has index ``i * len(resnets) + j`` (:955-983; the same number as the
+  trainable-block rule ``i * len(attentions) + j``, :1920): 3 i + j for SD 1.5 (layers_per_block 2:
+  i 1..3, j 0..2, indices 3..11), 2 i + j for layers_per_block 1; in its cross-attention (``attn2``) the
   residual [B, H*W, C] is added to ``to_q(norm2(h))`` before the heads are split (:57-63); the
   official processor exists only for xformers, so ``QueryResidualProcessor`` is our SDPA one;
 - the pose residuals are diffusers' T2I-adapter path (``down_intrablock_additional_residuals``):
@@ -53,7 +55,8 @@ class QueryResidualProcessor:
 
 class CFLDUNet(nn.Module):
     """``forward(latents, t, text, pose=None, appearance=None)``: pose = [3 residuals] for down blocks
-    0-2, appearance = {3 i + j: query residual} for the up-block cross-attentions (missing = none)."""
+    0-2, appearance = {i * len(resnets) + j: query residual} for the up-block cross-attentions (3 i + j
+    for SD 1.5; missing = none)."""
 
     def __init__(self, config: dict | None = None):
         super().__init__()
@@ -62,7 +65,7 @@ class CFLDUNet(nn.Module):
         for i, block in enumerate(self.model.up_blocks):
             for j, attn in enumerate(getattr(block, "attentions", None) or []):
                 for tb in attn.transformer_blocks:
-                    tb.attn2.set_processor(QueryResidualProcessor(3 * i + j, self._residuals))
+                    tb.attn2.set_processor(QueryResidualProcessor(i * len(block.resnets) + j, self._residuals))
 
     def forward(self, latents, t, text, pose: list | None = None, appearance: dict | None = None):
         self._residuals.clear()

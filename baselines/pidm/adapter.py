@@ -28,6 +28,7 @@ from baselines.pidm.diffusion import SAMPLERS, GaussianDiffusion, ancestral_samp
 from baselines.pidm.pose import render_batch
 from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.models.random_init import random_info
 from fpdm_bench.seeding import per_sample_randn
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
@@ -42,9 +43,9 @@ class PIDMAdapter(ModelAdapter):
 
     name = "pidm"
 
-    def __init__(self, model, checkpoint: str | Path, canvas, output_resize: str, device="cpu",
+    def __init__(self, model, checkpoint: str | Path | None, canvas, output_resize: str, device="cpu",
                  dtype=torch.float32, scheduler: str = "ddim", steps: int = 100, guidance: float = 2.0,
-                 info: dict | None = None):
+                 info: dict | None = None, init_seed: int | None = None):
         from fpdm_bench.errors import BenchError
 
         super().__init__(device=device, dtype=dtype if torch.device(device).type == "cuda" else torch.float32)
@@ -57,8 +58,9 @@ class PIDMAdapter(ModelAdapter):
         d = model.config.downsampling
         if canvas[0] % d or canvas[1] % d:
             raise BenchError(f"pidm: canvas {canvas} must be multiples of {d} for this architecture")
-        self.model = model.to(self.device, self.dtype).eval()
-        self.checkpoint = Path(checkpoint)
+        self.model = model.for_inference(self.device, self.dtype)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.resolution = (int(canvas[0]), int(canvas[1]))
         self.output_resize = output_resize
         self.scheduler, self.steps, self.guidance = scheduler, int(steps), float(guidance)
@@ -74,19 +76,37 @@ class PIDMAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, scheduler: str | None = None, steps: int | None = None,
                         guidance: float | None = None, weights: str = "ema", canvas=None,
-                        output_resize: str | None = None) -> "PIDMAdapter":
+                        output_resize: str | None = None, num_heads: int | None = None) -> "PIDMAdapter":
         """path_or_config: an official last.pt or our folder (None = the shipped tiny PIDM). Sampling
-        settings left None come from the folder's ``sampling`` (else the official ones)."""
+        settings left None come from the folder's ``sampling`` (else the official ones). ``num_heads``:
+        the attention heads of a last.pt whose pickled config does not say them (the weights cannot)."""
         from baselines.pidm.checkpoint import load_any
 
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
-        model, meta = load_any(path, weights=weights)
+        model, meta = load_any(path, weights=weights, num_heads=num_heads)
         saved = {**SAMPLING_DEFAULTS, **(meta.get("sampling") or {})}
         given = {"scheduler": scheduler, "steps": steps, "guidance": guidance}
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         canvas = canvas or meta.get("canvas") or OFFICIAL["canvas"]
         output_resize = output_resize or meta.get("output_resize") or OFFICIAL["output_resize"]
         return cls(model, path, canvas, output_resize, device=device, dtype=dtype, info=meta, **chosen)
+
+    @classmethod
+    def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                    scheduler: str | None = None, steps: int | None = None, guidance: float | None = None,
+                    canvas=None, output_resize: str | None = None) -> "PIDMAdapter":
+        """The published DeepFashion PIDM (``PIDMConfig()``, 256x256 canvas, PIL bicubic back to the
+        frame) with random weights, seeded, sampled as the official ``gen.py`` does (DDIM, 100 steps,
+        guidance 2) unless told otherwise: ``--model-arg init=random``."""
+        from baselines.pidm.network import PIDMConfig, PIDMUNet
+        from fpdm_bench.models.random_init import seeded
+
+        with seeded(seed):
+            model = PIDMUNet(PIDMConfig())
+        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance}
+        chosen = {k: v if v is not None else SAMPLING_DEFAULTS[k] for k, v in given.items()}
+        return cls(model, None, canvas or OFFICIAL["canvas"], output_resize or OFFICIAL["output_resize"],
+                   device=device, dtype=dtype, info={"format": None}, init_seed=int(seed), **chosen)
 
     def nfe(self) -> int:
         """Network evaluations per image: one per sampler iteration, two with guidance (the null
@@ -131,6 +151,8 @@ class PIDMAdapter(ModelAdapter):
         """The dataset a folder checkpoint was trained on (its train_info.json), None if unknown."""
         import json
 
+        if self.checkpoint is None:
+            return None
         f = self.checkpoint / "train_info.json"
         try:
             return json.loads(f.read_text())["dataset"]["name"] if f.is_file() else None
@@ -138,11 +160,16 @@ class PIDMAdapter(ModelAdapter):
             return None
 
     def info(self) -> dict:
-        if self._sha is None:
+        if self._sha is None and self.checkpoint is not None:
             self._sha = checkpoint_sha256(self.checkpoint)
-        return {"name": self.name, "parameters": sum(p.numel() for p in self.model.parameters()),
+        encoder = sum(p.numel() for p in self.model.encoder.parameters())
+        total = sum(p.numel() for p in self.model.parameters())
+        return {"name": self.name, "parameters": total,
+                "parameters_by_part": {"unet": total - encoder, "source_encoder": encoder},
                 "nfe": self.nfe(), "steps": self.steps, "scheduler": self.scheduler, "guidance": self.guidance,
                 "resolution": list(self.resolution), "output_resize": self.output_resize,
                 "dtype": str(self.dtype).replace("torch.", ""), "architecture": self.model.config.to_dict(),
-                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha,
-                "checkpoint_format": self._load_info.get("format", "pidm folder"), "trained_on": self._trained_on()}
+                "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
+                "checkpoint_sha256": self._sha,
+                "checkpoint_format": self._load_info.get("format", "pidm folder"), "trained_on": self._trained_on(),
+                **random_info(self.init_seed, SAMPLING_DEFAULTS["steps"])}

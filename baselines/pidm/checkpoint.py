@@ -6,6 +6,14 @@ tensorfn/pydantic ``DiffusionConfig`` (schedule and training settings, not the a
 ``config/diffconfig.py:get_model_conf`` builds in code). It is read with
 ``fpdm_bench.safe_load`` - the config classes become inert stand-ins, nothing is imported or called.
 
+Attention heads are the one architecture setting the weights cannot show (``to_q``/``to_kv`` have the
+same shapes for any head count). ``attention_heads`` takes them from the checkpoint's own config when
+it holds model settings (``num_heads`` / ``num_head_channels`` / ``num_heads_upsample``, on the config
+or one of its fields); a plain official ``DiffusionConfig`` holds none, and the official code builds
+every such checkpoint's model with ``get_model_conf()`` (``train.py:258``, ``predict.py:27``,
+``utils/gen.py:124``: ``num_heads=1, num_head_channels=-1``), so that is what it gets. Anything else
+(no config, or an unknown one without the settings) is refused unless the caller names the count.
+
 Key map: our parameter names are the official ones, minus the weights the official forward never
 uses (``UNUSED``, each reason below; the list equals the one measured by back-propagating through the
 official model, tests/fixtures/pidm/manifest.json ``unused_in_forward``). Loading drops exactly those
@@ -50,9 +58,10 @@ def _levels(sd: dict, prefix: str) -> list[int]:
     return sorted({int(m.group(1)) for k in sd if (m := re.match(rf"{prefix}\.(\d+)\.", k))})
 
 
-def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1) -> PIDMConfig:
+def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1, num_heads: int = 1) -> PIDMConfig:
     """The architecture from an official (or our) state dict's shapes. ``image_size`` only names where
-    attention sits (attention_resolutions are sizes at that input size)."""
+    attention sits (attention_resolutions are sizes at that input size). ``num_heads`` is not in the
+    shapes: the caller says it (``load_official`` reads it with ``attention_heads``)."""
     try:
         conv_in = sd["input_blocks.0.0.weight"]
         mc = conv_in.shape[0]
@@ -76,9 +85,84 @@ def infer_config(sd: dict, image_size: int = 256, dropout: float = 0.1) -> PIDMC
                           out_channels=sd["out.2.weight"].shape[0], num_res_blocks=nrb,
                           embed_channels=sd["time_embed.time_embed.0.weight"].shape[0],
                           attention_resolutions=tuple(attn), channel_mult=tuple(mult), dropout=dropout,
-                          source_channels=sd["encoder.input_blocks.0.0.weight"].shape[1])
+                          num_heads=int(num_heads), source_channels=sd["encoder.input_blocks.0.0.weight"].shape[1])
     except (KeyError, AttributeError, IndexError) as e:
         raise BenchError(f"not a PIDM state dict: cannot read the architecture ({e})") from None
+
+
+# the official code's model settings for heads (config/diffconfig.py get_model_conf; models/unet.py defaults)
+OFFICIAL_HEADS = {"num_heads": 1, "num_head_channels": -1, "num_heads_upsample": -1}
+_HEAD_KEYS = tuple(OFFICIAL_HEADS)
+_ATTN_Q = re.compile(r"^(input_blocks\.\d+|middle_block|output_blocks\.\d+)\.\d+\.to_q\.weight$")
+
+
+def _fields(obj) -> dict:
+    """The fields of a pickled config: a dict, or a stand-in's state (a pydantic model's ``__dict__``,
+    a dataclass's / plain object's state, a dict subclass's items)."""
+    from fpdm_bench.safe_load import StandIn
+
+    if isinstance(obj, dict):
+        return obj
+    if not isinstance(obj, StandIn):
+        return {}
+    state = obj.state
+    if isinstance(state, tuple):  # (dict, slots)
+        state = {k: v for part in state if isinstance(part, dict) for k, v in part.items()}
+    if isinstance(state, dict):
+        return state["__dict__"] if isinstance(state.get("__dict__"), dict) else state
+    items = obj.__dict__.get("items")
+    return items if isinstance(items, dict) else {}
+
+
+def _head_settings(conf) -> tuple[dict | None, str]:
+    """(the head settings the pickled ``conf`` carries, where they are), on the config itself or on one
+    of its fields; an official ``DiffusionConfig`` without any: the official get_model_conf's."""
+    fields = _fields(conf)
+    found = {name: f for name, f in [("conf", fields)] + [(f"conf.{k}", _fields(v)) for k, v in fields.items()]
+             if any(h in f for h in _HEAD_KEYS)}
+    try:
+        settings = {name: {h: int(OFFICIAL_HEADS[h] if f.get(h) is None else f[h]) for h in _HEAD_KEYS}
+                    for name, f in found.items()}
+    except (TypeError, ValueError):
+        return None, f"unreadable head settings in {', '.join(found)}"
+    if len({tuple(v.values()) for v in settings.values()}) > 1:
+        return None, f"conflicting head settings in {', '.join(settings)}"
+    if settings:
+        where, value = next(iter(settings.items()))
+        return value, where
+    if getattr(conf, "official", None) == "config.diffconfig.DiffusionConfig":
+        return dict(OFFICIAL_HEADS), "official get_model_conf (the pickled DiffusionConfig holds no model settings)"
+    return None, "no config" if conf is None else f"{getattr(conf, 'official', type(conf).__name__)} without num_heads"
+
+
+def attention_heads(sd: dict, conf, source: str, num_heads: int | None = None) -> tuple[int, str]:
+    """(heads of every attention block, where that came from). Official rule (models/blocks.py
+    AttentionBlock, models/unet.py): channels // num_head_channels when that is not -1, else
+    num_heads_upsample (-1 = num_heads) in the output blocks and num_heads elsewhere."""
+    attn = {m.group(1): v.shape[0] for k, v in sd.items() if (m := _ATTN_Q.match(k))}
+    settings, where = _head_settings(conf)
+    if settings is None:
+        if num_heads is not None:
+            settings, where = {**OFFICIAL_HEADS, "num_heads": int(num_heads)}, "given num_heads"
+        elif not attn:
+            return 1, "no attention blocks"
+        else:
+            raise BenchError(f"{source}: the number of attention heads is not in the weights and the checkpoint "
+                             f"has no config that says it ({where}); give it with --model-arg num_heads=N")
+    elif num_heads is not None and any(h != num_heads for h in _heads(attn, settings).values()):
+        raise BenchError(f"{source}: num_heads={num_heads} given, but the checkpoint's config ({where}) says "
+                         f"{sorted(set(_heads(attn, settings).values()))}")
+    heads = _heads(attn, settings)
+    if any(h < 1 or attn[b] % h for b, h in heads.items()) or len(set(heads.values())) > 1:
+        raise BenchError(f"{source}: head settings {settings} ({where}) give heads {heads} for attention blocks "
+                         f"of {attn} channels; the port needs one head count that divides every block's channels")
+    return next(iter(heads.values()), 1), where
+
+
+def _heads(attn: dict, s: dict) -> dict:
+    up = s["num_heads"] if s["num_heads_upsample"] == -1 else s["num_heads_upsample"]
+    return {b: c // s["num_head_channels"] if s["num_head_channels"] > 0 else
+            (up if b.startswith("output_blocks") else s["num_heads"]) for b, c in attn.items()}
 
 
 def load_state(model: PIDMUNet, sd: dict, source: str) -> None:
@@ -88,9 +172,11 @@ def load_state(model: PIDMUNet, sd: dict, source: str) -> None:
 
 
 def load_official(path: str | Path, weights: str = "ema", image_size: int = 256,
-                  config: PIDMConfig | None = None) -> tuple[PIDMUNet, dict]:
+                  config: PIDMConfig | None = None, num_heads: int | None = None) -> tuple[PIDMUNet, dict]:
     """An official ``last.pt`` -> (model in eval mode, info). ``weights``: ``ema`` (what the official
-    inference uses) or ``model``. The architecture is read from the weights unless ``config`` is given."""
+    inference uses) or ``model``. The architecture is read from the weights and the heads from the
+    checkpoint's config (``attention_heads``; ``num_heads`` for a file without one) unless ``config``
+    is given."""
     from fpdm_bench.safe_load import load_torch_pickle
 
     ckpt = load_torch_pickle(path, STAND_INS)
@@ -103,12 +189,15 @@ def load_official(path: str | Path, weights: str = "ema", image_size: int = 256,
         raise BenchError(f"{path}: {weights!r} is not a PIDM state dict (no input_blocks.0.0.weight / "
                          f"encoder.input_blocks.0.0.weight)")
     sd = {k.removeprefix("module."): v for k, v in sd.items()}
-    cfg = config or infer_config(sd, image_size=image_size)
+    cfg, heads_from = config, "given config"
+    if cfg is None:
+        heads, heads_from = attention_heads(sd, ckpt.get("conf"), str(path), num_heads)
+        cfg = infer_config(sd, image_size=image_size, num_heads=heads)
     model = PIDMUNet(cfg)
     load_state(model, sd, f"{path} [{weights}]")
     _, unused = official_key_map(sd.keys())
     return model.eval(), {"format": "official last.pt", "weights": weights, "unused_official_keys": len(unused),
-                          "config": cfg.to_dict()}
+                          "config": cfg.to_dict(), "num_heads_from": heads_from}
 
 
 def save_pretrained(model: PIDMUNet, folder: str | Path, extra: dict | None = None, dtype=None) -> None:
@@ -152,7 +241,11 @@ def load_any(path: str | Path, **kwargs) -> tuple[PIDMUNet, dict]:
     """A folder (ours) or a file (official ``last.pt``)."""
     path = Path(path)
     if path.is_dir():
-        return load_pretrained(path)
+        model, meta = load_pretrained(path)
+        if kwargs.get("num_heads") not in (None, model.config.num_heads):
+            raise BenchError(f"{path}: num_heads={kwargs['num_heads']} given, but its config.json says "
+                             f"{model.config.num_heads}")
+        return model, meta
     if path.is_file():
         return load_official(path, **kwargs)
     raise BenchError(f"{path}: no such file or folder (a PIDM checkpoint is an official last.pt or a folder "

@@ -260,6 +260,15 @@ class PIDMUNet(nn.Module):
         # blocks per level on the way down: conv_in or the down block, then num_res_blocks res blocks
         self._levels = [1 + cfg.num_res_blocks] * len(cfg.channel_mult)
 
+    def for_inference(self, device, dtype) -> "PIDMUNet":
+        """Eval mode on ``device`` in ``dtype``; on the CPU also in channels-last memory format, where
+        oneDNN's convolutions are faster (published size, one thread: 0.94x the step time; outputs
+        equal to 2e-5). The adapter and tools/bench_vs_official.py use this."""
+        model = self.to(device, dtype).eval()
+        if torch.device(device).type == "cpu":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
     def encode(self, source: torch.Tensor) -> list[torch.Tensor]:
         return self.encoder(source)
 

@@ -31,6 +31,7 @@ from baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
 from baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING, PoCoLDPipeline
 from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
+from fpdm_bench.models.random_init import random_info
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 
@@ -50,12 +51,14 @@ class PoCoLDAdapter(ModelAdapter):
 
     name = "pocold"
 
-    def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path, steps: int, guidance: float,
-                 end_guidance: float, decay: bool, densepose: str | Path | None = None):
+    def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path | None, steps: int, guidance: float,
+                 end_guidance: float, decay: bool, densepose: str | Path | None = None,
+                 init_seed: int | None = None):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"pocold: steps must be in 1..1000, got {steps}")
-        self.pipeline, self.checkpoint = pipeline, Path(checkpoint)
+        self.pipeline, self.checkpoint = pipeline, Path(checkpoint) if checkpoint is not None else None
+        self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.steps, self.guidance, self.end_guidance, self.decay = int(steps), float(guidance), float(end_guidance), decay
         self.densepose = Path(densepose) if densepose else None
         self.resolution = pipeline.gen_size
@@ -81,6 +84,21 @@ class PoCoLDAdapter(ModelAdapter):
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         chosen["decay"] = _flag(chosen["decay"])
         return cls(pipe, path, densepose=densepose, **chosen)
+
+    @classmethod
+    def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                    steps: int | None = None, guidance: float | None = None, scheduler: str | None = None,
+                    end_guidance: float | None = None, decay=None) -> "PoCoLDAdapter":
+        """The published PoCoLD (UNet, reference encoder, channel mapper, SD VAE, 512x384) with random
+        weights, seeded, sampled as the official ``inference.py`` does (PNDM, 50 steps, w = max(5 t /
+        1000, 3)) unless told otherwise: ``--model-arg init=random``. Poses are rendered part maps."""
+        if scheduler not in (None, "pndm"):
+            raise BenchError(f"pocold: the official sampler is PNDM; scheduler {scheduler!r} is not offered")
+        pipe = PoCoLDPipeline.from_random(seed, device=device, dtype=dtype)
+        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay}
+        chosen = {k: v if v is not None else PUBLISHED_SAMPLING[k] for k, v in given.items()}
+        chosen["decay"] = _flag(chosen["decay"])
+        return cls(pipe, None, init_seed=int(seed), **chosen)
 
     def prepare(self, pairs: list, dataset, log=print) -> dict[str, str]:
         """With ``densepose=DIR``: every pair's target map must exist; one error lists what is missing."""
@@ -152,20 +170,25 @@ class PoCoLDAdapter(ModelAdapter):
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
 
-        files = sorted(p for name in (*COMPONENTS, "vae") for p in (self.checkpoint / name).glob("diffusion_pytorch_model.*"))
-        files += sorted((self.checkpoint / "vae").glob("model.safetensors"))
-        if self._sha is None:
-            self._sha = files_sha256(self.checkpoint, files)
+        root, files = self.checkpoint, []  # a random build has no files
+        if root is not None:
+            files = sorted(p for name in (*COMPONENTS, "vae") for p in (root / name).glob("diffusion_pytorch_model.*"))
+            files += sorted((root / "vae").glob("model.safetensors"))
+        if self._sha is None and root is not None:
+            self._sha = files_sha256(root, files)
         p = self.pipeline
-        n = sum(x.numel() for m in (p.unet, p.rie, p.cm, p.vae) for x in m.parameters())
-        return {"name": self.name, "parameters": n, "nfe": self.nfe(), "steps": self.steps, "scheduler": "pndm",
+        parts = {"unet": p.unet, "rie": p.rie, "channel_mapper": p.cm, "vae": p.vae}
+        by_part = {k: sum(x.numel() for x in m.parameters()) for k, m in parts.items()}
+        return {"name": self.name, "parameters": sum(by_part.values()), "parameters_by_part": by_part,
+                "nfe": self.nfe(), "steps": self.steps, "scheduler": "pndm",
                 "guidance": self.guidance, "end_guidance": self.end_guidance, "decay": self.decay,
                 "resolution": list(self.resolution), "dtype": str(p.dtype).replace("torch.", ""),
-                "checkpoint": str(self.checkpoint), "checkpoint_sha256": self._sha,
-                "checkpoint_sha256_of": [f.relative_to(self.checkpoint).as_posix() for f in files],
+                "checkpoint": str(root) if root is not None else None, "checkpoint_sha256": self._sha,
+                "checkpoint_sha256_of": [f.relative_to(root).as_posix() for f in files],
                 "vae": type(p.vae).__name__,
                 "pose_input": f"densepose maps from {self.densepose}" if self.densepose
                 else "part maps rendered from the target keypoints (parts.render_parts; not DensePose)",
                 "nfe_counts": "3 UNet calls per scheduler evaluation + 1 reference pass",
                 "noise": "per pair (the official: one generator re-seeded per batch of 32, and the VAE posterior "
-                         "from the unseeded global RNG)"}
+                         "from the unseeded global RNG)",
+                **random_info(self.init_seed, PUBLISHED_SAMPLING["steps"])}

@@ -37,6 +37,11 @@ COMPONENTS = ("unet", "rie", "channel_mapper")
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 PUBLISHED_GEN_SIZE = (512, 384)
 PUBLISHED_SAMPLING = {"steps": 50, "guidance": 5.0, "end_guidance": 3.0, "decay": True}
+#: the published pipeline's ``scheduler/scheduler_config.json``: SD 1.5's PNDM config (runwayml/stable-
+#: diffusion-v1-5 scheduler/scheduler_config.json), for a random-weight build that has no folder
+SD15_SCHEDULER = {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                  "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False,
+                  "skip_prk_steps": True, "steps_offset": 1, "trained_betas": None, "clip_sample": False}
 
 
 def _read_config(folder: Path, name: str) -> dict:
@@ -128,6 +133,21 @@ class PoCoLDPipeline:
                    meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
         pipe.meta = meta
         return pipe
+
+    @classmethod
+    def from_random(cls, seed: int = 0, device="cpu", dtype=torch.float32) -> "PoCoLDPipeline":
+        """The published PoCoLD (``UNetConfig()``, ``ReferenceEncoderConfig()``, the channel mapper, SD's
+        VAE from its shipped architecture config, SD 1.5's PNDM, 512x384) with random weights, seeded:
+        for shapes, memory and time (``--model-arg init=random``), never for quality."""
+        from diffusers import AutoencoderKL
+
+        from fpdm_bench.models.random_init import architecture, seeded
+
+        with seeded(seed):
+            unet, rie = DoubleAttentionUNet(UNetConfig()), ReferenceEncoder(ReferenceEncoderConfig())
+            cm = ChannelMapper()
+            vae = AutoencoderKL(**architecture("sd15-vae"))
+        return cls(unet, rie, cm, vae, SD15_SCHEDULER, PUBLISHED_GEN_SIZE, device, dtype)
 
     def latent_factor(self) -> int:
         from reference_impl.stage2.patch_pca import latent_factor

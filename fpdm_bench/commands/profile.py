@@ -33,7 +33,7 @@ from fpdm_bench.commands.options import parse_key_values
               help="Untimed calls before the timed ones (first-call allocations, kernel selection, caches).")
 @click.option("--protocol", default="standard", show_default=True,
               help="Protocol whose metric pass is timed (see `fpdm-bench protocols`).")
-@click.option("--no-metrics", is_flag=True, help="Do not time the metric pass (no Scorer, no Inception).")
+@click.option("--no-metrics", is_flag=True, help="Do not time the metric pass (no Scorer, no Inception); --protocol still sets the size the batches are loaded at.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the per-pair generators.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="Write the full report (config, environment, git commit, model info, every row with its spread) "
@@ -81,7 +81,7 @@ def profile_cmd(model, dataset, data_root, split, checkpoint, model_arg, batch_s
                         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
                         steps=parse_int_list(steps, "--steps") if steps is not None else None,
                         dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                        repeats=repeats, warmup=warmup, protocol=None if no_metrics else protocol, seed=seed)
+                        repeats=repeats, warmup=warmup, protocol=protocol, seed=seed, metric_pass=not no_metrics)
     report = profile(cfg, log=lambda m: click.echo(m, err=True))
     if out:
         atomic_write_text(out, json.dumps(report, indent=2, default=str) + "\n")

@@ -19,14 +19,40 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     """The adapter ``name`` with ``checkpoint``; without one, the adapter's default for ``dataset``."""
     import torch
 
+    from fpdm_bench.errors import BenchError
+    from fpdm_bench.models.random_init import parse_init
+
     cls = MODELS.get(name)
+    init, init_seed = parse_init(kwargs)
+    if init == "random":
+        if cls.from_random.__func__ is ModelAdapter.from_random.__func__:
+            raise BenchError(f"model {name!r} has no random-weight build (--model-arg init=random is for models with a "
+                             f"published configuration: {', '.join(random_buildable()) or 'none'})")
+        if checkpoint is not None:
+            raise BenchError("--model-arg init=random builds the published configuration without weights: "
+                             "give no --checkpoint")
+        _check_arguments(name, cls, kwargs, target=cls.from_random)
+        return cls.from_random(device=device, dtype=dtype or torch.float32, seed=init_seed, **kwargs)
     _check_arguments(name, cls, kwargs)
     if checkpoint is None:
         checkpoint = cls.default_checkpoint(dataset)
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
 
 
-def _check_arguments(name: str, cls, kwargs: dict) -> None:
+def random_buildable() -> list[str]:
+    """Registered models that have a random-weight build of their published configuration."""
+    out = []
+    for n in MODELS.names():
+        try:
+            cls = MODELS.get(n)
+        except Exception:  # a broken third-party entry point is reported where it is used
+            continue
+        if cls.from_random.__func__ is not ModelAdapter.from_random.__func__:
+            out.append(n)
+    return out
+
+
+def _check_arguments(name: str, cls, kwargs: dict, target=None) -> None:
     """--model-arg / --steps / ... names the adapter's from_pretrained does not take: one clear error
     listing the ones it does (an adapter that takes **kwargs accepts anything)."""
     import difflib
@@ -35,16 +61,20 @@ def _check_arguments(name: str, cls, kwargs: dict) -> None:
     from fpdm_bench.errors import BenchError
 
     # the base from_pretrained passes everything on to the constructor: check that one
-    target = cls.__init__ if cls.from_pretrained.__func__ is ModelAdapter.from_pretrained.__func__ else cls.from_pretrained
+    if target is None:
+        target = cls.__init__ if cls.from_pretrained.__func__ is ModelAdapter.from_pretrained.__func__ else cls.from_pretrained
     params = inspect.signature(target).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    known = [k for k in params if k not in ("path_or_config", "device", "dtype", "self", "cls")]
+    reserved = ("path_or_config", "device", "dtype", "self", "cls", "seed")
+    known = [k for k in params if k not in reserved]
+    if cls.from_random.__func__ is not ModelAdapter.from_random.__func__:  # it has a random-weight build
+        known += ["init"] + (["init_seed"] if target.__name__ == "from_random" else [])
     for key in kwargs:
-        if key not in params:
+        if key not in params or key in reserved:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise BenchError(f"model {name!r} takes no argument {key!r}.{hint} It takes: {', '.join(known) or 'none'}")
 
 
-__all__ = ["MODELS", "ModelAdapter", "check_output", "load_model"]
+__all__ = ["MODELS", "ModelAdapter", "check_output", "load_model", "random_buildable"]

@@ -33,6 +33,16 @@ class ModelAdapter:
         return cls(device=device, dtype=dtype, **kwargs)
 
     @classmethod
+    def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                    **kwargs) -> "ModelAdapter":
+        """The model's published configuration with random weights, seeded (``--model-arg init=random``,
+        ``init_seed=N``; see ``fpdm_bench.models.random_init``): for shapes, memory and time before the
+        weights are at hand. Its ``info()`` must say ``"init": "random"``; the runner then scores no
+        metric. Other keyword arguments are the sampling settings ``from_pretrained`` takes. Default:
+        no such build (models without a published configuration, e.g. the floors)."""
+        raise NotImplementedError(f"{cls.name} has no random-weight build")
+
+    @classmethod
     def default_checkpoint(cls, dataset: str | None) -> str | None:
         """The checkpoint used when none is given, for a run on ``dataset`` (None = the adapter's own
         default). A model that ships one checkpoint per kind of data picks it here; the run records

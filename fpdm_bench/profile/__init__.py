@@ -71,9 +71,11 @@ class ProfileConfig:
     device: str = "cpu"
     repeats: int = 5
     warmup: int = 1
-    #: protocol of the metric pass; None = no metric pass
+    #: protocol: the batches are loaded at its evaluation size, and its metrics are timed (metric_pass)
     protocol: str | None = "standard"
     seed: int = 0
+    #: False: no metric pass (the protocol still sets the size the batches are loaded at)
+    metric_pass: bool = True
 
 
 def parse_int_list(text, option: str) -> list[int]:
@@ -265,7 +267,7 @@ def _open(cfg: ProfileConfig):
 
 def _scorer(cfg: ProfileConfig, dataset, pairs, log) -> tuple[Any, dict]:
     """The protocol's Scorer and what the report says about it (or None when there is no pass)."""
-    if not cfg.protocol:
+    if not cfg.protocol or not cfg.metric_pass:
         return None, {"protocol": None, "skipped": "no metric pass requested"}
     from fpdm_bench.scoring import Scorer
 
@@ -303,6 +305,7 @@ def profile(cfg: ProfileConfig, log: Callable[[str], None] = print) -> dict:
     from fpdm_bench.data.base import collate
     from fpdm_bench.env import environment, git_commit
     from fpdm_bench.models import MODELS, load_model
+    from fpdm_bench.models.random_init import RANDOM_NOTE, is_random
 
     MODELS.check(cfg.model)
     if cfg.repeats < 1:
@@ -361,6 +364,9 @@ def profile(cfg: ProfileConfig, log: Callable[[str], None] = print) -> dict:
             notes.append(f"--dtype {cfg.dtype} asked, the model runs in {ran} on {cfg.device} (model info)")
             log(notes[-1])
         first_info = first_info or info
+        if is_random(info) and RANDOM_NOTE not in notes:
+            notes.append(RANDOM_NOTE)
+            log(f"{cfg.model}: {RANDOM_NOTE}")
         reported_steps = info.get("steps", steps) if with_steps else None
         loads.append({"steps": reported_steps, "load_seconds": load_s, "nfe": info.get("nfe"),
                       "stages": list(model.stages() or {})})
@@ -379,6 +385,7 @@ def profile(cfg: ProfileConfig, log: Callable[[str], None] = print) -> dict:
 
     return {"format": FORMAT, "version": 1, "config": asdict(cfg), "environment": environment(cfg.device),
             "git_commit": git_commit(), "model_info": first_info, "loads": loads,
+            **({"random_weights": True} if is_random(first_info) else {}),
             "dataset": {"name": cfg.dataset, "root": str(dataset.root), "split": cfg.split,
                         "size": list(dataset.size), "pairs_used": [p.pair_id for p in pairs]},
             "timing": {"clock": "time.perf_counter", "warmup": cfg.warmup, "repeats": cfg.repeats,
@@ -410,7 +417,8 @@ def format_table(report: dict) -> str:
     mem_head = "peak mem" if cuda else "peak RSS +"
     head = (f"{'batch':>5} {'steps':>5} {'ms/batch':>9} {'ms/img':>8} {'iqr':>6} {'img/s':>8} {'NFE':>5} "
             f"{'step ms':>8} {'VAE dec ms':>10} {'other ms':>8} {'metric ms/img':>13} {mem_head:>11}")
-    lines = [f"{report['config']['model']} on {report['config']['device']} "
+    model = report["config"]["model"] + (" [random weights]" if report.get("random_weights") else "")
+    lines = [f"{model} on {report['config']['device']} "
              f"({report['timing']['warmup']} warm-up + {report['timing']['repeats']} timed calls, medians; "
              f"torch threads {report['timing']['torch_threads']})", head, "-" * len(head)]
     for r in rows:

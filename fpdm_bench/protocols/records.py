@@ -106,8 +106,10 @@ PIDM = register(Protocol(
         "eval_size": "data/prepare_data.py:20-30 (the 750x1101 originals squeezed to 256x256, PIL bicubic, "
                      "PNG; no 40-px padding anywhere); utils/metrics.py:329-330 (SSIM/PSNR/MAE on the 256x256 "
                      "files, no resize)",
-        "fid": "utils/metrics.py:52,98-121,175-179 (cv2.resize of float32 to 176x256, INTER_LINEAR, not "
-               "rounded; batches of 64, the last N % 64 images dropped); utils/inception.py:59,121-128",
+        "fid": "utils/metrics.py:52,98-121,169-179 (cv2.resize of float32 to 176x256, INTER_LINEAR, not "
+               "rounded; batches of 64, the last N % 64 images dropped; the batch lives on the FID object and "
+               "the reference set, read first, shrinks it to its size when smaller, for the generated set too); "
+               "utils/inception.py:59,121-128",
         "lpips": "utils/metrics.py:454,465,490,503-504,520 (alex on the cv2 176x256 floats /127.5-1; batches of "
                  "64, the last N % 64 pairs in sorted file order dropped)",
         "ssim": "utils/metrics.py:342-343 (compare_ssim win_size 51, data_range 1, multichannel)",
@@ -121,7 +123,9 @@ PIDM = register(Protocol(
           "computed there; FID, KID and LPIPS see every image (generated, ground truth, reference) cv2-resized "
           "(INTER_LINEAR) to 176x256 as float32 without rounding. FID: " + TV_INCEPTION + ". Remainders of 64 are "
           "dropped in sorted file-name order (the script takes FID's in pathlib glob order, which depends on the "
-          "file system). PIDM's own generator truncates its outputs to uint8; a harness run rounds. "
+          "file system); a reference set of n < 64 images shrinks FID's (and KID's) batch to n, so the generated "
+          "set is cut to a multiple of n, as the script does on a run that computes the reference statistics "
+          "(one that finds its statistics.npz keeps 64). PIDM's own generator truncates its outputs to uint8; a harness run rounds. "
           "Scoring needs ground truth of at least 256x256 (the originals), else --allow-upsampled. " + ADDED_KID,
 ))
 
@@ -177,7 +181,8 @@ POCOLD = register(Protocol(
     generated_name="{pair_id}_vis.png",
     citations={
         "eval_size": "metrics.py:100-106,349-352 (images read as stored, no resize)",
-        "fid": "metrics.py:51,99,165-188 (batches of 64, the last N % 64 dropped, pathlib glob order); "
+        "fid": "metrics.py:51,99,157-188 (batches of 64, the last N % 64 dropped, pathlib glob order; a "
+               "reference set smaller than 64, read first, shrinks the object's batch for the generated set); "
                "eval/inception.py:60 (torchvision inception_v3(pretrained=True))",
         "lpips": "metrics.py:13,506-510,521,531-534,551-574 (PerceptualSimilarity DistModel net-lin alex on "
                  "x/127.5-1; batches of 64, the last N % 64 pairs in sorted file order dropped)",

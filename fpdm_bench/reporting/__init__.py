@@ -64,7 +64,7 @@ def _run_row(path: Path, floors) -> Row:
     run_dir = path if path.is_dir() else path.parent
     if not any(run_dir.glob("samples*.jsonl")):
         run_dir = None
-    return Row(label=res.model, results=res, floor=res.model in floors, run_dir=run_dir)
+    return Row(label=res.label, results=res, floor=res.model in floors, run_dir=run_dir)
 
 
 def _labels(rows: list[Row]) -> None:
@@ -76,7 +76,7 @@ def _labels(rows: list[Row]) -> None:
         if len(same) > 1:
             for r in same:
                 where = r.run_dir or (r.results.path.parent if r.results.path else None)
-                r.label = f"{r.results.model} ({where.name if where else '?'})"
+                r.label = f"{r.results.label} ({where.name if where else '?'})"
 
 
 def _prepare(out: Path, force: bool) -> Path:

@@ -57,7 +57,7 @@ def bar_data(profiles: list[dict]) -> list[dict]:
     """One row per (bar, segment), in plotting order; ms per image."""
     out = []
     for p in profiles:
-        model = p["config"]["model"]
+        model = p["config"]["model"] + (" [random weights]" if p.get("random_weights") else "")
         device = p["config"].get("device", "?")
         for r in p["rows"]:
             bs = r["batch_size"]
@@ -120,7 +120,7 @@ def build_bar_figure(data: list[dict]):
 def step_data(profiles: list[dict]) -> list[dict]:
     out = []
     for p in profiles:
-        model = p["config"]["model"]
+        model = p["config"]["model"] + (" [random weights]" if p.get("random_weights") else "")
         for r in p["rows"]:
             per = r["seconds_per_image"]
             out.append({"model": model, "batch_size": r["batch_size"], "steps": r.get("steps"),

@@ -179,6 +179,10 @@ def check_comparable(base: RunData, new: RunData) -> None:
     """Refuse (BenchError) runs whose numbers are not comparable: another protocol, dataset, pair set,
     input perturbation or reference set."""
     b, c = base.results, new.results
+    for run, role in ((b, "baseline"), (c, "candidate")):
+        if run.random_weights:
+            raise BenchError(f"the {role} ({run.path or run.model}) is a random-weight run (--model-arg init=random): "
+                             f"it scored no metric and is no model's quality; compare runs of trained weights")
     if b.protocol != c.protocol:
         raise BenchError(f"results use different protocols ({b.protocol} vs {c.protocol}); compare runs under the "
                          f"same protocol")
