@@ -39,7 +39,7 @@ help:
 	@echo "make gpu-wheels              download what a GPU machine without a package index lacks into .whl/ (diffusers, importlib_metadata)"
 	@echo "make gpu-check               on a GPU machine: every model's published configuration in fp32/fp16/bf16, profiles at batch 1 and 8, torchrun + NCCL (tools/gpu_check.sh)"
 	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
-	@echo "make regress BASE=run NEW=run [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md]   compare NEW with BASE (CIs, verdicts); exit 1 on a regression"
+	@echo "make regress BASE=run NEW=run [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md] [REGRESS_STATUS=file]   compare NEW with BASE (CIs, verdicts); make exits 2 on a regression and on a refusal alike: compare's own status (1 = regression, 2 = refused) is printed and written to REGRESS_STATUS"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~15 min on 2 CPU cores) and compare it with the shipped one"
@@ -84,16 +84,22 @@ gpu-check:
 bench: install
 	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \
 	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --protocol $(PROTOCOL) --out $(RUNS)/$(DATASET)/$$m$(PSUFFIX) \
-	    $(if $(LIMIT),--limit $(LIMIT)) --no-progress > /dev/null; \
+	    $(if $(LIMIT),--limit $(LIMIT)) > /dev/null; \
 	done
 	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m)$(PSUFFIX))
 
 # Regression check of two runs (run folders or results.json): per-metric difference, 95 % CI, verdict;
-# exit status 1 when a metric got worse beyond its CI and tolerance (see `fpdm-bench compare --help`).
+# compare exits 1 when a metric got worse beyond its CI and tolerance, 2 when it refuses (unreadable or
+# incomparable runs; see `fpdm-bench compare --help`). GNU make exits 2 whenever a recipe fails, whatever
+# its status ("Error 1" in its message is the recipe's), so make cannot pass 1 through: the recipe prints
+# compare's status and, with REGRESS_STATUS=FILE, writes it there (2 for a usage error; no file when make
+# failed before). CI scripts that must tell a regression from a refusal read that file or run
+# `fpdm-bench compare` directly.
 regress: install
-	@test -n "$(BASE)" -a -n "$(NEW)" || { echo "usage: make regress BASE=run-or-results.json NEW=run-or-results.json [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md]" >&2; exit 2; }
-	$(BIN)/fpdm-bench compare $(BASE) $(NEW) $(if $(TOL),--tolerance $(TOL)) $(if $(TOLFILE),--tolerance-file $(TOLFILE)) \
-	  $(if $(MD),--markdown $(MD))
+	@$(if $(REGRESS_STATUS),rm -f "$(REGRESS_STATUS)";) test -n "$(BASE)" -a -n "$(NEW)" || { echo "usage: make regress BASE=run-or-results.json NEW=run-or-results.json [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md] [REGRESS_STATUS=file]" >&2; $(if $(REGRESS_STATUS),echo 2 > "$(REGRESS_STATUS)";) exit 2; }
+	@$(BIN)/fpdm-bench compare $(BASE) $(NEW) $(if $(TOL),--tolerance $(TOL)) $(if $(TOLFILE),--tolerance-file $(TOLFILE)) \
+	  $(if $(MD),--markdown $(MD)); s=$$?; $(if $(REGRESS_STATUS),echo $$s > "$(REGRESS_STATUS)";) \
+	  test $$s -eq 0 || echo "compare exit status $$s ($$(test $$s -eq 1 && echo regression || echo refused)); make reports it as Error $$s and exits 2" >&2; exit $$s
 
 # The shipped checkpoints in $(TINY_DIR)/tiny and $(TINY_DIR)/tiny-phoenix were made by
 # `make train-tiny TINY_OUT=$(TINY_DIR)`; each retrain is compared with the shipped metrics

@@ -13,7 +13,8 @@ import click
 
 from fpdm_bench import __version__
 from fpdm_bench.commands.lazy import LazyGroup
-from fpdm_bench.commands.options import load_config, parse_key_values, parse_size, parse_weights
+from fpdm_bench.commands.options import (existing_data_root, load_config, parse_key_values, parse_size, parse_weights,
+                                         valid_device)
 from fpdm_bench.errors import BenchError
 from fpdm_bench.registry import UnknownName
 
@@ -30,14 +31,24 @@ COMMANDS = {"score": "fpdm_bench.commands.score:score_cmd", "weights": "fpdm_ben
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              lazy=COMMANDS, entry_point_group="fpdm_bench.commands")
 @click.version_option(__version__, prog_name="fpdm-bench")
-def main():
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error (a bug) instead of one line.")
+def main(debug):
     """fpdm-bench: run and score pose-guided person image synthesis models on the same pairs.
 
     \b
     Quick start (embedded synthetic data, made on first use, offline):
       fpdm-bench run --model keypoint-warp --dataset synthetic --out runs/kw
       fpdm-bench report runs/kw
+
+    \b
+    Exit status: 0 done; 1 compare found a regression, or an unexpected error (a bug: one line,
+    the traceback with --debug); 2 a bad option, input or file, disk full, no CUDA, ... (one line
+    "error: ..."); 130 interrupted. An interrupted or failed run resumes when rerun.
     """
+    _STATE["debug"] = debug
+
+
+_STATE = {"debug": False}  # set by main(); entry() reads it once the command has failed
 
 
 # --- listing -----------------------------------------------------------------------------------
@@ -84,9 +95,9 @@ def data_grp():
               help="DeepFashion layout (full-body people) or PHOENIX-2014T layout (upper-body signers).")
 @click.option("--seed", default=0, show_default=True, help="Same seed gives byte-identical files.")
 @click.option("--size", default=None, help="Image size HxW (default 256x176; PHOENIX 260x210).")
-@click.option("--train-identities", type=int, default=None, help="Train identities (PHOENIX: train videos).")
-@click.option("--test-identities", type=int, default=None, help="Test identities (PHOENIX: test videos).")
-@click.option("--poses", type=int, default=None, help="Poses per identity (PHOENIX: frames per video).")
+@click.option("--train-identities", type=click.IntRange(min=1), default=None, help="Train identities (PHOENIX: train videos).")
+@click.option("--test-identities", type=click.IntRange(min=1), default=None, help="Test identities (PHOENIX: test videos).")
+@click.option("--poses", type=click.IntRange(min=2), default=None, help="Poses per identity (PHOENIX: frames per video).")
 def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
     """Generate the embedded synthetic dataset (deterministic from --seed)."""
     from fpdm_bench.data import synth
@@ -120,21 +131,22 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `fpdm-bench datasets`).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Run directory. Rerunning the same command resumes there.")
-@click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
+@click.option("--data-root", default=None, callback=existing_data_root,
+              help="Dataset folder, which must exist (default: data/<dataset>, made on first use for the synthetic sets).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--size", default=None,
               help="Load images at HxW (default: the protocol's evaluation size, else the dataset's native size).")
 @click.option("--checkpoint", default=None, help="Model checkpoint (folder or file); model default if omitted.")
-@click.option("--steps", type=int, default=None, help="Sampling steps (diffusion models).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampling steps (diffusion models).")
 @click.option("--guidance", type=float, default=None, help="Guidance scale (diffusion models).")
 @click.option("--scheduler", default=None, help="Sampler, e.g. ddpm, ddim, dpmpp (diffusion models).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="KEY=VALUE",
               help="Any other argument of the model's from_pretrained (repeatable; VALUE read as YAML), e.g. temperature=1 or residual_threshold=0 for fpdm, weights=model or canvas=[256,256] for pidm, layout=pidm for images.")
-@click.option("--limit", type=int, default=None, help="Only the first N pairs (before sharding).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs (before sharding).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Run seed; each pair's generator is seeded from sha256(seed, pair id).")
-@click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
+@click.option("--device", default=None, callback=valid_device, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--shard", default="0/1", show_default=True,
               help="i/n: this process takes pairs i, i+n, ...; the last shard to finish writes results.json.")
@@ -150,7 +162,7 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
 @click.option("--perturb", default=None, metavar="NAME:SEVERITY",
               help="Perturb every pair's inputs, e.g. pose.jitter:3 (severity 0-5; see `fpdm-bench perturbations`). "
                    "Deterministic per (seed, pair); part of the run's identity.")
-@click.option("--workers", type=int, default=2, show_default=True,
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="DataLoader workers decoding the next batches while the model runs (0: in the main process).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(model, dataset, out, data_root, split, size, checkpoint, steps, guidance, scheduler, model_arg, limit,
@@ -206,7 +218,7 @@ def merge_cmd(run_dir):
 @click.option("--stage1", "stage1", default=None, type=click.Path(exists=True),
               help="A stage-1 evaluation (`fpdm-bench eval stage1 --out DIR`: DIR or its stage1_eval.json) to draw "
                    "the similarity-ranking figure from.")
-@click.option("--rows", type=int, default=6, show_default=True, help="Grid rows: pairs evenly spaced over the runs' pairs.")
+@click.option("--rows", type=click.IntRange(min=1), default=6, show_default=True, help="Grid rows: pairs evenly spaced over the runs' pairs.")
 @click.option("--pairs", default=None, help="Grid rows: comma-separated pair ids instead of --rows.")
 @click.option("--baseline", default=None,
               help="Model (or run label) the per-sample view compares every other model with "
@@ -220,10 +232,14 @@ def merge_cmd(run_dir):
 @click.option("--floors", default=",".join(("copy-source", "oracle", "keypoint-warp")), show_default=True,
               help="Models shown below the rule of the tables and never ranked.")
 @click.option("--title", default=None, help="Title of index.html.")
+@click.option("--label", "labels", multiple=True, metavar="RUN=NAME",
+              help="Name a run in tables and figures (repeatable), e.g. --label runs/fpdm-a=\"FPDM (ours)\". RUN: "
+                   "a run directory as given (or its results.json, or its folder name). Default: the model name "
+                   "(\"[random weights]\" where so), plus the folder where two runs of one table share it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the significance bootstrap.")
 @click.option("--force", is_flag=True, help="Replace an existing report folder at --out.")
 def report_cmd(runs, fmt, out, stage1, rows, pairs, baseline, top_k, sample_metric, cell_height, floors, title, seed,
-               force):
+               force, labels):
     """Print a metric table of RUNS, or with --out write a report folder.
 
     \b
@@ -250,7 +266,7 @@ def report_cmd(runs, fmt, out, stage1, rows, pairs, baseline, top_k, sample_metr
 
     if out is None:
         extra = {"--stage1": stage1, "--pairs": pairs, "--baseline": baseline, "--sample-metric": sample_metric,
-                 "--cell-height": cell_height, "--title": title}
+                 "--cell-height": cell_height, "--title": title, "--label": labels or None}
         given = [k for k, v in extra.items() if v is not None] + (["--force"] if force else [])
         if given:
             raise BenchError(f"{given[0]} is an option of the report folder: add --out DIR")
@@ -267,30 +283,85 @@ def report_cmd(runs, fmt, out, stage1, rows, pairs, baseline, top_k, sample_metr
 
     opts = [("--stage1", stage1), ("--pairs", pairs), ("--rows", rows if rows != 6 else None),
             ("--baseline", baseline), ("--k", top_k if top_k != 4 else None), ("--sample-metric", sample_metric),
-            ("--cell-height", cell_height), ("--title", title), ("--seed", seed or None)]
+            ("--cell-height", cell_height), ("--title", title), ("--seed", seed or None)] + [("--label", v) for v in labels]
     command = " ".join(["fpdm-bench report", *map(shlex.quote, runs), "--out", shlex.quote(out)]
                        + [f"{k} {shlex.quote(str(v))}" for k, v in opts if v is not None])
     build_report(runs, out, stage1=stage1, pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
                  rows=rows, baseline=baseline, k=top_k, sample_metric=sample_metric, cell_height=cell_height,
                  floors=tuple(f.strip() for f in floors.split(",") if f.strip()), title=title, force=force, seed=seed,
-                 command=command, log=lambda m: click.echo(m, err=True))
+                 command=command, labels=list(labels), log=lambda m: click.echo(m, err=True))
 
 
-def entry():
-    """Console entry: one-line errors for the errors users can fix, no traceback."""
+def _file_of(e: BaseException) -> str | None:
+    """The file an I/O or decoding error is about: its own filename, else the innermost ``path`` (or
+    ``file``/``filename``) of the frames it came through, since a failed write() or decode() names none."""
+    name = getattr(e, "filename", None)
+    if name:
+        return str(name)
+    tb, found = e.__traceback__, None
+    while tb is not None:
+        for var in ("path", "filename", "file"):
+            v = tb.tb_frame.f_locals.get(var)
+            if isinstance(v, (str, Path)) and str(v):
+                found = str(v)
+                break
+        tb = tb.tb_next
+    return found
+
+
+def expected_error(e: BaseException) -> str | None:
+    """The one-line message of a failure the user can fix (disk full, permissions, encodings, no
+    CUDA); None for anything else, which is a bug and keeps its traceback under --debug."""
+    import errno
+
+    if isinstance(e, (BenchError, UnknownName)):
+        return str(e)
+    if isinstance(e, OSError):
+        where = _file_of(e)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"disk full: no space left writing {where or 'a file'}; free space and rerun the same command "
+                    "(a run folder resumes where it stopped)")
+        if isinstance(e, PermissionError):
+            return f"permission denied: {where or e}; check the folder's permissions or choose another path"
+        return f"{e.strerror or e}: {where}" if where else f"I/O error: {e}"
+    if isinstance(e, UnicodeDecodeError):
+        return f"{_file_of(e) or 'a file or file name'}: not UTF-8 text ({e}); save it as UTF-8"
+    if isinstance(e, UnicodeEncodeError):
+        return f"cannot write {e.object[e.start:e.end]!r} as {e.encoding}; use a UTF-8 locale (PYTHONIOENCODING=utf-8)"
+    torch = sys.modules.get("torch")
+    if (isinstance(e, (RuntimeError, AssertionError)) and "cuda" in str(e).lower() and torch is not None
+            and not torch.cuda.is_available()):
+        return "CUDA is not available (" + str(e).splitlines()[0][:120] + "); use --device cpu"
+    return None
+
+
+def entry(args=None):
+    """Console entry, the one error boundary: a failure the user can fix is one line "error: ..."
+    and exit 2; anything else (a bug) is one line and exit 1, with the traceback under --debug."""
+    _STATE["debug"] = False
     try:
-        main(standalone_mode=False)
+        main(args=args, prog_name="fpdm-bench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted (a run folder resumes when the same command is rerun)", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except (BenchError, UnknownName) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+    except Exception as e:
+        msg = expected_error(e)
+        if msg is not None:
+            click.echo(f"error: {msg}", err=True)
+            sys.exit(2)
+        if _STATE["debug"]:
+            raise
+        first = (str(e).splitlines() or [""])[0][:300]
+        click.echo(f"internal error: {type(e).__name__}: {first} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

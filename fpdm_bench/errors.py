@@ -25,3 +25,20 @@ class WeightsMissing(BenchError):
 
     def __reduce__(self):
         return type(self), (self.what, self.filename, self.where)
+
+
+def require_device(device: str) -> None:
+    """Refuse a device this machine does not have, in one line, before a model or tensor meets it
+    (torch's own errors come from deep inside the first CUDA call, as a traceback)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise BenchError(f"--device {device!r}: not a device; use cpu or cuda[:i]") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchError(f"CUDA is not available (torch {torch.__version__}, no usable GPU); "
+                             f"use --device cpu or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BenchError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")

@@ -30,9 +30,11 @@ class Results:
         if not path.is_file():
             raise DataError(path, "no results.json here (has the run finished? see `fpdm-bench merge`)")
         try:
-            return cls(json.loads(path.read_text()), path)
-        except json.JSONDecodeError as e:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(path, f"not valid JSON ({e})") from None
+        check_shape(data, path)
+        return cls(data, path)
 
     @classmethod
     def of(cls, obj) -> "Results":
@@ -101,6 +103,20 @@ class Results:
     def value(self, key: str):
         e = self.metrics.get(key) or {}
         return e.get("value")
+
+
+def check_shape(data, path) -> None:
+    """The minimal shape every reader relies on (a "metrics" object of numeric values), so a foreign
+    or damaged file is one line naming the key, not a traceback or a "?" deep inside compare."""
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise DataError(path, 'not the results.json of a finished run (no "metrics" object); '
+                              "rerun the run's command or `fpdm-bench merge` it to write one")
+    for key, e in data["metrics"].items():
+        if not isinstance(e, dict):
+            raise DataError(path, f"malformed results.json: metrics.{key} is {e!r}, not an object")
+        v = e.get("value")
+        if not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))):
+            raise DataError(path, f"malformed results.json: metrics.{key}.value is {v!r}, not a number")
 
 
 def metric_names(results: list[Results]) -> list[str]:

@@ -33,7 +33,8 @@ from fpdm_bench.env import environment, git_commit
 from fpdm_bench.errors import BenchError
 from fpdm_bench.images import png_bytes, read_image
 from fpdm_bench.io import atomic_write_bytes, atomic_write_text
-from fpdm_bench.rundir import FeatureStore, check_config, has_features, jsonl_name, public, read_records
+from fpdm_bench.rundir import (FeatureStore, check_config, check_samples, has_features, jsonl_name, public,
+                               read_records, sha256_hex)
 from fpdm_bench.seeding import make_generators, sample_seed
 
 # Fields that define what a run directory holds: a rerun must agree on all of them to resume.
@@ -76,6 +77,20 @@ class RunConfig:
             raise BenchError(f"--shard {self.shard}: need 0 <= i < n")
         return i, n
 
+    def validate(self) -> None:
+        """Refuse settings that would silently run something else (--limit 0 meant all pairs, -1 all
+        but one, a negative batch size generated nothing): one line naming the option, before any
+        data, model or run folder is touched. The CLI checks the same ranges where it parses them."""
+        from fpdm_bench.errors import require_device
+
+        steps = self.model_args.get("steps")
+        for option, value, low in (("--limit", self.limit, 1), ("--batch-size", self.batch_size, 1),
+                                   ("--workers", self.workers, 0), ("--steps", steps, 1)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise BenchError(f"{option} must be an integer >= {low}, got {value!r}")
+        self.shard_index()
+        require_device(self.device)
+
     def identity(self) -> dict:
         d = asdict(self)
         pert = self.perturbation()
@@ -111,6 +126,7 @@ def run(cfg: RunConfig, log=print) -> dict | None:
             raise BenchError("--shard and torchrun do not combine: under torchrun each rank is a shard")
         cfg.shard, cfg.device = f"{dist.rank}/{dist.world}", dist.device(cfg.device)
         cfg.progress = cfg.progress and dist.rank == 0
+    cfg.validate()
     shard_i, shard_n = cfg.shard_index()
     MODELS.check(cfg.model)
     DATASETS.check(cfg.dataset)
@@ -141,7 +157,8 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     lock.check()  # a second launch is refused before it loads the model (acquire() below decides)
     # Settings are validated (protocol vs data, model and checkpoint) before anything is written, so a
     # corrected rerun is not refused as "a different run".
-    scorer = _scorer(cfg, dataset, pairs)
+    scorer = _scorer(cfg, dataset, pairs, log)
+    log(f"loading model {cfg.model}" + (f" from {cfg.checkpoint}" if cfg.checkpoint else "") + " ...")
     model = load_model(cfg.model, cfg.checkpoint, device=cfg.device, dtype=getattr(torch, cfg.dtype), dataset=cfg.dataset,
                        **cfg.model_args)
     unavailable = model.prepare(pairs, dataset, log=log) or {}  # e.g. released images missing, --model-arg missing=skip
@@ -174,7 +191,10 @@ def _finished(run_dir: Path, cfg: RunConfig, identity: dict) -> dict | None:
 
 
 def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, perturbation, timing, log) -> None:
-    """This shard's missing pairs: generated, scored, written (PNG, features, jsonl line)."""
+    """This shard's missing pairs: generated, scored, written (PNG, features, jsonl line). The samples
+    of this shard's pairs that are reused are checked first (:func:`fpdm_bench.rundir.check_samples`):
+    one that fails (PNG missing, unreadable or not its checksum, a feature row changed) is reported and
+    generated again, never scored as it is."""
     from fpdm_bench.evaluate import evaluate
     from fpdm_bench.loader import batches
     from fpdm_bench.writer import BackgroundWriter
@@ -183,6 +203,12 @@ def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, p
     done = read_records(run_dir, own=jsonl)
     position = {rec.pair_id: k for k, rec in enumerate(pairs)}
     mine = [r for k, r in enumerate(pairs) if k % shard_n == shard_i]
+    failed = check_samples(run_dir, [done[r.pair_id] for r in mine if r.pair_id in done])
+    if failed:
+        n, shown = len(failed), "; ".join(list(failed.values())[:3]) + ("; ..." if len(failed) > 3 else "")
+        log(f"resume: {n} sample{'s' if n > 1 else ''} failed {'their' if n > 1 else 'its'} check ({shown}) and "
+            f"{'are' if n > 1 else 'is'} generated again")
+        done = {pid: rec for pid, rec in done.items() if pid not in failed}
     todo = [r for r in mine if r.pair_id not in done]
     unproduced = [r for r in todo if r.pair_id in unavailable]
     todo = [r for r in todo if r.pair_id not in unavailable]
@@ -199,14 +225,24 @@ def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, p
             out.flush()
 
         # recorded like --skip-bad's pairs: counted in results.json, never scored
-        writer.submit(lambda: lines([{"pair_id": r.pair_id, "skipped": unavailable[r.pair_id]} for r in unproduced]))
+        def redo(pid):  # the line of a sample that failed its check supersedes the old one (read_records)
+            return {"regenerated": failed[pid]} if pid in failed else {}
+
+        writer.submit(lambda: lines([{"pair_id": r.pair_id, "skipped": unavailable[r.pair_id], **redo(r.pair_id)}
+                                     for r in unproduced]))
 
         def write(batch, arr, recs, seconds, feats):
+            digest = {}
             for pid, a in zip(batch["pair_id"], arr):
-                atomic_write_bytes(run_dir / "samples" / f"{pid}.png", png_bytes(a))
+                data = png_bytes(a)
+                atomic_write_bytes(run_dir / "samples" / f"{pid}.png", data)
+                digest[pid] = sha256_hex(data)
             rows = {g: store.append(g, jsonl.name, f) for g, f in (feats or {}).items()}
             lines([{**r, "seed": sample_seed(cfg.seed, r["pair_id"]), "generate_seconds": seconds,
-                    "batch_size": len(recs), **({"features": {g: rows[g] + k for g in rows}} if rows else {})}
+                    "batch_size": len(recs), "png_sha256": digest[r["pair_id"]],
+                    **({"features": {g: rows[g] + k for g in rows},
+                        "features_sha256": {g: sha256_hex(np.asarray(feats[g][k])) for g in rows}} if rows else {}),
+                    **redo(r["pair_id"])}
                    for k, r in enumerate(recs)])
             os.fsync(out.fileno())
 
@@ -221,7 +257,8 @@ def _generate(cfg, run_dir, jsonl, dataset, pairs, model, scorer, unavailable, p
                 if bad and not cfg.skip_bad:
                     raise bad[0][1]
                 if bad:
-                    writer.submit(lambda bad=bad: lines([{"pair_id": pid, "skipped": str(e)} for pid, e in bad]))
+                    writer.submit(lambda bad=bad: lines([{"pair_id": pid, "skipped": str(e), **redo(pid)}
+                                                         for pid, e in bad]))
                 if batch is not None:
                     yield batch
 
@@ -238,13 +275,14 @@ def _open(cfg: RunConfig):
     return open_for_protocol(cfg.dataset, cfg.data_root, cfg.split, cfg.protocol, cfg.size, cfg.skip_bad, cfg.convert)
 
 
-def _scorer(cfg: RunConfig, dataset, pairs):
+def _scorer(cfg: RunConfig, dataset, pairs, log=None):
+    """The run's Scorer; ``log`` gets its notes on long waits (the FID reference statistics on a cold cache)."""
     from fpdm_bench.models.random_init import RANDOM_NOTE
     from fpdm_bench.scoring import Scorer
 
     return Scorer(cfg.protocol, device=cfg.device, dataset=dataset, pairs=pairs, convert=cfg.convert,
                   reference_folder=cfg.reference_folder, allow_upsampled=cfg.allow_upsampled, weights=cfg.weights,
-                  not_scored=RANDOM_NOTE if cfg.random_weights else None)
+                  not_scored=RANDOM_NOTE if cfg.random_weights else None, log=log)
 
 
 def _finalize_distributed(dist, run_dir, cfg, dataset, pairs, scorer, log):
@@ -277,7 +315,8 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
     instead; records of runs from before features were stored are re-read from samples/).
     ``scorer``: the run's, reused when every pair was scored (its set metrics were never fed: the
     runner only took features from it); rebuilt over the scored pairs otherwise. ``distributed``: the
-    launch (world size, backend) under torchrun, recorded in results.json."""
+    launch (world size, backend) under torchrun, recorded in results.json. Skipped pairs (``--skip-bad``,
+    pairs the model cannot produce) are also logged: their count and the first few with the reason."""
     records = read_records(run_dir) if records is None else records
     missing = [r.pair_id for r in pairs if r.pair_id not in records]
     if missing:
@@ -287,7 +326,7 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
     finished = [r for r in ordered if "metrics" in r]
     done_ids = {r["pair_id"] for r in finished}
     if scorer is None or len(finished) < len(pairs):  # remainders are counted over the scored pairs
-        scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids])
+        scorer = _scorer(cfg, dataset, [p for p in pairs if p.pair_id in done_ids], log)
     groups = scorer.feature_groups()
     if groups:
         position = {rec.pair_id: k for k, rec in enumerate(pairs)}
@@ -297,6 +336,9 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
             ids = [r["pair_id"] for r in chunk]
             scorer.add_set_features(_chunk_features(chunk, groups, scorer, store, features, run_dir), ids,
                                     [str(position[p]) for p in ids])
+    if scorer.paired or scorer.set:  # the bootstrap CIs and the FID/KID fold can take a while: say so
+        log(f"scoring {len(finished)} images: {', '.join(m.key for m in scorer.paired + scorer.set)} "
+            f"(means, bootstrap 95 % CIs{', reference statistics' if scorer.set else ''}) ...")
     metrics = scorer.compute([public(r) for r in finished])
     gen_s = [r["generate_seconds"] for r in finished]
     results = {
@@ -320,6 +362,11 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
         **({"distributed": distributed} if distributed else {}),
     }
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if results["skipped"]:
+        sk = results["skipped"]
+        log(f"{len(sk)} pair{'s' if len(sk) > 1 else ''} skipped, not scored (listed in results.json): "
+            + ", ".join(s["pair_id"] for s in sk[:3]) + (", ..." if len(sk) > 3 else "")
+            + f" ({'e.g. ' if len(sk) > 1 else ''}{sk[0]['reason']})")
     return results
 
 

@@ -99,6 +99,9 @@ class FPDMPipeline:
         from reference_impl.stage2.model import Stage2Model
 
         path = Path(path)
+        if path.is_file():  # exists, so "missing" would mislead: a random file, an official .ckpt, ...
+            raise BenchError(f"{path}: not a readable checkpoint: an FPDM checkpoint is a folder with stage1/ and "
+                             f"stage2/ (an official .ckpt converts to one with `fpdm-bench fpdm convert`)")
         if not path.is_dir():
             raise WeightsMissing("FPDM checkpoint", path.name, str(path.parent))
         if (path / "results.json").is_file() or (path / "samples").is_dir():

@@ -8,13 +8,13 @@ import json
 
 import click
 
-from fpdm_bench.commands.options import parse_key_values
+from fpdm_bench.commands.options import existing_data_root, parse_key_values, valid_device
 
 
 @click.command("profile")
 @click.option("--model", required=True, help="Model name (see `fpdm-bench models`).")
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset the batches come from (its first pairs).")
-@click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
+@click.option("--data-root", default=None, callback=existing_data_root, help="Dataset folder (default: data/<dataset>).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--checkpoint", default=None, help="Model checkpoint (folder or file); model default if omitted.")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="KEY=VALUE",
@@ -26,7 +26,7 @@ from fpdm_bench.commands.options import parse_key_values
                    "that take steps; the others are profiled once (steps null).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
               help="Model dtype (the shipped pipelines keep float32 on CPU; model info says what ran).")
-@click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
+@click.option("--device", default=None, callback=valid_device, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed calls per combination (medians and spread are over these).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,

@@ -5,7 +5,9 @@ score --real DIR --generated DIR    score two plain folders (files paired by nam
 
 Generated files are matched to pairs by any of the names the repos write: ``<pair_id>.png``
 (fpdm-bench; pair id = '<source stem>_2_<target stem>'), ``<pair_id>_vis.png`` (GFLA/PIDM/PoCoLD),
-``<source file>_2_<target file>.png`` (FPDM), each with any image suffix.
+``<source file>_2_<target file>.png`` (FPDM), each with any image suffix. Generated files that match
+no pair (of the dataset's split; with ``--real``, no real image's name) are not scored: one note on
+stderr gives their count and a few names.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from fpdm_bench.commands.options import parse_size, parse_weights
+from fpdm_bench.commands.options import existing_data_root, parse_size, parse_weights, valid_device
 from fpdm_bench.errors import DataError
 from fpdm_bench.images import image_size, list_images, read_image
 
@@ -58,6 +60,16 @@ def match_generated(pairs, files: list[Path], folder: Path) -> list[Path]:
     return out
 
 
+def note_unmatched(files: list[Path], wanted: set[str], folder: Path, what: str, log) -> list[Path]:
+    """Log one note on the ``files`` whose stem (or name) is none of ``wanted``; returns them."""
+    unmatched = [f for f in files if f.stem not in wanted and f.name not in wanted]
+    if unmatched and log:
+        shown = ", ".join(f.name for f in unmatched[:3]) + (", ..." if len(unmatched) > 3 else "")
+        log(f"note: {folder}: {len(unmatched)} of its {len(files)} images match no {what} and are not scored "
+            f"(e.g. {shown})")
+    return unmatched
+
+
 def _reader(files: dict[str, Path], size, protocol, convert: bool, generated: bool = True):
     """produce(batch) for the evaluation loop: the files of the batch's pairs, decoded (and resized
     image by image to ``size`` when given, as the protocol resizes that side: how mixed sizes are
@@ -90,7 +102,10 @@ def score_dataset(dataset, generated: Path, protocol: str = "standard", device: 
         dataset = copy.copy(dataset)
         dataset.size = tuple(eval_size)
     pairs = dataset.pairs[:limit] if limit else dataset.pairs
-    matched = match_generated(pairs, list_images(generated), Path(generated))
+    files = list_images(generated)
+    matched = match_generated(pairs, files, Path(generated))
+    note_unmatched(files, {n for r in dataset.pairs for n in candidate_names(r)}, Path(generated),
+                   f"pair of the {getattr(dataset, 'split', 'dataset')} split", log)
     if size is None:
         check_one_size(matched, Path(generated))
     scorer = Scorer(protocol, device=device, dataset=dataset, pairs=pairs, log=log, convert=convert, **scorer_kwargs)
@@ -118,6 +133,7 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
         raise DataError(generated, f"has {len(gen_files)} images but {len(missing)} of the {len(real_files)} real "
                                    f"images have no generated image of the same name (e.g. {missing[0]})")
     names = sorted(real_by)
+    note_unmatched(gen_files, set(real_by), Path(generated), f"real image's name in {real}", log)
     if size is None:
         rs = check_one_size(real_files, Path(real))
         gs = check_one_size([gen_by[n] for n in names], Path(generated))
@@ -146,17 +162,17 @@ def score_folders(real: Path, generated: Path, protocol: str = "standard", devic
 
 @click.command("score")
 @click.option("--dataset", default=None, help="Dataset whose pairs the generated images belong to.")
-@click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
+@click.option("--data-root", default=None, callback=existing_data_root, help="Dataset folder (default: data/<dataset>).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--generated", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of generated images.")
 @click.option("--real", default=None, type=click.Path(exists=True, file_okay=False),
               help="Folder of real images (instead of --dataset): files paired by name.")
 @click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol (see `fpdm-bench protocols`).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write results.json here.")
-@click.option("--limit", type=int, default=None, help="Only the first N pairs of the dataset.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs of the dataset.")
 @click.option("--size", default=None, help="Resize generated images to HxW first (mixed sizes, other resolutions).")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", default=None, callback=valid_device, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--convert", is_flag=True, help="Convert grayscale/RGBA/palette images to RGB instead of refusing them.")
 @click.option("--weights", "weight_paths", multiple=True, help="NAME=PATH of a weight file (see `fpdm-bench weights`).")
 @click.option("--reference-folder", default=None, type=click.Path(exists=True, file_okay=False),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from fpdm_bench.commands.options import existing_data_root, valid_device
 from fpdm_bench.errors import BenchError
 
 
@@ -22,16 +23,16 @@ def _names(value: str, what: str) -> list[str]:
               help="Severities, comma-separated; 0 is the clean run, shared by all perturbations of a model.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Sweep folder: one run directory per cell, plus sweep.csv and sweep.json.")
-@click.option("--data-root", default=None, help="Dataset folder (default: data/<dataset>).")
+@click.option("--data-root", default=None, callback=existing_data_root, help="Dataset folder (default: data/<dataset>).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--limit", type=int, default=None, help="Only the first N pairs of the split.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs of the split.")
 @click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol of every cell.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Run seed: each pair's noise and each perturbation draw come from (seed, pair id).")
-@click.option("--device", default=None, help="cpu or cuda[:i] (default: cuda when available).")
+@click.option("--device", default=None, callback=valid_device, help="cpu or cuda[:i] (default: cuda when available).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader workers per run.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="DataLoader workers per run.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def sweep_cmd(models, dataset, perturbations, severities, out, data_root, split, limit, protocol, batch_size, seed,
               device, dtype, workers, no_progress):

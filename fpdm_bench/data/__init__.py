@@ -1,7 +1,8 @@
 """Dataset registry.
 
 ``open_dataset(name, root, split, ...)`` returns a PairDataset. The embedded synthetic sets are
-generated on first use into ``data/<name>`` (or ``--data-root``) with their default parameters.
+generated on first use into ``data/<name>`` (or an existing empty ``--data-root``: the CLI refuses a
+root that does not exist, so a typo is not filled with a new set) with their default parameters.
 To add a dataset: write a loader (a function ``open(root, split, size, skip_bad)`` returning a
 PairDataset; its docstring's first line is what ``fpdm-bench datasets`` shows) in one file and name
 it in the ``fpdm_bench.datasets`` entry-point group of your package (see pyproject.toml for the

@@ -26,6 +26,7 @@ ids and the same ``pairs_sha256`` whichever layout they were read from.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -116,6 +117,17 @@ def index_deepfashion_images(folder: Path) -> tuple[dict[str, Path], int]:
 
 # --- file parsers -------------------------------------------------------------------------------
 
+def read_utf8(path: Path) -> str:
+    """A text file's content. Not UTF-8 (say a Latin-1 image name in a CSV) is a DataError naming the
+    file and line, where open() would raise a UnicodeDecodeError that names neither."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DataError(path, f"line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as UTF-8") from None
+
+
 def _int_list(text: str, what: str) -> list[int]:
     try:
         values = json.loads(text)
@@ -138,7 +150,7 @@ def read_annotations(path: Path, bad_rows: dict[str, str] | None = None) -> dict
     if not path.is_file():
         raise DataError(path, "annotation file not found")
     out: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline=None) as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -174,7 +186,7 @@ def read_pairs_csv(path: Path, problems: list[DataError] | None = None) -> list[
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "pairs file not found")
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         raise DataError(path, "empty pairs file")
@@ -208,7 +220,7 @@ def read_pose_txt(path: Path, n_points: int = N_POINTS, missing_values: tuple[fl
     if not path.is_file():
         raise DataError(path, "pose file not found")
     rows = []
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline=None) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -29,7 +29,7 @@ import numpy as np
 
 from fpdm_bench.data import keypoints as kpt
 from fpdm_bench.data.base import PairDataset, PairRecord, read_json
-from fpdm_bench.data.deepfashion import pose_path_for, read_fpdm_pairs, read_pose_txt
+from fpdm_bench.data.deepfashion import pose_path_for, read_fpdm_pairs, read_pose_txt, read_utf8
 from fpdm_bench.errors import DataError
 
 FRAME_DIR = "features/fullFrame-210x260px"
@@ -107,7 +107,7 @@ def read_corpus(path: Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "corpus file not found")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path).splitlines()
     if not lines or lines[0].strip().split("|")[0] != "name":
         raise DataError(path, f"line 1: expected the header {'|'.join(CORPUS_HEADER)!r}")
     n_fields = len(lines[0].split("|"))

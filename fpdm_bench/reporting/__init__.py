@@ -27,7 +27,7 @@ from pathlib import Path
 from fpdm_bench.errors import BenchError, DataError
 from fpdm_bench.reporting.tables import FLOORS, Row, group_key
 
-__all__ = ["FLOORS", "build_report", "classify"]
+__all__ = ["FLOORS", "build_report", "classify", "parse_labels"]
 
 
 def classify(path) -> str:
@@ -57,26 +57,78 @@ def classify(path) -> str:
                        "(`fpdm-bench profile --out`) or a stage-1 evaluation (stage1_eval.json)")
 
 
-def _run_row(path: Path, floors) -> Row:
+def _run_dir(path: Path) -> Path:
+    p = Path(path)
+    return (p if p.is_dir() else p.parent).resolve()
+
+
+def parse_labels(specs, runs) -> dict[Path, str]:
+    """``--label RUN=NAME`` values → {run folder (resolved): NAME}. RUN is a run input as given (its
+    folder or its results.json) or the name of its folder; the split is at the first ``=`` whose left
+    side names one of ``runs``, so a NAME may hold ``=``. A RUN that matches no run input, or more than
+    one, and two labels for one run are errors."""
+    runs = [Path(r) for r in runs]
+    folders = [_run_dir(r) for r in runs]
+    out: dict[Path, str] = {}
+    for spec in specs or ():
+        if isinstance(spec, tuple):
+            key, name = spec
+            cands = [(key, name)]
+        else:
+            cands = [(spec[:i], spec[i + 1:]) for i, ch in enumerate(spec) if ch == "="]
+        if not cands:
+            raise BenchError(f"--label {spec}: give RUN=NAME (RUN: a run directory of the inputs or its folder name)")
+        hit = None
+        for key, name in cands:
+            by_path = {f for r, f in zip(runs, folders) if key and _run_dir(key) == f} if key else set()
+            matches = by_path or {f for f in folders if key and f.name == key}
+            if len(matches) > 1:
+                raise BenchError(f"--label {spec}: {key!r} is the folder name of {len(matches)} runs; give its path")
+            if matches:
+                hit = (matches.pop(), name)
+                break
+        if hit is None:
+            raise BenchError(f"--label {spec}: {cands[0][0]!r} is not one of the run inputs "
+                             f"({', '.join(str(r) for r in runs) or 'none given'})")
+        folder, name = hit
+        name = name.strip()
+        if not name:
+            raise BenchError(f"--label {spec}: the label is empty")
+        if folder in out and out[folder] != name:
+            raise BenchError(f"--label: two labels for {folder.name} ({out[folder]!r} and {name!r})")
+        out[folder] = name
+    return out
+
+
+def _run_row(path: Path, floors, labels: dict[Path, str] | None = None) -> Row:
     from fpdm_bench.results import Results
 
     res = Results.load(path)
     run_dir = path if path.is_dir() else path.parent
+    given = (labels or {}).get(_run_dir(path))
     if not any(run_dir.glob("samples*.jsonl")):
         run_dir = None
-    return Row(label=res.label, results=res, floor=res.model in floors, run_dir=run_dir)
+    return Row(label=given or res.label, results=res, floor=res.model in floors, run_dir=run_dir,
+               given_label=bool(given))
 
 
 def _labels(rows: list[Row]) -> None:
-    """Unique labels within a table: the model name, plus the run folder where two runs share it."""
+    """Unique labels within a table: the label given (``--label``), else the model name (marked
+    "[random weights]" where it is), plus the run folder where two runs share it. Two runs given
+    the same label in one table are an error."""
     seen: dict[tuple, list[Row]] = {}
     for r in rows:
-        seen.setdefault((group_key(r.results), r.results.model), []).append(r)
-    for same in seen.values():
-        if len(same) > 1:
-            for r in same:
-                where = r.run_dir or (r.results.path.parent if r.results.path else None)
-                r.label = f"{r.results.label} ({where.name if where else '?'})"
+        seen.setdefault((group_key(r.results), r.label), []).append(r)
+    for (_, label), same in seen.items():
+        if len(same) < 2:
+            continue
+        if sum(r.given_label for r in same) > 1:
+            raise BenchError(f"--label: {len(same)} runs of one table are labelled {label!r}; give each its own")
+        for r in same:
+            if r.given_label:
+                continue
+            where = r.run_dir or (r.results.path.parent if r.results.path else None)
+            r.label = f"{label} ({where.name if where else '?'})"
 
 
 def _prepare(out: Path, force: bool) -> Path:
@@ -96,8 +148,10 @@ def _prepare(out: Path, force: bool) -> Path:
 def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, rows: int = 6,
                  baseline: str | None = None, k: int = 4, sample_metric: str | None = None,
                  cell_height: int | None = None, floors=FLOORS, title: str | None = None, force: bool = False,
-                 seed: int = 0, command: str = "fpdm-bench report", log=print) -> dict:
-    """Write the report of ``inputs`` to ``out``; returns the manifest (report.json)."""
+                 seed: int = 0, command: str = "fpdm-bench report", labels=None, log=print) -> dict:
+    """Write the report of ``inputs`` to ``out``; returns the manifest (report.json). ``labels``: the
+    name each run goes by in tables and figures, as ``RUN=NAME`` strings (``--label``) or a
+    {run: name} dict (see ``parse_labels``); runs without one go by their model name."""
     from fpdm_bench import __version__
     from fpdm_bench.reporting import curves, grid, html, per_sample, stage1 as stage1_mod, tables, timing
 
@@ -111,7 +165,10 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
         raise BenchError("give at most one stage-1 evaluation")
     if not any(kinds.values()):
         raise BenchError("nothing to report: give run directories, sweep folders or profile JSON files")
-    run_rows = [_run_row(p, floors) for p in kinds["run"]]
+    if isinstance(labels, dict):
+        labels = list(labels.items())
+    given = parse_labels(labels, kinds["run"])
+    run_rows = [_run_row(p, floors, given) for p in kinds["run"]]
     _labels(run_rows)
     groups: dict[tuple, list[Row]] = {}
     for r in run_rows:
@@ -151,7 +208,8 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
                     "inputs": {kind: [str(p) for p in ps] for kind, ps in kinds.items()},
                     "options": {"pairs": pairs, "rows": rows, "baseline": baseline, "k": k,
                                 "sample_metric": sample_metric, "cell_height": cell_height, "floors": list(floors),
-                                "seed": seed},
+                                "seed": seed, "labels": {str(p): given[_run_dir(p)] for p in kinds["run"]
+                                           if _run_dir(p) in given}},
                     "artefacts": [a.to_json() for a in arts]}
         (tmp / "report.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)

@@ -65,6 +65,17 @@ def new_figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+def renderer(fig):
+    """The Agg renderer of ``fig`` after a layout pass: what text extents are measured with (a Figure
+    made without pyplot has no canvas that renders; one is attached)."""
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    return fig.canvas.get_renderer()
+
+
 def style():
     import matplotlib
 

@@ -30,39 +30,121 @@ def pick_rows(pair_ids: list[str], rows: int) -> list[str]:
     return [pair_ids[i] for i in idx]
 
 
+PAD = 4  # px kept clear on each side of a column title: titles of neighbouring columns never touch
+MIN_FONT = 7
+
+
 def _fit(draw, text: str, width: int, font) -> str:
-    if font is None:
-        return text[: max(1, width // 6)]
-    while text and draw.textlength(text, font=font) > width - 4:
+    """``text`` cut (with "…" where the font has it) to fit ``width`` px."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    mark = "…" if font is not None else "."
+    while text and draw.textlength(text + mark, font=font) > width:
         text = text[:-1]
-    return text
+    return (text + mark) if text else ""
+
+
+def _wrap(draw, title: str, width: int, font, max_lines: int = 2) -> list[str] | None:
+    """``title`` broken at spaces (else also after hyphens) into at most ``max_lines`` lines of
+    ``width`` px; None if it does not fit so."""
+    import re
+
+    for pattern in (r"\s+", r"(?<=-)|\s+"):
+        lines = _wrap_words([w for w in re.split(pattern, title) if w], draw, width, font)
+        if lines is not None and len(lines) <= max_lines:
+            return lines
+    return None
+
+
+def _wrap_words(words: list[str], draw, width: int, font) -> list[str] | None:
+    lines: list[str] = []
+    for word in words:
+        if lines and draw.textlength(lines[-1] + ("" if lines[-1].endswith("-") else " ") + word, font=font) <= width:
+            lines[-1] += ("" if lines[-1].endswith("-") else " ") + word
+        else:
+            if draw.textlength(word, font=font) > width:
+                return None
+            lines.append(word)
+    return lines
+
+
+def header_layout(titles: list[str], widths: list[int], font_size: int, min_header: int = 0):
+    """One font size for every column title and each title's lines, so that no title is wider than
+    its column less ``PAD`` on each side: the largest size ≥ 0.8 × ``font_size`` at which every title
+    fits on one line, else on two, else on three lines (broken at spaces, then after hyphens); else
+    the same down to ``MIN_FONT``; else ``MIN_FONT`` with the titles that still do not fit cut ("…"). Returns (font, size, lines per title, header height in px)."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    fonts = {s: ImageFont.load_default(size=s) for s in range(MIN_FONT, max(MIN_FONT, font_size) + 1)}
+    room = [max(1, w - 2 * PAD) for w in widths]
+    sizes = sorted(fonts, reverse=True)
+    floor = max(MIN_FONT, round(0.8 * font_size))
+    chosen = None
+    # one line, then two, then three, at a size near font_size; then smaller sizes
+    for max_lines, smallest in ((1, floor), (2, floor), (3, floor), (2, MIN_FONT), (3, MIN_FONT)):
+        for s in (x for x in sizes if x >= smallest):
+            wrapped = [_wrap(draw, t, r, fonts[s], max_lines) for t, r in zip(titles, room)]
+            if all(w is not None for w in wrapped):
+                chosen = (s, wrapped)
+                break
+        if chosen:
+            break
+    if chosen is None:  # a word wider than its column even at the smallest size: cut it
+        s = MIN_FONT
+        chosen = (s, [_wrap(draw, t, r, fonts[s], 3) or [_fit(draw, t, r, fonts[s])] for t, r in zip(titles, room)])
+    s, lines = chosen
+    n = max(len(ls) for ls in lines)
+    height = max(min_header, n * line_height(fonts[s]) + 4)
+    return fonts[s], s, lines, height
+
+
+def line_height(font) -> int:
+    """px from one line of ``font`` to the next: its ascent plus descent (what a drawn line spans)."""
+    ascent, descent = font.getmetrics()
+    return ascent + descent
 
 
 def make_grid(columns: list[tuple[str, list[np.ndarray]]], cell: tuple[int, int], header: int = HEADER,
-              font_size: int | None = None) -> Image.Image:
-    """columns: (title, one HxWx3 uint8 image per row), every image resized to ``cell`` (H, W).
-    ``font_size``: titles in PIL's scalable default font of that size (None: the bitmap font)."""
+              font_size: int | None = None, widths: list[int] | None = None, boxes: list | None = None) -> Image.Image:
+    """columns: (title, one HxWx3 uint8 image per row), every image resized to ``cell`` (H, W) (or to
+    ``widths[c]`` wide). ``font_size``: titles in PIL's scalable default font of that size at most,
+    made smaller or wrapped onto two lines so that none is wider than its column (the header grows
+    to hold them; see ``header_layout``); None: the default font on one ``header`` px line, titles cut
+    to their column. ``boxes``: if a list, gets (column, (x0, y0, x1, y1)) of every title drawn."""
     h, w = cell
+    widths = list(widths) if widths else [w] * len(columns)
     n_rows = len(columns[0][1])
-    out = Image.new("RGB", (w * len(columns), header + h * n_rows), "white")
+    titles = [t for t, _ in columns]
+    if font_size:
+        font, size, lines, header = header_layout(titles, widths, font_size, header)
+    else:
+        font, size, lines = None, None, None
+    out = Image.new("RGB", (sum(widths), header + h * n_rows), "white")
     draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=font_size) if font_size else None
+    x0 = 0
     for c, (title, images) in enumerate(columns):
+        cw = widths[c]
         if font is None:
-            draw.text((c * w + 3, 3), _fit(draw, title, w, None), fill="black")
+            text = _fit(draw, title, cw - 2 * PAD, None)
+            xy = (x0 + PAD, 3)
+            draw.text(xy, text, fill="black")
+            if boxes is not None and text:
+                boxes.append((c, draw.textbbox(xy, text)))
         else:
-            size, f = font_size, font
-            while size > 7 and draw.textlength(title, font=f) > w - 4:  # shrink a long title, then cut it
-                size -= 1
-                f = ImageFont.load_default(size=size)
-            text = _fit(draw, title, w, f)
-            tw = draw.textlength(text, font=f)
-            draw.text((c * w + (w - tw) / 2, (header - size) / 2 - 1), text, fill="black", font=f)
+            lh = line_height(font)
+            y = (header - len(lines[c]) * lh) // 2
+            for text in lines[c]:
+                tw = draw.textlength(text, font=font)
+                xy = (x0 + (cw - tw) / 2, y)
+                draw.text(xy, text, fill="black", font=font)
+                if boxes is not None:
+                    boxes.append((c, draw.textbbox(xy, text, font=font)))
+                y += lh
         for r, arr in enumerate(images):
             im = Image.fromarray(arr)
-            if im.size != (w, h):
-                im = im.resize((w, h), Image.BICUBIC)
-            out.paste(im, (c * w, header + r * h))
+            if im.size != (cw, h):
+                im = im.resize((cw, h), Image.BICUBIC)
+            out.paste(im, (x0, header + r * h))
+        x0 += cw
     return out
 
 
@@ -171,6 +253,7 @@ def write_report_grid(labels: list[str], results, run_dirs, root: Path, pairs: l
                ("ground truth", [src.target(p) for p in chosen])]
     columns += [(labels[k], [src.sample(k, p) for p in chosen]) for k in keep]
     img = make_grid(columns, cell, header=header, font_size=max(9, header - 5))
+    header = img.height - cell[0] * len(chosen)  # grown if the titles needed two lines
     save_png(img, out / "grid.png")
     records = {k: read_records(src.run_dirs[k]) for k in keep}
     data = []

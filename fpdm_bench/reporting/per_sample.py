@@ -65,15 +65,32 @@ def differences(base: Row, other: Row, key: str) -> list[dict]:
     return out
 
 
-def _text_cell(lines: list[tuple[str, str]], size: tuple[int, int], font_size: int) -> np.ndarray:
+LINE_GAP = 4  # px between the lines of a text cell
+TEXT_PAD = 6  # px left clear at each side of a text cell
+
+
+def _text_size(lines: list[tuple[str, str]], font_size: int) -> tuple[int, int]:
+    """(H, W) in px a text cell needs to show ``lines`` whole (measured with the font)."""
+    font = ImageFont.load_default(size=font_size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    w = max(draw.textbbox((0, 0), t, font=font)[2] for t, _ in lines)
+    return len(lines) * (font_size + LINE_GAP) + 2 * TEXT_PAD, int(math.ceil(w)) + 2 * TEXT_PAD
+
+
+def _text_cell(lines: list[tuple[str, str]], size: tuple[int, int], font_size: int,
+               boxes: list | None = None) -> np.ndarray:
+    """The lines drawn left-aligned, centred vertically, in a white (H, W) = ``size`` cell (make it
+    at least ``_text_size`` so nothing is cut). ``boxes`` gets each line's (x0, y0, x1, y1)."""
     h, w = size
     im = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(im)
     font = ImageFont.load_default(size=font_size)
-    y = max(2, (h - len(lines) * (font_size + 4)) // 2)
+    y = max(TEXT_PAD, (h - len(lines) * (font_size + LINE_GAP)) // 2)
     for text, colour in lines:
-        draw.text((4, y), text, fill=colour, font=font)
-        y += font_size + 4
+        draw.text((TEXT_PAD, y), text, fill=colour, font=font)
+        if boxes is not None:
+            boxes.append(draw.textbbox((TEXT_PAD, y), text, font=font))
+        y += font_size + LINE_GAP
     return np.asarray(im)
 
 
@@ -105,28 +122,33 @@ def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int =
         for d in diffs:
             d["shown"] = shown.get(d["pair_id"], "")
         picked = best + worst
-        cell = cell_size(tuple(src.sample(0, picked[0]["pair_id"]).shape[:2]), cell_height)
+        native = tuple(src.sample(0, picked[0]["pair_id"]).shape[:2])
+        cell = cell_size(native, cell_height)
         fs = max(10, cell[0] // 9)
-        labels = []
+        texts = []
         for d in picked:
             raw = d["model_value"] - d["baseline_value"]
             colour = "#1a7f37" if d["diff_better"] > 0 else "#b42318" if d["diff_better"] < 0 else "black"
-            labels.append(_text_cell([(f"rank {d['order'] + 1} of {len(diffs)}", "black"),
-                                      (f"{other.label} - {base.label}:", "black"), (f"{raw:+.4f} {title}", colour),
-                                      (f"{base.label} {d['baseline_value']:.4f}", "#444444"),
-                                      (f"{other.label} {d['model_value']:.4f}", "#444444")],
-                                     (cell[0], max(int(cell[1] * 1.3), int(fs * 8.5))), fs))
+            texts.append([(f"rank {d['order'] + 1} of {len(diffs)}", "black"),
+                          (f"{other.label} - {base.label}:", "black"), (f"{raw:+.4f} {title}", colour),
+                          (f"{base.label} {d['baseline_value']:.4f}", "#444444"),
+                          (f"{other.label} {d['model_value']:.4f}", "#444444")])
+        # the text column is as wide as its longest line, and the rows as tall as its five lines
+        # (images shorter than that are shown larger), so no text is cut
+        need = [_text_size(t, fs) for t in texts]
+        enlarged = max(n[0] for n in need) > cell[0]
+        if enlarged:
+            cell = cell_size(native, max(n[0] for n in need))
+        text_w = max(int(cell[1] * 1.3), max(n[1] for n in need))
+        labels = [_text_cell(t, (cell[0], text_w), fs) for t in texts]
         ids = [d["pair_id"] for d in picked]
         columns = [("pair", labels), ("source", [src.source(p) for p in ids]), ("target pose", [src.pose(p) for p in ids]),
                    ("ground truth", [src.target(p) for p in ids]), (base.label, [src.sample(0, p) for p in ids]),
                    (other.label, [src.sample(j, p) for p in ids])]
         header = max(16, cell[0] // 6)
-        # the label column is wider than an image cell: compose it separately and paste side by side
-        left = make_grid(columns[:1], (cell[0], labels[0].shape[1]), header=header, font_size=max(9, header - 5))
-        right = make_grid(columns[1:], cell, header=header, font_size=max(9, header - 5))
-        img = Image.new("RGB", (left.width + right.width, right.height), "white")
-        img.paste(left, (0, 0))
-        img.paste(right, (left.width, 0))
+        img = make_grid(columns, cell, header=header, font_size=max(9, header - 5),
+                        widths=[text_w] + [cell[1]] * (len(columns) - 1))
+        header = img.height - cell[0] * len(ids)
         draw = ImageDraw.Draw(img)
         if worst:  # a rule between the best and the worst rows
             y = header + len(best) * cell[0]
@@ -140,7 +162,8 @@ def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int =
                    f"{other.label} (top) and the {len(worst)} ranked most in favour of {base.label} (below the rule); "
                    f"green: {other.label} better on that pair, red: worse. "
                    f"Over all {len(diffs)} pairs {other.label} is better on {wins} (mean difference "
-                   f"{mean:+.4f}, positive = {other.label} better). The CSV lists every pair, sorted.")
+                   f"{mean:+.4f}, positive = {other.label} better). The CSV lists every pair, sorted."
+                   + (f" Images enlarged to {cell[0]} px high to hold the text beside them." if enlarged else ""))
         arts.append(Artefact("per_sample", stem, f"Per-sample: {other.label} vs {base.label} ({title})", caption,
                              {"png": f"figures/{stem}.png", "csv": f"figures/{stem}.csv"}, img.size,
                              meta={"metric": key, "baseline": base.label, "model": other.label,

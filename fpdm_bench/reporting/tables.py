@@ -42,6 +42,7 @@ class Row:
     floor: bool
     run_dir: Path | None = None
     _samples: dict | None = None
+    given_label: bool = False  # the label came from --label (kept as given, never suffixed)
 
     def per_sample(self) -> dict[str, dict] | None:
         """pair_id -> per-sample metrics from the run's samples*.jsonl (None without a run directory)."""
