@@ -34,7 +34,7 @@ help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
 	@echo "make test                    run the whole test suite (what CI runs)"
 	@echo "make test-fast               the suite without the tests marked slow (training, kills, Inception passes; < 60 s)"
-	@echo "make test-published          the published-size tests (FPDM, PIDM, CFLD, PoCoLD with random weights; ~15 min, ~8 GB; not in make test)"
+	@echo "make test-published          the published-size tests (FPDM, PIDM, CFLD, PoCoLD with random weights; ~12 min, ~8 GB; not in make test)"
 	@echo "make bench-published         profile the four published configurations (random weights, 2 steps, batch 1) and write $(RUNS)/published/published.md"
 	@echo "make gpu-wheels              download what a GPU machine without a package index lacks into .whl/ (diffusers, importlib_metadata)"
 	@echo "make gpu-check               on a GPU machine: every model's published configuration in fp32/fp16/bf16, profiles at batch 1 and 8, torchrun + NCCL (tools/gpu_check.sh)"
