@@ -176,7 +176,6 @@ class FeatureStore:
             out[k] = maps[path.name][row]
         return out
 
-
     def check(self, records: list[dict]) -> dict[str, str]:
         """pair_id -> what failed, for records whose feature rows (``features_sha256``) are missing or differ."""
         bad: dict[str, str] = {}
