@@ -63,7 +63,9 @@ class Results:
     @property
     def label(self) -> str:
         """The model name as tables show it (marked when the weights are random)."""
-        return f"{self.model} [random weights]" if self.random_weights else self.model
+        from fpdm_bench.models.random_init import label
+
+        return label(self.model, self.random_weights)
 
     @property
     def dataset(self) -> str:

@@ -25,7 +25,7 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     cls = MODELS.get(name)
     init, init_seed = parse_init(kwargs)
     if init == "random":
-        if cls.from_random.__func__ is ModelAdapter.from_random.__func__:
+        if not _has_random_build(cls):
             raise BenchError(f"model {name!r} has no random-weight build (--model-arg init=random is for models with a "
                              f"published configuration: {', '.join(random_buildable()) or 'none'})")
         if checkpoint is not None:
@@ -39,6 +39,11 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
 
 
+def _has_random_build(cls) -> bool:
+    """Whether an adapter class overrides ``from_random`` (has a published configuration to build)."""
+    return cls.from_random.__func__ is not ModelAdapter.from_random.__func__
+
+
 def random_buildable() -> list[str]:
     """Registered models that have a random-weight build of their published configuration."""
     out = []
@@ -47,7 +52,7 @@ def random_buildable() -> list[str]:
             cls = MODELS.get(n)
         except Exception:  # a broken third-party entry point is reported where it is used
             continue
-        if cls.from_random.__func__ is not ModelAdapter.from_random.__func__:
+        if _has_random_build(cls):
             out.append(n)
     return out
 
@@ -68,7 +73,7 @@ def _check_arguments(name: str, cls, kwargs: dict, target=None) -> None:
         return
     reserved = ("path_or_config", "device", "dtype", "self", "cls", "seed")
     known = [k for k in params if k not in reserved]
-    if cls.from_random.__func__ is not ModelAdapter.from_random.__func__:  # it has a random-weight build
+    if _has_random_build(cls):
         known += ["init"] + (["init_seed"] if target.__name__ == "from_random" else [])
     for key in kwargs:
         if key not in params or key in reserved:

@@ -64,6 +64,11 @@ def parse_init(kwargs: dict) -> tuple[str, int]:
     return init, seed
 
 
+def label(name: str, random: bool) -> str:
+    """A model name as tables, reports and profiles show it: marked when its weights are random."""
+    return f"{name} [random weights]" if random else name
+
+
 def is_random(model_info: dict | None) -> bool:
     """Whether an adapter's info() (or results.json's ``model``) is a random-weight build."""
     return isinstance(model_info, dict) and model_info.get("init") == "random"

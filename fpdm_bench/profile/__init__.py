@@ -417,7 +417,9 @@ def format_table(report: dict) -> str:
     mem_head = "peak mem" if cuda else "peak RSS +"
     head = (f"{'batch':>5} {'steps':>5} {'ms/batch':>9} {'ms/img':>8} {'iqr':>6} {'img/s':>8} {'NFE':>5} "
             f"{'step ms':>8} {'VAE dec ms':>10} {'other ms':>8} {'metric ms/img':>13} {mem_head:>11}")
-    model = report["config"]["model"] + (" [random weights]" if report.get("random_weights") else "")
+    from fpdm_bench.models.random_init import label
+
+    model = label(report["config"]["model"], bool(report.get("random_weights")))
     lines = [f"{model} on {report['config']['device']} "
              f"({report['timing']['warmup']} warm-up + {report['timing']['repeats']} timed calls, medians; "
              f"torch threads {report['timing']['torch_threads']})", head, "-" * len(head)]

@@ -23,6 +23,7 @@ from pathlib import Path
 from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.io import write_csv
+from fpdm_bench.models.random_init import label
 from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, model_colour, new_figure, renderer, save_figure,
                                         style)
 
@@ -109,7 +110,7 @@ def bar_data(profiles: list[dict]) -> list[dict]:
     """One row per (bar, segment), in plotting order; ms per image."""
     out = []
     for p in profiles:
-        model = p["config"]["model"] + (" [random weights]" if p.get("random_weights") else "")
+        model = label(p["config"]["model"], bool(p.get("random_weights")))
         device = p["config"].get("device", "?")
         for r in p["rows"]:
             bs = r["batch_size"]
@@ -177,7 +178,7 @@ def build_bar_figure(data: list[dict]):
 def step_data(profiles: list[dict]) -> list[dict]:
     out = []
     for p in profiles:
-        model = p["config"]["model"] + (" [random weights]" if p.get("random_weights") else "")
+        model = label(p["config"]["model"], bool(p.get("random_weights")))
         for r in p["rows"]:
             per = r["seconds_per_image"]
             q1, q3 = quartiles(per)
