@@ -11,7 +11,6 @@ DATASET ?= synthetic
 LIMIT   ?=
 PROTOCOL ?= standard
 RUNS    ?= runs
-FLOORS  := copy-source oracle keypoint-warp
 PSUFFIX := $(if $(filter standard,$(PROTOCOL)),,-$(PROTOCOL))
 export HF_HUB_OFFLINE := 1
 
@@ -81,12 +80,15 @@ gpu-wheels:
 gpu-check:
 	bash tools/gpu_check.sh $(GPU_CHECK_ARGS)
 
+# The floors are whatever `fpdm-bench models --floors` lists (adapters that declare themselves floors).
 bench: install
-	@set -e; for m in $(FLOORS) $(filter-out $(FLOORS),$(MODEL)); do \
-	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --protocol $(PROTOCOL) --out $(RUNS)/$(DATASET)/$$m$(PSUFFIX) \
+	@set -e; runs=""; for m in $$($(BIN)/fpdm-bench models --floors) $(MODEL); do \
+	  run=$(RUNS)/$(DATASET)/$$m$(PSUFFIX); case " $$runs " in *" $$run "*) continue;; esac; \
+	  $(BIN)/fpdm-bench run --model $$m --dataset $(DATASET) --protocol $(PROTOCOL) --out $$run \
 	    $(if $(LIMIT),--limit $(LIMIT)) > /dev/null; \
-	done
-	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(filter-out $(FLOORS),$(MODEL)),$(RUNS)/$(DATASET)/$(m)$(PSUFFIX))
+	  runs="$$runs $$run"; \
+	done; \
+	$(BIN)/fpdm-bench report $$runs
 
 # Regression check of two runs (run folders or results.json): per-metric difference, 95 % CI, verdict;
 # compare exits 1 when a metric got worse beyond its CI and tolerance, 2 when it refuses (unreadable or
@@ -169,7 +171,8 @@ report: install
 	  --out $(PROFILES)/fpdm.json > /dev/null
 	test -f $(RUNS)/stage1-eval-synthetic/stage1_ranks.csv || $(BIN)/fpdm-bench eval stage1 \
 	  --checkpoint $(TINY_DIR)/tiny/stage1 --dataset synthetic --out $(RUNS)/stage1-eval-synthetic > /dev/null
-	$(BIN)/fpdm-bench report $(foreach m,$(FLOORS) $(REPORT_MODELS),$(RUNS)/synthetic/$(m)) $(RUNS)/sweep-synthetic \
+	$(BIN)/fpdm-bench report $$(for m in $$($(BIN)/fpdm-bench models --floors) $(REPORT_MODELS); do echo $(RUNS)/synthetic/$$m; done) \
+	  $(RUNS)/sweep-synthetic \
 	  $(PROFILES)/keypoint-warp.json $(PROFILES)/fpdm.json --stage1 $(RUNS)/stage1-eval-synthetic \
 	  --baseline fpdm --rows 6 --k 3 --cell-height 96 --title "fpdm-bench example report (embedded synthetic data)" \
 	  --out $(REPORT_OUT) --force

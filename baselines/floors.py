@@ -10,6 +10,11 @@ class CopySource(ModelAdapter):
     """Floor: returns the source image unchanged (a model that ignores the target pose)."""
 
     name = "copy-source"
+    floor = True
+    order = 1
+    colour = "#7f7f7f"
+    in_grid = False  # its images are the grid's source column
+    repeats = "source"
 
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         return batch["source"].clone()
@@ -20,6 +25,11 @@ class Oracle(ModelAdapter):
 
     name = "oracle"
     needs_target = True
+    floor = True
+    order = 2
+    colour = "#bcbd22"
+    in_grid = False  # its images are the grid's ground-truth column
+    repeats = "ground truth"
 
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
         return batch["target"].clone()

@@ -335,7 +335,7 @@ class ReleasedImages(ModelAdapter):
 
     # --- generation ------------------------------------------------------------------------------
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
-        from fpdm_bench.protocols.apply import resize_with
+        from fpdm_bench.modeling.resize import resize
 
         frame = tuple(batch["target" if "target" in batch else "source"].shape[-2:])
         out = []
@@ -350,7 +350,7 @@ class ReleasedImages(ModelAdapter):
             k = self.panel % self.panels
             img = img[:, :, k * width:(k + 1) * width]
             if tuple(img.shape[-2:]) != frame:  # PIL bicubic, as every real image is read (module docstring)
-                img = resize_with(img[None], frame, "pil", "bicubic")[0]
+                img = resize(img[None], frame, "pil", "bicubic")[0]
             out.append(img)
         return torch.stack(out)
 

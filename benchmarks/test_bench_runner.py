@@ -19,7 +19,6 @@ import os
 import time
 
 import pytest
-import torch
 
 from fpdm_bench.models import MODELS, ModelAdapter
 from fpdm_bench.runner import RunConfig, run

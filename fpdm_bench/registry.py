@@ -13,6 +13,21 @@ import importlib
 from typing import Any, Callable
 
 
+def entry_point_targets(group: str, kind: str) -> dict[str, str]:
+    """{name: "module:attr"} of every installed entry point of ``group``, the one place entry points
+    are read (registries and the CLI's command group). Two packages giving one name two targets is
+    refused: whichever loaded first would win silently."""
+    from importlib.metadata import entry_points
+
+    seen: dict[str, str] = {}
+    for ep in entry_points(group=group):
+        if ep.name in seen and seen[ep.name] != ep.value:
+            raise ValueError(f"{kind} {ep.name!r} is registered twice in entry-point group {group}: "
+                             f"{seen[ep.name]} and {ep.value}; uninstall one of the packages")
+        seen[ep.name] = ep.value
+    return seen
+
+
 class UnknownName(KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0])
@@ -30,17 +45,10 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        from importlib.metadata import entry_points
-
-        seen: dict[str, str] = {}
-        for ep in entry_points(group=self.group):
-            if ep.name in seen and seen[ep.name] != ep.value:
-                raise ValueError(f"{self.kind} {ep.name!r} is registered twice in entry-point group {self.group}: "
-                                 f"{seen[ep.name]} and {ep.value}; uninstall one of the packages")
-            seen[ep.name] = ep.value
-            # entry points are read before the first register(), which then reports a clashing name
-            self._entries[ep.name] = ep.value
-            self._help[ep.name] = ""
+        # entry points are read before the first register(), which then reports a clashing name
+        for name, value in entry_point_targets(self.group, self.kind).items():
+            self._entries[name] = value
+            self._help[name] = ""
 
     def register(self, name: str, target: Any = None, help: str = "") -> Callable | None:
         """Register ``target`` (an object or a "module:attr" string) under ``name``.

@@ -1,7 +1,7 @@
 """The Results type: one results.json (of ``run``, ``merge`` or ``score``), as report and compare read it.
 
-A metric's direction comes from the metric registry (each metric entry names its class under
-``metric``), never from a list kept here.
+A metric's direction and its place among the columns come from the metric registry (each metric
+entry names its class under ``metric``; see ``Metric.order``), never from a list kept here.
 """
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpdm_bench.errors import DataError
-
-# Display order of the built-in metrics; any other metric follows, alphabetically.
-ORDER = ["fid", "fd_dinov2", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "l1", "pckh",
-         "pckh_target", "pose_dist", "pose_detected"]
 
 
 @dataclass
@@ -122,9 +118,17 @@ def check_shape(data, path) -> None:
 
 
 def metric_names(results: list[Results]) -> list[str]:
-    """The union of the shown metric keys of several results, in display order."""
-    names = {k for r in results for k in r.shown()}
-    return [m for m in ORDER if m in names] + sorted(names - set(ORDER))
+    """The union of the shown metric keys of several results, in display order: the keys the
+    registered metric classes declare, by their ``order`` (``fpdm_bench.metrics.base.display_key``),
+    then any other key alphabetically."""
+    from fpdm_bench.metrics.base import display_key
+
+    entries: dict[str, dict | None] = {}
+    for r in results:
+        for k in r.shown():
+            e = r.metrics.get(k)
+            entries.setdefault(k, e if isinstance(e, dict) else None)
+    return sorted(entries, key=lambda k: display_key(k, entries[k]))
 
 
 def direction(results: list[Results], key: str) -> bool | None:
@@ -133,3 +137,25 @@ def direction(results: list[Results], key: str) -> bool | None:
         if key in r.metrics:
             return r.higher_is_better(key)
     return None
+
+
+#: Version of the results.json layout that :func:`build` writes; bump it when a key changes meaning.
+SCHEMA_VERSION = 1
+
+
+def build(kind: str, *, config: dict, device, dataset: dict, model: dict, protocol: dict, metrics: dict, n: int,
+          **extra) -> dict:
+    """The one place a results.json is made (``run``/``merge``: ``kind="run"``, ``score``: ``"score"``):
+    the schema version, the version of fpdm-bench, the command line, the config that ran, the
+    environment and git commit, and what was scored. ``extra``: the kind's own keys (a run's timing
+    and skipped pairs, score's per-sample values). The layout is in
+    docs/results-schema.md."""
+    import sys
+
+    from fpdm_bench import __version__
+    from fpdm_bench.env import environment, git_commit
+
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "fpdm_bench_version": __version__,
+            "command": " ".join(sys.argv), "config": config, "environment": environment(device),
+            "git_commit": git_commit(), "dataset": dataset, "model": model, "protocol": protocol, "n": n,
+            "metrics": metrics, **extra}

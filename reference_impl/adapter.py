@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
-from reference_impl.pipeline import SCHEDULERS, FPDMPipeline, check_sampling, steps_run
+from fpdm_bench_reference.pipeline import SCHEDULERS, FPDMPipeline, check_sampling, steps_run
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 TINY_PHOENIX_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny-phoenix"
@@ -34,6 +34,7 @@ class FPDMAdapter(ModelAdapter):
     """FPDM reference implementation (shipped tiny checkpoint unless --checkpoint is given)."""
 
     name = "fpdm"
+    colour = "#d62728"
 
     def __init__(self, pipeline: FPDMPipeline, checkpoint: str | Path | None, steps: int = SAMPLING_DEFAULTS["steps"],
                  guidance: float = SAMPLING_DEFAULTS["guidance"], scheduler: str = SAMPLING_DEFAULTS["scheduler"],

@@ -7,7 +7,7 @@ state dicts; load them into models built from a config (``FusionModel``, ``Stage
 ``load_state_dict``.
 
 transformers versions: the official code pins transformers 4.40.1. Its DINOv2 source encoder
-(``src_image_encoder.*``) has 4.x attention names, which ``reference_impl.stage2.convert`` maps to
+(``src_image_encoder.*``) has 4.x attention names, which ``fpdm_bench_reference.stage2.convert`` maps to
 the naming of the installed transformers (4.x or 5.x; see ``DINOV2_RENAMES`` there). 4.40.1 also
 interpolates DINOv2's position embeddings with ``scale_factor`` and a +0.1 offset where later
 versions (4.57, 5.x) use ``size=``, so with a newer transformers the source tokens of a 512x512
@@ -46,8 +46,8 @@ def detect_stage(state_dict: dict) -> int:
 
 def convert_official(state_dict: dict, path: str = "<state dict>") -> OfficialCheckpoint:
     """Convert an in-memory official state dict (or .ckpt dict) of either stage."""
-    from reference_impl.stage1.convert import convert_official_stage1
-    from reference_impl.stage2.convert import convert_official_stage2
+    from fpdm_bench_reference.stage1.convert import convert_official_stage1
+    from fpdm_bench_reference.stage2.convert import convert_official_stage2
 
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
         state_dict = state_dict["state_dict"]
@@ -87,9 +87,9 @@ def convert_to_pipeline(ckpt: str | Path, out_dir: str | Path, stage1_config: di
     (for ``paper``: CLIP ViT-L/14, DINOv2-large and SD 2.1 from local folders) and loaded strictly, so a
     checkpoint that does not fit the configured architecture stops with the offending keys.
     """
-    from reference_impl.stage1.model import build_model as build_stage1
-    from reference_impl.stage2.model import build_model as build_stage2
-    from reference_impl.stage2.model import build_scheduler
+    from fpdm_bench_reference.stage1.model import build_model as build_stage1
+    from fpdm_bench_reference.stage2.model import build_model as build_stage2
+    from fpdm_bench_reference.stage2.model import build_scheduler
 
     main = load_official_checkpoint(ckpt, trust_pickle)
     if main.stage != 2:
@@ -148,7 +148,7 @@ def convert_command(ckpt, out, stage1_ckpt, config_name, overrides, fp16, trust_
         --set stage2.vae.path=/models/sd21 --set stage2.unet.path=/models/sd21 \\
         --set stage2.scheduler.path=/models/sd21 --set stage2.source_encoder.path=/models/dinov2-large
     """
-    from reference_impl.config import load_config
+    from fpdm_bench_reference.config import load_config
 
     s1 = [o for o in overrides if o.startswith("stage1.")]
     s2 = [o for o in overrides if not o.startswith("stage1.")]

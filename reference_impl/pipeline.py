@@ -95,8 +95,8 @@ class FPDMPipeline:
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                         stage1_path: str | Path | None = None) -> "FPDMPipeline":
         """Load a checkpoint folder holding ``stage1/`` and ``stage2/`` (or pass stage1_path)."""
-        from reference_impl.stage1.model import FusionModel
-        from reference_impl.stage2.model import Stage2Model
+        from fpdm_bench_reference.stage1.model import FusionModel
+        from fpdm_bench_reference.stage2.model import Stage2Model
 
         path = Path(path)
         if path.is_file():  # exists, so "missing" would mislead: a random file, an official .ckpt, ...
@@ -128,9 +128,9 @@ class FPDMPipeline:
         memory and time (``--model-arg init=random``), never for quality. The weights are drawn on
         ``device`` (the same seed gives other weights on a GPU than on the CPU)."""
         from fpdm_bench.models.random_init import architecture, seeded
-        from reference_impl.config import load_config
-        from reference_impl.stage1.model import FusionModel
-        from reference_impl.stage2.model import Stage2Model
+        from fpdm_bench_reference.config import load_config
+        from fpdm_bench_reference.stage1.model import FusionModel
+        from fpdm_bench_reference.stage2.model import Stage2Model
 
         s1 = {**load_config("stage1", config)["stage1"], "tower": "tiny",
               "vision": architecture("clip-vit-large-patch14-vision")}
@@ -175,7 +175,7 @@ class FPDMPipeline:
         model's conditional mean: what paired metrics (MAE, PSNR, SSIM) reward, at the cost of
         detail. ddpm still draws its per-step noise at full scale.
         residual_threshold: with a prior, the decoded residual is soft-thresholded by it
-        (``reference_impl.stage2.model.soft_threshold``); 0 = not.
+        (``fpdm_bench_reference.stage2.model.soft_threshold``); 0 = not.
         """
         B = source.shape[0]
         if len(generators) != B:

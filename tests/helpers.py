@@ -59,14 +59,14 @@ FUSION_DIM = 32
 
 
 def micro_config(*extra):
-    from reference_impl.config import load_config
+    from fpdm_bench_reference.config import load_config
 
     return load_config("stage2", "tiny", STAGE2_MICRO + list(extra))
 
 
 def save_micro_stage1(path, seed=0):
-    from reference_impl.config import load_config
-    from reference_impl.stage1.model import build_model as build_stage1
+    from fpdm_bench_reference.config import load_config
+    from fpdm_bench_reference.stage1.model import build_model as build_stage1
 
     torch.manual_seed(seed)
     return build_stage1(load_config("stage1", "tiny", STAGE1_MICRO)).eval().save_pretrained(path)
@@ -79,7 +79,7 @@ def cfld_tiny_folder(path, with_vae: bool = True):
     import shutil
     from pathlib import Path
 
-    from baselines.cfld.model import CFLDConfig
+    from fpdm_bench_baselines.cfld.model import CFLDConfig
 
     fix = Path(__file__).parent / "fixtures" / "cfld"
     m = json.loads((fix / "manifest.json").read_text())

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from baselines.cfld.adapter import CFLDAdapter
 from fpdm_bench.errors import BenchError
 from fpdm_bench.runner import RunConfig, run
+from fpdm_bench_baselines.cfld.adapter import CFLDAdapter
 from helpers import cfld_tiny_folder
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.cfld.swin import SwinBackbone, SwinConfig
+from fpdm_bench_baselines.cfld.swin import SwinBackbone, SwinConfig
 
 FIX = Path(__file__).parent / "fixtures" / "cfld"
 MANIFEST = json.loads((FIX / "manifest.json").read_text())
@@ -80,7 +80,7 @@ def _assert_published_shapes(model, prefix):
 
 
 def test_pose_encoder_matches_the_official_residuals(golden, released):
-    from baselines.cfld.pose_encoder import PoseEncoder
+    from fpdm_bench_baselines.cfld.pose_encoder import PoseEncoder
 
     p = MANIFEST["config_tiny"]["MODEL"]["POSE_GUIDANCE_CONFIG"]
     model = PoseEncoder(p["POSE_CHANNELS"], p["DOWNSCALE_FACTOR"], p["IN_CHANNELS"], tuple(p["CHANNELS"]))
@@ -97,7 +97,7 @@ def test_pose_encoder_matches_the_official_residuals(golden, released):
 
 
 def _decoder(cfg):
-    from baselines.cfld.decoder import Decoder
+    from fpdm_bench_baselines.cfld.decoder import Decoder
 
     d, s = cfg["MODEL"]["DECODER_CONFIG"], cfg["MODEL"]["COND_STAGE_CONFIG"]
     stage4 = s["EMBED_DIM"] * 2 ** (len(s["DEPTHS"]) - 1)
@@ -118,7 +118,7 @@ def test_decoder_matches_the_official_output(golden, released):
 
 
 def _appearance(cfg):
-    from baselines.cfld.appearance import AppearanceEncoder
+    from fpdm_bench_baselines.cfld.appearance import AppearanceEncoder
 
     a = cfg["MODEL"]["APPEARANCE_GUIDANCE_CONFIG"]
     assert a["TO_QUERIES"] and not (a["TO_KEYS"] or a["TO_VALUES"] or a["TO_SELF_ATTN"])
@@ -142,7 +142,7 @@ def test_appearance_encoder_matches_the_official_residuals(golden, released):
 
 
 def test_unet_branches_match_the_official_three_branch_call(golden):
-    from baselines.cfld.unet import SD15_UNET, CFLDUNet
+    from fpdm_bench_baselines.cfld.unet import SD15_UNET, CFLDUNet
 
     unet = CFLDUNet(json.loads((FIX / "unet_tiny" / "config.json").read_text()))
     unet.load_state_dict(torch.load(FIX / "pytorch_model_1.bin", map_location="cpu", weights_only=True), strict=True)
@@ -175,8 +175,8 @@ def test_sampler_steps_and_whole_loop_match(golden, monkeypatch):
     """The official noise (one global RNG) is replayed in place of the per-pair generators."""
     import diffusers.schedulers.scheduling_ddpm as ddpm
 
-    from baselines.cfld.sampler import guided_eps, make_scheduler, sample
-    from baselines.cfld.unet import CFLDUNet
+    from fpdm_bench_baselines.cfld.sampler import guided_eps, make_scheduler, sample
+    from fpdm_bench_baselines.cfld.unet import CFLDUNet
 
     assert [int(t) for t in make_scheduler(50).timesteps] == golden["meta/timesteps"].tolist()
     unet = CFLDUNet(json.loads((FIX / "unet_tiny" / "config.json").read_text()))
@@ -202,7 +202,7 @@ def test_sampler_steps_and_whole_loop_match(golden, monkeypatch):
 
 
 def test_conditioner_loads_the_released_file_strictly_and_matches(golden, released):
-    from baselines.cfld.model import CFLDConditioner, CFLDConfig
+    from fpdm_bench_baselines.cfld.model import CFLDConditioner, CFLDConfig
 
     model = CFLDConditioner(CFLDConfig.from_official(MANIFEST["config_tiny"]))
     model.load_state_dict(released, strict=True)  # buffers (relative_position_index, attn_mask) included
@@ -225,7 +225,7 @@ def test_pipeline_end_to_end_equals_the_official_sample(golden, monkeypatch, tmp
     official noise replayed: the 8-bit images within one level (truncation turns ulps into levels)."""
     import diffusers.schedulers.scheduling_ddpm as ddpm
 
-    from baselines.cfld.pipeline import CFLDPipeline
+    from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
     from helpers import cfld_tiny_folder
 
     cfld_tiny_folder(tmp_path, with_vae=False)
@@ -240,8 +240,8 @@ def test_pipeline_end_to_end_equals_the_official_sample(golden, monkeypatch, tmp
 
 
 def test_checkpoint_folder_errors_name_the_file(tmp_path):
-    from baselines.cfld.pipeline import CFLDPipeline
     from fpdm_bench.errors import BenchError
+    from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
 
     with pytest.raises(BenchError, match="pytorch_model.bin missing"):
         CFLDPipeline.from_pretrained(tmp_path, vae=None)
@@ -252,8 +252,8 @@ def test_checkpoint_folder_errors_name_the_file(tmp_path):
 
 
 def test_a_missing_vae_is_named(tmp_path):
-    from baselines.cfld.pipeline import CFLDPipeline
     from fpdm_bench.errors import WeightsMissing
+    from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
     from helpers import cfld_tiny_folder
 
     cfld_tiny_folder(tmp_path, with_vae=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.cfld.pose import annotation_keypoints, heatmaps, render_pose, skeleton
+from fpdm_bench_baselines.cfld.pose import annotation_keypoints, heatmaps, render_pose, skeleton
 
 FIX = Path(__file__).parent / "fixtures" / "cfld" / "pose_golden.npz"
 

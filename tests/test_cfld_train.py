@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.cfld.adapter import CFLDAdapter
-from baselines.cfld.pipeline import FILES
-from baselines.cfld.train import load_config, train_cfld
 from fpdm_bench.data import open_dataset
+from fpdm_bench_baselines.cfld.adapter import CFLDAdapter
+from fpdm_bench_baselines.cfld.pipeline import FILES
+from fpdm_bench_baselines.cfld.train import load_config, train_cfld
 
 # 32x32 generation, 8x8 latents; widths stay multiples of 32 (the pose encoder's GroupNorm has 32 groups)
 MICRO = ["cfld.cond_size=32", "cfld.pose_size=32", "cfld.swin.embed_dim=32", "cfld.swin.depths=[1,1,1,1]",
@@ -54,7 +54,7 @@ def test_resume_continues_to_the_same_weights(fixture_root, tmp_path):
 
 
 def test_shipped_tiny_missing_is_one_clear_error(tmp_path, monkeypatch):
-    import baselines.cfld.adapter as mod
+    import fpdm_bench_baselines.cfld.adapter as mod
     from fpdm_bench.errors import WeightsMissing
 
     monkeypatch.setattr(mod, "TINY_CHECKPOINT", tmp_path / "tiny")
@@ -63,7 +63,7 @@ def test_shipped_tiny_missing_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_patch_pca_folder_round_trip(tmp_path):
-    from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+    from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
 
     vae = PatchPCAAutoencoder(patch=4, latent_channels=8, scaling_factor=0.7)
     vae.fit(torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1)

@@ -1,15 +1,14 @@
 """Bad FPDM checkpoints, tried as a new user would: one line naming the file and what was expected."""
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from fpdm_bench.cli import main
 from fpdm_bench.errors import BenchError
-from reference_impl.adapter import TINY_CHECKPOINT
-from reference_impl.pipeline import FPDMPipeline
+from fpdm_bench_reference.adapter import TINY_CHECKPOINT
+from fpdm_bench_reference.pipeline import FPDMPipeline
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from fpdm_bench.errors import BenchError  # noqa: E402
-from reference_impl.config import load_config, preset_path  # noqa: E402
-from reference_impl.stage2 import convert as s2convert  # noqa: E402
-from reference_impl.stage2.model import build_model  # noqa: E402
+from fpdm_bench_reference.config import load_config, preset_path  # noqa: E402
+from fpdm_bench_reference.stage2 import convert as s2convert  # noqa: E402
+from fpdm_bench_reference.stage2.model import build_model  # noqa: E402
 from helpers import FUSION_DIM, micro_config  # noqa: E402
 
 KEYS_DIR = Path(__file__).parent / "fixtures" / "fpdm_keys"
@@ -125,7 +125,7 @@ def official_state(model, version=OFFICIAL_TF, seed=7):
 @pytest.mark.parametrize("version", [OFFICIAL_TF, REFERENCE_5X])
 def test_official_state_converts_and_loads_strictly(version, tmp_path):
     """4.40.1 names (the official file) and 5.x names (a file re-saved under transformers 5) both load."""
-    from reference_impl.convert import _load_strict, load_official_checkpoint
+    from fpdm_bench_reference.convert import _load_strict, load_official_checkpoint
 
     src = manifest_model(seed=0)
     state, encoder = official_state(src, version)

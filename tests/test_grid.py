@@ -1,6 +1,5 @@
 """`fpdm-bench grid`: deterministic rows, one column per run, cells equal to the run's samples."""
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 

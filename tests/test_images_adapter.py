@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from baselines.images import LAYOUTS, ReleasedImages, fpdm_image_name
 from fpdm_bench.data import open_dataset
 from fpdm_bench.data.deepfashion import flat_name, nested_path
 from fpdm_bench.errors import BenchError
 from fpdm_bench.models import MODELS
 from fpdm_bench.registry import UnknownName
 from fpdm_bench.runner import RunConfig, run
+from fpdm_bench_baselines.images import LAYOUTS, ReleasedImages, fpdm_image_name
 
 
 @pytest.fixture(scope="module")

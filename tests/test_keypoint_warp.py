@@ -11,9 +11,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402
 
-from baselines.keypoint_warp import (KeypointWarp, affine_lstsq, body_parts, bone_transform,  # noqa: E402
-                                     similarity_lstsq, to_coco18)
 from fpdm_bench.data.keypoints import COCO18_NAMES  # noqa: E402
+from fpdm_bench.modeling.keypoint_warp import (affine_lstsq, body_parts, bone_transform, similarity_lstsq,  # noqa: E402
+                                               to_coco18)
+from fpdm_bench_baselines.keypoint_warp import KeypointWarp  # noqa: E402
 
 H, W = 256, 176
 

@@ -1,4 +1,4 @@
-"""The patch-PCA autoencoder of the tiny stage-2 recipe (reference_impl/stage2/patch_pca.py).
+"""The patch-PCA autoencoder of the tiny stage-2 recipe (fpdm_bench/modeling/patch_pca.py).
 
 The reference is numpy's SVD of the centred patch matrix (a different algorithm from the code's
 float64 covariance + eigh). Tolerances: 1e-6 on the float64 fit; 1e-5 on float32 round trips
@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from fpdm_bench.errors import BenchError  # noqa: E402
-from reference_impl.stage2.model import Stage2Model, build_model  # noqa: E402
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder  # noqa: E402
+from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder  # noqa: E402
+from fpdm_bench_reference.stage2.model import Stage2Model, build_model  # noqa: E402
 from helpers import FUSION_DIM, micro_config  # noqa: E402
 
 

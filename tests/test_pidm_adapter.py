@@ -1,7 +1,6 @@
 """The ``pidm`` adapter through the runner: official last.pt and our folders, per-sample noise, sizes."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from baselines.pidm.adapter import PIDMAdapter
-from baselines.pidm.checkpoint import save_pretrained
-from baselines.pidm.diffusion import GaussianDiffusion, respaced_timesteps
-from baselines.pidm.network import PIDMConfig, PIDMUNet
-from baselines.pidm.pose import canvas_keypoints
 from fpdm_bench.data.keypoints import DEEPFASHION_PAD_X, pad_x
 from fpdm_bench.errors import BenchError
 from fpdm_bench.runner import RunConfig, run
+from fpdm_bench_baselines.pidm.adapter import PIDMAdapter
+from fpdm_bench_baselines.pidm.checkpoint import save_pretrained
+from fpdm_bench_baselines.pidm.diffusion import GaussianDiffusion, respaced_timesteps
+from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
+from fpdm_bench_baselines.pidm.pose import canvas_keypoints
 
 FIX = Path(__file__).parent / "fixtures" / "pidm"
 MICRO = PIDMConfig(image_size=32, model_channels=8, embed_channels=16, attention_resolutions=(16,),
@@ -129,8 +128,8 @@ def test_padding_round_trip():
 def test_convert_gives_a_folder_with_the_same_outputs(tmp_path, fixture_root):
     from click.testing import CliRunner
 
-    from baselines.pidm.checkpoint import load_official, load_pretrained
-    from baselines.pidm.convert import convert_command
+    from fpdm_bench_baselines.pidm.checkpoint import load_official, load_pretrained
+    from fpdm_bench_baselines.pidm.convert import convert_command
 
     res = CliRunner().invoke(convert_command, [str(FIX / "last_tiny.pt"), str(tmp_path / "conv")])
     assert res.exit_code == 0, res.output

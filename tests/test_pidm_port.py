@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.pidm.checkpoint import UNUSED, infer_config, load_official, load_state, official_key_map
-from baselines.pidm.diffusion import GaussianDiffusion, ddim_sample, guided, linear_betas
-from baselines.pidm.network import PIDMConfig, PIDMUNet
-from baselines.pidm.pose import render_pose
 from fpdm_bench.errors import BenchError
+from fpdm_bench_baselines.pidm.checkpoint import UNUSED, infer_config, load_official, load_state, official_key_map
+from fpdm_bench_baselines.pidm.diffusion import GaussianDiffusion, ddim_sample, guided, linear_betas
+from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
+from fpdm_bench_baselines.pidm.pose import render_pose
 
 FIX = Path(__file__).parent / "fixtures" / "pidm"
 MANIFEST = json.loads((FIX / "manifest.json").read_text())

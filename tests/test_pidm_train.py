@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.pidm.adapter import PIDMAdapter
-from baselines.pidm.checkpoint import load_pretrained
-from baselines.pidm.train import load_config, train_pidm
 from fpdm_bench.data import open_dataset
+from fpdm_bench_baselines.pidm.adapter import PIDMAdapter
+from fpdm_bench_baselines.pidm.checkpoint import load_pretrained
+from fpdm_bench_baselines.pidm.train import load_config, train_pidm
 
 MICRO = ["pidm.image_size=32", "pidm.model_channels=8", "pidm.embed_channels=16", "pidm.channel_mult=[1,2]",
          "pidm.num_res_blocks=1", "pidm.attention_resolutions=[16]", "canvas=[32,24]", "train.batch_size=4",

@@ -11,8 +11,8 @@ import torch  # noqa: E402
 from helpers import FUSION_DIM, micro_config, save_micro_stage1  # noqa: E402
 
 from fpdm_bench.errors import BenchError  # noqa: E402
-from reference_impl.pipeline import FPDMPipeline, three_branch_guidance  # noqa: E402
-from reference_impl.stage2.model import build_model, build_scheduler  # noqa: E402
+from fpdm_bench_reference.pipeline import FPDMPipeline, three_branch_guidance  # noqa: E402
+from fpdm_bench_reference.stage2.model import build_model, build_scheduler  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_paper_config_builds_from_local_folders(tmp_path):
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import Dinov2Config, Dinov2Model
 
-    from reference_impl.config import load_config
+    from fpdm_bench_reference.config import load_config
 
     sd = tmp_path / "sd21"
     AutoencoderKL(block_out_channels=[8, 8, 8, 8], norm_num_groups=4, latent_channels=4,
@@ -160,7 +160,7 @@ def test_source_strength_starts_from_the_noised_source(micro_pipeline, scheduler
 
 def test_shipped_checkpoints_are_picked_by_dataset_and_carry_their_sampling():
     from fpdm_bench.models import MODELS
-    from reference_impl.adapter import TINY_CHECKPOINT, TINY_PHOENIX_CHECKPOINT
+    from fpdm_bench_reference.adapter import TINY_CHECKPOINT, TINY_PHOENIX_CHECKPOINT
 
     cls = MODELS.get("fpdm")
     assert cls.default_checkpoint("synthetic") == cls.default_checkpoint(None) == TINY_CHECKPOINT

@@ -142,3 +142,172 @@ def test_without_the_plugin_the_names_are_unknown(fixture_root, tmp_path):
     from fpdm_bench.models import MODELS
 
     assert "toy_mse" not in METRICS and "toy-darken" not in MODELS
+
+
+# --- a set metric with its own network and weight file, a floor and a perturbation ----------------
+
+SET_MODULE = textwrap.dedent('''
+    """A third-party plugin adding a set metric (own feature network + weight file), a floor and a
+    perturbation, each declaring its own facts."""
+    import torch
+
+    from fpdm_bench import weights
+    from fpdm_bench.metrics.fid import FID
+    from fpdm_bench.models import ModelAdapter
+    from fpdm_bench.perturb.source import SourcePerturbation
+    from fpdm_bench.protocols import Protocol
+
+    TOY_NET = weights.WeightSpec("toy-net", "toy_net.pt", "Toy-FD (toy network)", "toy_fd's feature network")
+
+
+    class ToyNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 6, 4, stride=4)
+
+        @torch.no_grad()
+        def forward(self, x):
+            return torch.tanh(self.conv(x * 2 - 1)).mean((2, 3))
+
+
+    class ToyFD(FID):
+        """Toy set metric: a Frechet distance on a 6-d toy network's features."""
+
+        name = "toy_fd"
+        weights = (TOY_NET,)
+        title, latex_title = "Toy-FD", "Toy-FD"
+        order = 15
+
+        def __init__(self, key=None, replicates=10, drop_remainder=0, seed=0):
+            super().__init__(key, backbone="toy-net", replicates=replicates, drop_remainder=drop_remainder, seed=seed)
+
+        def build_network(self, path, device):
+            net = ToyNet()
+            net.load_state_dict(torch.load(weights.find(TOY_NET, path), map_location="cpu", weights_only=True))
+            return net.to(device).eval()
+
+
+    class Gray(ModelAdapter):
+        """Toy floor: a mid-gray image."""
+
+        name = "toy-gray"
+        floor, order, colour = True, 9, "#123456"
+
+        def generate(self, batch, generators):
+            return torch.full_like(batch["source"], 0.5)
+
+
+    class Blend(ModelAdapter):
+        """Toy model (not a floor): half source, half target."""
+
+        name = "toy-blend"
+        needs_target = True
+
+        def generate(self, batch, generators):
+            return (batch["source"] + batch["target"]) / 2
+
+
+    class Invert(SourcePerturbation):
+        """Toy perturbation: blends the source with its negative."""
+
+        name = "source.toy-invert"
+        parameter = "blend"
+        levels = (0.05, 0.1, 0.15, 0.2, 0.3)
+
+        def change(self, image, kp, value, rng, keypoint_format):
+            return image * (1 - value) + (1 - image) * value
+
+
+    INVERT = Invert()
+    TOYSET = Protocol(name="toyset", description="toy protocol: SSIM + the toy set metric", source="test",
+                      metrics={"ssim": {}, "toy_fd": {}})
+''')
+
+SET_ENTRY_POINTS = textwrap.dedent('''
+    [fpdm_bench.metrics]
+    toy_fd = toy_set_plugin:ToyFD
+
+    [fpdm_bench.models]
+    toy-gray = toy_set_plugin:Gray
+    toy-blend = toy_set_plugin:Blend
+
+    [fpdm_bench.perturbations]
+    source.toy-invert = toy_set_plugin:INVERT
+
+    [fpdm_bench.protocols]
+    toyset = toy_set_plugin:TOYSET
+''')
+
+
+@pytest.fixture
+def set_plugin(tmp_path):
+    import torch
+
+    site = tmp_path / "site2"
+    info = site / "toy_set_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "toy_set_plugin.py").write_text(SET_MODULE)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-set-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(SET_ENTRY_POINTS)
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 6, 4, stride=4)
+    torch.save({"conv." + k: v for k, v in conv.state_dict().items()}, weights_dir / "toy_net.pt")
+    return site, weights_dir
+
+
+@pytest.mark.slow  # eleven fresh fpdm-bench processes
+def test_set_metric_floor_and_perturbation_from_a_package(set_plugin, fixture_root, tmp_path, monkeypatch):
+    site, weights_dir = set_plugin
+    monkeypatch.setenv("FPDM_BENCH_WEIGHTS", str(weights_dir))
+
+    # the weight file is listed and found; the floor and the perturbation are listed
+    listed = cli(site, "weights").stdout
+    assert "toy_net.pt" in listed and str(weights_dir) in listed
+    assert cli(site, "models", "--floors").stdout.split() == ["copy-source", "oracle", "keypoint-warp", "toy-gray"]
+    assert "source.toy-invert" in cli(site, "perturbations").stdout
+
+    runs = {}
+    for model, extra in (("toy-gray", []), ("toy-blend", []), ("copy-source", []),
+                         ("copy-source", ["--perturb", "source.toy-invert:5"])):
+        out = tmp_path / (model + ("-inv" if extra else ""))
+        cli(site, "run", "--model", model, "--dataset", "fixture", "--data-root", fixture_root, "--out", out,
+            "--protocol", "toyset", "--no-progress", *extra)
+        runs[out.name] = out
+    res = json.loads((runs["copy-source"] / "results.json").read_text())
+    fd = res["metrics"]["toy_fd"]
+    assert fd["metric"] == "toy_fd" and fd["n"] == 12 and fd["value"] >= 0 and fd["ci95"]
+    assert res["protocol"]["metrics_used"]["toy_fd"]["backbone"] == "toy-net"
+    gray = json.loads((runs["toy-gray"] / "results.json").read_text())["metrics"]["toy_fd"]["value"]
+    assert gray > fd["value"]  # a gray image is far from real images' features
+
+    # tables: the metric's direction and display order (its order 15 puts it before SSIM's 50) ...
+    table = cli(site, "report", runs["copy-source"], runs["toy-gray"], "--format", "markdown").stdout
+    head = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert head.index("toy_fd ↓") < head.index("ssim ↑")
+    # ... and in a report folder its title, with the new floor below the rule, under the model
+    folder = tmp_path / "report"
+    cli(site, "report", runs["toy-gray"], runs["toy-blend"], runs["copy-source-inv"], "--out", folder)
+    md = sorted((folder / "tables").glob("table1-*.md"))[0].read_text()
+    assert "Toy-FD ↓" in md and md.index("| toy-blend") < md.index("| *floors*") < md.index("| toy-gray")
+
+    # compare resamples the set metric from the stored features (FID's joint bootstrap, as it declares)
+    blend, gray = runs["toy-blend"], runs["toy-gray"]
+    assert cli(site, "compare", blend, blend).returncode == 0
+    worse = cli(site, "compare", blend, gray, "--format", "json", ok=False)
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    rows = {r["metric"]: r for r in json.loads(worse.stdout)["rows"]}
+    assert rows["toy_fd"]["verdict"] == "WORSE", rows["toy_fd"]
+    assert rows["toy_fd"]["method"] != rows["ssim"]["method"] and "bootstrap" in rows["toy_fd"]["method"]
+
+    # the sweep runs the perturbation and reports the set metric
+    sweep = tmp_path / "sweep"
+    cli(site, "sweep", "--model", "copy-source", "--dataset", "fixture", "--data-root", fixture_root,
+        "--perturb", "source.toy-invert", "--severities", "0,5", "--protocol", "toyset", "--out", sweep,
+        "--no-progress")
+    import csv
+
+    cells = list(csv.DictReader((sweep / "sweep.csv").open()))
+    fds = {row["severity"]: float(row["value"]) for row in cells if row["metric"] == "toy_fd"}
+    assert set(fds) == {"0", "5"} and fds["5"] > fds["0"]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from baselines.pocold.adapter import PoCoLDAdapter
-from baselines.pocold.parts import HEAD, TORSO, one_hot, render_parts
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.runner import RunConfig, run
+from fpdm_bench_baselines.pocold.adapter import PoCoLDAdapter
+from fpdm_bench_baselines.pocold.parts import HEAD, TORSO, one_hot, render_parts
 
 PIPE = Path(__file__).parent / "fixtures" / "pocold" / "pipeline_tiny"
 
@@ -67,7 +67,7 @@ def test_densepose_folder_is_checked_before_the_run(fixture_root, tmp_path):
 
 
 def test_errors_are_one_line(tmp_path, monkeypatch):
-    import baselines.pocold.adapter as mod
+    import fpdm_bench_baselines.pocold.adapter as mod
 
     monkeypatch.setattr(mod, "TINY_CHECKPOINT", tmp_path / "tiny")
     with pytest.raises(WeightsMissing, match=r"tiny PoCoLD unavailable: .*unet/config\.json missing"):

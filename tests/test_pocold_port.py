@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.pocold.network import DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig, UNetConfig
-from baselines.pocold.parts import densepose_one_hot
-from baselines.pocold.pipeline import PoCoLDPipeline, guidance_weight, guided_eps, load_component
 from fpdm_bench.errors import BenchError
+from fpdm_bench_baselines.pocold.network import (DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
+                                                 UNetConfig)
+from fpdm_bench_baselines.pocold.parts import densepose_one_hot
+from fpdm_bench_baselines.pocold.pipeline import PoCoLDPipeline, guidance_weight, guided_eps, load_component
 
 FIX = Path(__file__).parent / "fixtures" / "pocold"
 PIPE = FIX / "pipeline_tiny"

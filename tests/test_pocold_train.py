@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.pocold.adapter import PoCoLDAdapter
-from baselines.pocold.pipeline import COMPONENTS
-from baselines.pocold.train import load_config, train_pocold
 from fpdm_bench.data import open_dataset
+from fpdm_bench_baselines.pocold.adapter import PoCoLDAdapter
+from fpdm_bench_baselines.pocold.pipeline import COMPONENTS
+from fpdm_bench_baselines.pocold.train import load_config, train_pocold
 
 # 32x24 generation, 8x6 latents; reference-encoder widths stay multiples of 32 (its GroupNorm has 32 groups)
 MICRO = ["unet.block_out_channels=[16,32]", "unet.cross_attention_channels=[32,32]", "unet.num_filters=4",

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from baselines.pidm.checkpoint import load_official
-from baselines.pidm.network import PIDMConfig, PIDMUNet
 from fpdm_bench.errors import BenchError
+from fpdm_bench_baselines.pidm.checkpoint import load_official
+from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
 
 PIDM_FIX = Path(__file__).parent / "fixtures" / "pidm"
 
@@ -89,7 +89,7 @@ def test_pidm_heads_come_from_the_checkpoints_config(tmp_path, monkeypatch):
 def test_pidm_without_a_config_refuses_to_guess_the_heads(tmp_path):
     """Defect 1: a last.pt with no config saying the heads gives one error line naming the file and
     --model-arg num_heads; given that way, it loads."""
-    from baselines.pidm.adapter import PIDMAdapter
+    from fpdm_bench_baselines.pidm.adapter import PIDMAdapter
 
     model = _tiny_pidm(num_heads=2)
     torch.save({"ema": model.state_dict()}, tmp_path / "last.pt")
@@ -110,7 +110,7 @@ def test_cfld_up_block_attention_index_follows_the_official_rule(layers_per_bloc
     put residuals on attentions of another resolution (shape mismatch) or on none."""
     import json
 
-    from baselines.cfld.unet import CFLDUNet
+    from fpdm_bench_baselines.cfld.unet import CFLDUNet
 
     cfg = json.loads((Path(__file__).parent / "fixtures" / "cfld" / "unet_tiny" / "config.json").read_text())
     torch.manual_seed(0)

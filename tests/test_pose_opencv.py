@@ -4,7 +4,7 @@
 ``draw_pose_from_cords``) draws a bone with an end outside the image one way in 4.7-4.12 (the official
 pin is 4.7.0.72) and another from 4.13 on (5.x included): up to 127/255 apart on hundreds of pixels.
 Inside the image every version draws alike. pyproject.toml pins the range these drawings were
-checked on; no drawing code can give 4.7's bytes under 4.13+, so the README says which range is
+checked on; no drawing code can give 4.7's bytes under 4.13+, so docs/models/cfld.md says which range is
 byte for byte with the official code where.
 
 ``fixtures/cfld/skeleton_out_of_frame.npz`` holds our ``skeleton()`` on ``CASES``: ``official/*``
@@ -55,7 +55,7 @@ def _regime(version=cv2.__version__) -> str:
 
 
 def render_cases() -> dict:
-    from baselines.cfld.pose import skeleton
+    from fpdm_bench_baselines.cfld.pose import skeleton
 
     return {name: skeleton(np.asarray(c, np.float64)) for name, c in CASES.items()}
 
@@ -72,7 +72,7 @@ def test_opencv_is_pinned_to_the_range_the_drawings_were_checked_on():
 
 def test_out_of_frame_skeleton_is_the_drawing_of_its_opencv():
     """CFLD's skeleton with bones leaving the frame: under 4.7-4.12 the official drawing (cv2 4.7.0.72)
-    byte for byte, under 4.13-5.1 the new one; the two differ, as the README says."""
+    byte for byte, under 4.13-5.1 the new one; the two differ, as docs/models/cfld.md says."""
     with np.load(FIX) as z:
         for name, img in render_cases().items():
             np.testing.assert_array_equal(z[f"cords/{name}"], np.asarray(CASES[name], np.float64))

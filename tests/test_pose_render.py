@@ -1,4 +1,4 @@
-"""Skeleton rendering (reference_impl/pose.py)."""
+"""Skeleton rendering (fpdm_bench/modeling/pose.py)."""
 import fpdm_bench  # noqa: F401  (torchvision shim first)
 import json
 from pathlib import Path
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS
-from reference_impl.pose import (PoseStyle, fpdm_canvas_keypoints, pil_bicubic, render_batch, render_batch_fpdm,
-                                 render_skeleton, render_skeleton_fpdm, stroke_width, wholebody_to_coco18)
+from fpdm_bench.modeling.pose import (PoseStyle, fpdm_canvas_keypoints, pil_bicubic, render_batch, render_batch_fpdm,
+                                      render_skeleton, render_skeleton_fpdm, stroke_width, wholebody_to_coco18)
 
 FPDM_FIXTURE = Path(__file__).parent / "fixtures" / "fpdm_pose"
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from baselines.cfld.adapter import CFLDAdapter
-from baselines.pidm.adapter import PIDMAdapter
-from baselines.pocold.adapter import PoCoLDAdapter
 from fpdm_bench.errors import BenchError
 from fpdm_bench.models import load_model
 from fpdm_bench.models.random_init import ARCHITECTURES
+from fpdm_bench_baselines.cfld.adapter import CFLDAdapter
+from fpdm_bench_baselines.pidm.adapter import PIDMAdapter
+from fpdm_bench_baselines.pocold.adapter import PoCoLDAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ADAPTERS = {"pidm": PIDMAdapter, "cfld": CFLDAdapter, "pocold": PoCoLDAdapter}
@@ -56,7 +56,7 @@ def on_meta(model: str, **kwargs):
 def test_pidm_matches_the_official_published_model():
     """852 official tensors; the port builds all but the 184 no official forward uses
     (checkpoint.UNUSED), with the official names and shapes."""
-    from baselines.pidm.checkpoint import official_key_map
+    from fpdm_bench_baselines.pidm.checkpoint import official_key_map
 
     pub = manifest("pidm")["published"]
     used, unused = official_key_map(pub)
@@ -98,7 +98,7 @@ def _legacy_vae_names(key: str) -> str:
 def test_pocold_matches_the_official_published_pipeline():
     """UNet (108,980,889 parameters), reference encoder, channel mapper and VAE: keys, shapes and
     counts as the official code built them; the scheduler is SD 1.5's PNDM config."""
-    from baselines.pocold.pipeline import SD15_SCHEDULER
+    from fpdm_bench_baselines.pocold.pipeline import SD15_SCHEDULER
 
     m = manifest("pocold")
     model = on_meta("pocold")

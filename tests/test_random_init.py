@@ -133,7 +133,7 @@ def test_fpdm_paper_build_has_the_published_tower_sizes():
     keys and shapes also equal the manifest made with transformers 4.40.1, the official pin)."""
     from pathlib import Path
 
-    from reference_impl.pipeline import FPDMPipeline
+    from fpdm_bench_reference.pipeline import FPDMPipeline
 
     with torch.device("meta"):
         pipe = FPDMPipeline.from_random(device="meta")

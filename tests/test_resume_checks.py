@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from fpdm_bench.models import MODELS
 from fpdm_bench.protocols import PROTOCOLS, Protocol, register

@@ -14,13 +14,13 @@ from click.testing import CliRunner  # noqa: E402
 
 from fpdm_bench.data import open_dataset  # noqa: E402
 from fpdm_bench.errors import BenchError, WeightsMissing  # noqa: E402
-from reference_impl.config import apply_overrides, load_config  # noqa: E402
-from reference_impl.stage1.convert import convert_official_stage1  # noqa: E402
-from reference_impl.stage1.evaluate import eval_stage1_command, evaluate_stage1, ranks_of_targets  # noqa: E402
-from reference_impl.stage1.loss import info_nce_loss  # noqa: E402
-from reference_impl.stage1.model import Combiner, FusionModel, build_model  # noqa: E402
-from reference_impl.stage1.train import epoch_order, train_stage1, train_stage1_command  # noqa: E402
-from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
+from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
+from fpdm_bench_reference.config import apply_overrides, load_config  # noqa: E402
+from fpdm_bench_reference.stage1.convert import convert_official_stage1  # noqa: E402
+from fpdm_bench_reference.stage1.evaluate import eval_stage1_command, evaluate_stage1, ranks_of_targets  # noqa: E402
+from fpdm_bench_reference.stage1.loss import info_nce_loss  # noqa: E402
+from fpdm_bench_reference.stage1.model import Combiner, FusionModel, build_model  # noqa: E402
+from fpdm_bench_reference.stage1.train import epoch_order, train_stage1, train_stage1_command  # noqa: E402
 
 MICRO_VISION = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=2, projection_dim=32)
@@ -234,9 +234,9 @@ def test_paper_config_draws_official_poses_tiny_keeps_bench():
 def test_shipped_tiny_checkpoint_keeps_the_bench_renderer():
     from pathlib import Path
 
-    import reference_impl
+    import fpdm_bench_reference
 
-    ck = Path(reference_impl.__file__).parent / "checkpoints" / "tiny" / "stage1"
+    ck = Path(fpdm_bench_reference.__file__).parent / "checkpoints" / "tiny" / "stage1"
     assert "pose_render" not in json.loads((ck / "config.json").read_text())["stage1"]  # saved before the key
     m = FusionModel.from_pretrained(ck)
     assert m.pose_style == PoseStyle() and m.preprocess == "squash"

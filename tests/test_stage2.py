@@ -14,11 +14,11 @@ import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from fpdm_bench.errors import BenchError, WeightsMissing  # noqa: E402
-from reference_impl.config import load_config  # noqa: E402
-from reference_impl.stage1.model import FusionModel  # noqa: E402
-from reference_impl.stage1.model import build_model as build_stage1  # noqa: E402
-from reference_impl.stage2.model import Stage2Model, build_model  # noqa: E402
-from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
+from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm  # noqa: E402
+from fpdm_bench_reference.config import load_config  # noqa: E402
+from fpdm_bench_reference.stage1.model import FusionModel  # noqa: E402
+from fpdm_bench_reference.stage1.model import build_model as build_stage1  # noqa: E402
+from fpdm_bench_reference.stage2.model import Stage2Model, build_model  # noqa: E402
 from helpers import FUSION_DIM, STAGE1_MICRO, STAGE2_MICRO, STAGE2_MICRO_KL, micro_config, save_micro_stage1  # noqa: E402,F401
 
 
@@ -264,9 +264,9 @@ def test_fusion_branch_unchanged_without_the_keys():
 def test_shipped_tiny_checkpoint_keeps_its_inputs():
     from pathlib import Path
 
-    import reference_impl
+    import fpdm_bench_reference
 
-    ck = Path(reference_impl.__file__).parent / "checkpoints" / "tiny" / "stage2"
+    ck = Path(fpdm_bench_reference.__file__).parent / "checkpoints" / "tiny" / "stage2"
     saved = json.loads((ck / "config.json").read_text())["stage2"]
     assert "pose_render" not in saved and "fusion_preprocess" not in saved  # saved before the keys
     m = Stage2Model.from_pretrained(ck)
@@ -318,7 +318,7 @@ def official_stage2_state(model):
 
 
 def test_converter_round_trip_strict():
-    from reference_impl.stage2.convert import convert_official_stage2
+    from fpdm_bench_reference.stage2.convert import convert_official_stage2
 
     m = micro_model()
     perturb_pose_embedding(m)
@@ -332,7 +332,7 @@ def test_converter_round_trip_strict():
 
 
 def test_converter_rejects_unknown_and_inconsistent_keys():
-    from reference_impl.stage2.convert import convert_official_stage2
+    from fpdm_bench_reference.stage2.convert import convert_official_stage2
 
     official = official_stage2_state(micro_model())
     with pytest.raises(BenchError, match="unexpected key"):
@@ -343,7 +343,7 @@ def test_converter_rejects_unknown_and_inconsistent_keys():
 
 
 def test_top_level_loader_dispatches_by_stage(tmp_path):
-    from reference_impl.convert import load_official_checkpoint
+    from fpdm_bench_reference.convert import load_official_checkpoint
 
     m = micro_model()
     s1 = FusionModel.from_pretrained(save_micro_stage1(tmp_path / "s1"))
@@ -382,7 +382,7 @@ def _log(path):
 
 @pytest.mark.slow  # training
 def test_short_overfit_loss_falls(tmp_path, train_setup, monkeypatch):
-    import reference_impl.stage2.train as train_mod
+    import fpdm_bench_reference.stage2.train as train_mod
 
     ds, s1 = train_setup
     ds.pairs = ds.pairs[:4]
@@ -412,7 +412,7 @@ def test_short_overfit_loss_falls(tmp_path, train_setup, monkeypatch):
 
 
 def test_kl_vae_is_fitted_first_and_the_frozen_encoder_stays_put(tmp_path, train_setup):
-    from reference_impl.stage2.train import _seed_for, train_stage2
+    from fpdm_bench_reference.stage2.train import _seed_for, train_stage2
 
     ds, s1 = train_setup
     cfg = micro_config(*STAGE2_MICRO_KL)
@@ -428,7 +428,7 @@ def test_kl_vae_is_fitted_first_and_the_frozen_encoder_stays_put(tmp_path, train
 
 @pytest.mark.slow  # training, twice
 def test_resume_continues_like_a_straight_run(tmp_path, train_setup):
-    from reference_impl.stage2.train import train_stage2
+    from fpdm_bench_reference.stage2.train import train_stage2
 
     ds, s1 = train_setup
     cfg = micro_config()
@@ -456,7 +456,7 @@ def test_resume_continues_like_a_straight_run(tmp_path, train_setup):
 
 
 def test_cli_command_trains_and_ships_without_resume_state(tmp_path, train_setup):
-    from reference_impl.stage2.train import train_stage2_command
+    from fpdm_bench_reference.stage2.train import train_stage2_command
 
     ds, s1 = train_setup
     args = ["--config", "tiny", "--dataset", "fixture", "--data-root", str(ds.root), "--stage1", str(s1),
@@ -476,8 +476,8 @@ def test_cli_command_trains_and_ships_without_resume_state(tmp_path, train_setup
 
 def test_convert_command_builds_a_loadable_pipeline(tmp_path):
     """Official stage-2 file (with its stage-1 model embedded) -> pipeline folder -> same weights."""
-    from reference_impl.convert import convert_to_pipeline
-    from reference_impl.pipeline import FPDMPipeline
+    from fpdm_bench_reference.convert import convert_to_pipeline
+    from fpdm_bench_reference.pipeline import FPDMPipeline
 
     m = micro_model(seed=2)
     s1 = FusionModel.from_pretrained(save_micro_stage1(tmp_path / "s1", seed=3))

@@ -10,10 +10,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from helpers import FUSION_DIM, micro_config, save_micro_stage1  # noqa: E402
 
-from baselines.keypoint_warp import KeypointWarp  # noqa: E402
 from fpdm_bench.errors import BenchError  # noqa: E402
-from reference_impl.pipeline import FPDMPipeline  # noqa: E402
-from reference_impl.stage2.model import build_model, build_scheduler  # noqa: E402
+from fpdm_bench_baselines.keypoint_warp import KeypointWarp  # noqa: E402
+from fpdm_bench_reference.pipeline import FPDMPipeline  # noqa: E402
+from fpdm_bench_reference.stage2.model import build_model, build_scheduler  # noqa: E402
 
 WARP = "stage2.prior=keypoint-warp"
 
@@ -105,8 +105,8 @@ def test_pipeline_with_a_prior_outputs_at_the_source_size_and_per_sample(warp_pi
 def test_training_with_a_prior_fits_the_vae_on_residuals(tmp_path):
     from conftest import make_fixture, open_manifest
 
-    from reference_impl.stage2.model import Stage2Model
-    from reference_impl.stage2.train import _Features, train_stage2
+    from fpdm_bench_reference.stage2.model import Stage2Model
+    from fpdm_bench_reference.stage2.train import _Features, train_stage2
 
     ds = open_manifest(make_fixture(tmp_path / "fx", n_images=4, size=(40, 28)), split="train")
     s1 = save_micro_stage1(tmp_path / "stage1")
@@ -117,7 +117,7 @@ def test_training_with_a_prior_fits_the_vae_on_residuals(tmp_path):
 
     # the cached training inputs (targets and priors resized apart) equal Stage2Model.vae_input of the
     # full-size images: the resize is linear, so only float rounding differs
-    from reference_impl.stage1.model import FusionModel
+    from fpdm_bench_reference.stage1.model import FusionModel
 
     feats = _Features(back, FusionModel.from_pretrained(s1), ds, torch.device("cpu"), cache=True)
     recs = ds.pairs[:3]
@@ -132,7 +132,7 @@ def test_training_with_a_prior_fits_the_vae_on_residuals(tmp_path):
 
 
 def test_adapter_profiles_the_prior_as_a_stage(warp_pipeline, tmp_path):
-    from reference_impl.adapter import FPDMAdapter
+    from fpdm_bench_reference.adapter import FPDMAdapter
 
     from fpdm_bench.profile.stages import StageTimer
 
@@ -146,8 +146,8 @@ def test_adapter_profiles_the_prior_as_a_stage(warp_pipeline, tmp_path):
 
 
 def test_soft_threshold_and_sampling_checks():
-    from reference_impl.pipeline import check_sampling
-    from reference_impl.stage2.model import soft_threshold
+    from fpdm_bench_reference.pipeline import check_sampling
+    from fpdm_bench_reference.stage2.model import soft_threshold
 
     x = torch.tensor([-0.1, -0.02, 0.0, 0.03, 0.2])
     torch.testing.assert_close(soft_threshold(x, 0.05), torch.tensor([-0.05, 0.0, 0.0, 0.0, 0.15]))
@@ -185,7 +185,7 @@ def test_low_source_strength_starts_from_the_prior(warp_pipeline):
 
 def test_training_pairs_rules():
     from fpdm_bench.data.base import PairRecord
-    from reference_impl.stage2.train import training_pairs
+    from fpdm_bench_reference.stage2.train import training_pairs
 
     split = [PairRecord(f"v{v}_0_{f}", f"v{v}/0.png", f"v{v}/{f}.png") for v in range(2) for f in range(4)]
     assert training_pairs(split, "dataset") == split

@@ -24,15 +24,15 @@ scheduler update:
 
 * PIDM (``diffusion.py ddim_steps``): ``forward_with_cond_scale(cat([x_t, pose]), t, cond,
   cond_scale=2)`` = two forwards (prob 1 and prob 0) at batch B on the precomputed encoder
-  features; port: ``baselines.pidm.diffusion.guided`` (two calls on the CPU) on the network as the
+  features; port: ``fpdm_bench_baselines.pidm.diffusion.guided`` (two calls on the CPU) on the network as the
   adapter runs it (``PIDMUNet.for_inference``: channels-last on the CPU).
 * CFLD (``pose_transfer_test.py``, ``uc_down_full``): one UNet call at batch 3B with
   ``copy.deepcopy`` of the residual lists, then the two-scale combination (2, 2); port:
-  ``baselines.cfld.sampler.guided_eps``. The condition network (Swin etc.) runs once per image
+  ``fpdm_bench_baselines.cfld.sampler.guided_eps``. The condition network (Swin etc.) runs once per image
   and is not timed.
 * PoCoLD (``src/pipeline.py``, ``cat_ref`` with ``cfg_decay``): two ChannelMapper calls and three
   UNet calls at batch B (null, cat, all; the reference encoder runs once before the loop);
-  port: ``baselines.pocold.pipeline.guided_eps`` (null and cat in one batch of 2B).
+  port: ``fpdm_bench_baselines.pocold.pipeline.guided_eps`` (null and cat in one batch of 2B).
 
 Usage (see docs/speed-vs-official.md for the scratch venvs)::
 
@@ -132,9 +132,9 @@ def pidm_official(work: Path, hw):
 
 def pidm_port(work: Path, hw):
     import torch
-    from baselines.pidm.checkpoint import load_state
-    from baselines.pidm.diffusion import guided
-    from baselines.pidm.network import PIDMConfig, PIDMUNet
+    from fpdm_bench_baselines.pidm.checkpoint import load_state
+    from fpdm_bench_baselines.pidm.diffusion import guided
+    from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
 
     manifest = json.loads((ROOT / "tests/fixtures/pidm/manifest.json").read_text())["published_config"]
     keys = ("image_size", "in_channels", "model_channels", "out_channels", "num_res_blocks", "embed_channels",
@@ -205,8 +205,8 @@ def cfld_official(work: Path, hw):
 
 def cfld_port(work: Path, hw):
     import torch
-    from baselines.cfld.sampler import guided_eps
-    from baselines.cfld.unet import CFLDUNet
+    from fpdm_bench_baselines.cfld.sampler import guided_eps
+    from fpdm_bench_baselines.cfld.unet import CFLDUNet
 
     unet = CFLDUNet()
     res = unet.load_state_dict(torch.load(work / "weights.pt", mmap=True), strict=True)
@@ -268,9 +268,9 @@ def pocold_official(work: Path, hw):
 
 def pocold_port(work: Path, hw):
     import torch
-    from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder,
-                                          ReferenceEncoderConfig, UNetConfig)
-    from baselines.pocold.pipeline import guidance_weight, guided_eps
+    from fpdm_bench_baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder,
+                                                     ReferenceEncoderConfig, UNetConfig)
+    from fpdm_bench_baselines.pocold.pipeline import guidance_weight, guided_eps
 
     sd = torch.load(work / "weights.pt", mmap=True, weights_only=False)
     unet = DoubleAttentionUNet(UNetConfig.from_json(sd["unet_config"]))

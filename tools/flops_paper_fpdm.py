@@ -3,7 +3,7 @@ on meta-device modules of the paper's shapes (random init; weights do not matter
 Mirrors reference_impl/pipeline.py FPDMPipeline.__call__ with guidance != 1 (three branches batched into
 one UNet call per step). FlopCounterMode counts matmul/conv/attention (FLOPs = 2 x MACs) only; norms,
 activations, softmax, scheduler arithmetic and resizes are not counted.
-The README's GPU wall-time estimates ("Full splits on several GPUs and machines") divide this count
+The GPU wall-time estimates of docs/sweeps-profiles-scaling.md ("Full splits on several GPUs and machines") divide this count
 by an effective throughput; see there for the assumptions.
 Run: .venv/bin/python tools/flops_paper_fpdm.py [OUT.json]   (seconds: nothing is allocated)"""
 import copy
@@ -17,11 +17,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import fpdm_bench  # noqa: F401  (torchvision shim, must precede transformers/diffusers)
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-from reference_impl.config import load_config
-from reference_impl.stage1.model import FusionModel
-from reference_impl.stage2.model import Stage2Model
-from reference_impl.adapter import SAMPLING_DEFAULTS
-from reference_impl.pipeline import steps_run
+from fpdm_bench_reference.adapter import SAMPLING_DEFAULTS
+from fpdm_bench_reference.config import load_config
+from fpdm_bench_reference.pipeline import steps_run
+from fpdm_bench_reference.stage1.model import FusionModel
+from fpdm_bench_reference.stage2.model import Stage2Model
 
 SD21_VAE = dict(act_fn="silu", block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4,
                 up_block_types=["UpDecoderBlock2D"] * 4, in_channels=3, out_channels=3, latent_channels=4,

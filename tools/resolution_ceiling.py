@@ -28,7 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 from fpdm_bench.data import open_dataset  # noqa: E402
 from fpdm_bench.images import png_bytes, to_uint8  # noqa: E402
 from fpdm_bench.io import atomic_write_bytes  # noqa: E402
-from reference_impl.stage2.prior import PRIORS, prior_images  # noqa: E402
+from fpdm_bench_reference.stage2.prior import PRIORS, prior_images  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     ds = open_dataset(args.dataset, args.data_root)
     vae = None
     if args.vae:
-        from reference_impl.stage2.model import Stage2Model
+        from fpdm_bench_reference.stage2.model import Stage2Model
 
         vae = Stage2Model.from_pretrained(args.vae)
         if tuple(vae.resolution) != res:

@@ -8,6 +8,6 @@
 - pipeline.py, adapter.py: the released folder (+ a VAE) end to end, the ``cfld`` model adapter;
 - train.py, configs/tiny.yaml, checkpoints/tiny/: the tiny CFLD trained on the embedded data.
 
-Each file cites the official facts it uses; all are checked in docs/porting/cfld.md, and the
+Each file cites the official facts it uses; all are checked in docs/models/cfld.md, and the
 fixtures made by running the official code are in tests/fixtures/cfld/.
 """

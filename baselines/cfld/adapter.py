@@ -4,7 +4,7 @@
 ``config.json``) and ``--model-arg vae=DIR`` (SD 1.5's VAE, not in the release; or ``DIR/vae``).
 Without ``--checkpoint``: the shipped tiny CFLD (``checkpoints/tiny``, made by
 ``make train-tiny-cfld``; the released layout with a patch-PCA ``vae/``).
-Per batch, as the official test does (docs/porting/cfld.md):
+Per batch, as the official test does (docs/models/cfld.md):
 
 1. the source is stretched to the Swin input (256x256 published) with PIL bicubic (torchvision's
    ``Resize`` on a PIL image) and mapped to [-1, 1] (no ImageNet normalisation);
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from baselines.cfld.pipeline import FILES, CFLDPipeline
-from baselines.cfld.pose import render_batch
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
+from fpdm_bench_baselines.cfld.pipeline import FILES, CFLDPipeline
+from fpdm_bench_baselines.cfld.pose import render_batch
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (pose_transfer_test.py, defaults/deepfashion.py: DDPM 50 steps, both scales 2)
@@ -38,6 +38,7 @@ class CFLDAdapter(ModelAdapter):
     """CFLD (the released checkpoint folder + SD 1.5's VAE)."""
 
     name = "cfld"
+    colour = "#2ca02c"
 
     def __init__(self, pipeline: CFLDPipeline, checkpoint: str | Path | None, steps: int = 50, guidance: float = 2.0,
                  pose_guidance: float = 2.0, init_seed: int | None = None):
@@ -84,12 +85,12 @@ class CFLDAdapter(ModelAdapter):
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
-        from fpdm_bench.protocols.apply import resize_with
+        from fpdm_bench.modeling.resize import resize
 
         source = batch["source"]
         frame = tuple(source.shape[-2:])
         cfg = self.pipeline.conditioner.config
-        src = resize_with(source.float().cpu(), (cfg.cond_size, cfg.cond_size), "pil", "bicubic") * 2 - 1
+        src = resize(source.float().cpu(), (cfg.cond_size, cfg.cond_size), "pil", "bicubic") * 2 - 1
         pose = render_batch(batch["target_kp"], frame, (cfg.pose_size, cfg.pose_size), cfg.pose_sigma)
         return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance)
 
@@ -106,7 +107,7 @@ class CFLDAdapter(ModelAdapter):
                 "pose_encoder": c.pose_encoder, "denoiser": p.unet, "vae_decode": (p.vae, "decode")}
 
     def sampler_steps(self) -> int:
-        from baselines.cfld.sampler import make_scheduler
+        from fpdm_bench_baselines.cfld.sampler import make_scheduler
 
         return len(make_scheduler(self.steps).timesteps)
 

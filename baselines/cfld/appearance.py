@@ -2,7 +2,7 @@
 its query computed from one Swin stage.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``models/appearance_encoder.py:12-103``, read, never
-copied; docs/porting/cfld.md). The released config (``TO_QUERIES``, 1x1 conv-ins) only: for entry
+copied; docs/models/cfld.md). The released config (``TO_QUERIES``, 1x1 conv-ins) only: for entry
 i = 0..8 the tokens of the current Swin stage, read as a square map (row-major), go through a 1x1
 conv (``zero_conv_ins``, zero-initialised), ``depth`` diffusers ``BasicTransformerBlock`` s with
 ``double_self_attention`` (two self-attentions and a GEGLU feed-forward), and a 1x1 conv to the

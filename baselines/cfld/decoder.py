@@ -2,7 +2,7 @@
 replace the text embedding of the UNet's cross-attention.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``models/decoder.py:15-179``, read, never copied;
-docs/porting/cfld.md): ``n_ctx`` learned queries of width ``ctx_dim`` (``query_feat``) with a learned
+docs/models/cfld.md): ``n_ctx`` learned queries of width ``ctx_dim`` (``query_feat``) with a learned
 ``pos_embed``; keys/values = the stage-4 tokens plus a learned ``kv_pos_embed``; ``depth`` blocks that
 are diffusers ``BasicTransformerBlock`` s run in another order: cross-attention first (``norm2`` /
 ``attn2``), then self-attention (``norm1`` / ``attn1``), then the GEGLU feed-forward (``norm3`` /

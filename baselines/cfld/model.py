@@ -2,7 +2,7 @@
 pose encoder, decoder and the learned null text embedding.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_transfer_train.py:35-122``, read, never copied;
-docs/porting/cfld.md): the attribute names are the file's key prefixes (``backbone``,
+docs/models/cfld.md): the attribute names are the file's key prefixes (``backbone``,
 ``appearance_encoder``, ``pose_encoder``, ``decoder``, ``learnable_vector``); at inference
 ``forward`` gives the null embedding (``learnable_vector`` expanded), the decoder's output from the
 last Swin stage, the pose residuals and the appearance residuals. ``CFLDConfig.from_official``
@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from baselines.cfld.appearance import BLOCK_IDX, AppearanceEncoder
-from baselines.cfld.decoder import Decoder
-from baselines.cfld.pose_encoder import PoseEncoder
-from baselines.cfld.swin import SwinBackbone, SwinConfig
+from fpdm_bench_baselines.cfld.appearance import BLOCK_IDX, AppearanceEncoder
+from fpdm_bench_baselines.cfld.decoder import Decoder
+from fpdm_bench_baselines.cfld.pose_encoder import PoseEncoder
+from fpdm_bench_baselines.cfld.swin import SwinBackbone, SwinConfig
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """CFLD end to end: conditions -> 50 DDPM steps with three-branch guidance -> VAE decode.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_transfer_test.py:79-122,270-352``,
-``models/vae.py:13-27``, read, never copied; docs/porting/cfld.md): initial latents [B, 4, G/8, G/8]
+``models/vae.py:13-27``, read, never copied; docs/models/cfld.md): initial latents [B, 4, G/8, G/8]
 for the generation size G (``INPUT.GT.IMG_SIZE``, 512x512 published: people stretched to a
 square); decoded as ``vae.decode(latents / scaling_factor) * 0.5 + 0.5``, clamped to [0, 1]; then
 resized to the evaluation size with antialiased bicubic ``F.interpolate`` and truncated to 8 bits
@@ -13,7 +13,7 @@ A checkpoint folder: the released ``pytorch_model.bin`` (condition network) and
 config, "gen_size": [H, W]}``; absent = the published model). The SD 1.5 VAE is not in the release:
 pass its folder (diffusers ``AutoencoderKL`` layout), or keep it as ``vae/`` in the checkpoint
 folder. The shipped tiny CFLD keeps a patch-PCA autoencoder there instead
-(``reference_impl/stage2/patch_pca.py``: no pretrained VAE exists offline); the latent shape
+(``fpdm_bench/modeling/patch_pca.py``: no pretrained VAE exists offline); the latent shape
 follows the UNet's ``in_channels`` and the VAE's downsampling factor.
 """
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from baselines.cfld.model import CFLDConditioner, CFLDConfig
-from baselines.cfld.sampler import sample
-from baselines.cfld.unet import SD15_UNET, CFLDUNet
 from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.modeling.patch_pca import latent_factor, load_autoencoder
 from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
-from reference_impl.stage2.patch_pca import latent_factor, load_autoencoder
+from fpdm_bench_baselines.cfld.model import CFLDConditioner, CFLDConfig
+from fpdm_bench_baselines.cfld.sampler import sample
+from fpdm_bench_baselines.cfld.unet import SD15_UNET, CFLDUNet
 
 FILES = ("pytorch_model.bin", "pytorch_model_1.bin")
 PUBLISHED_GEN_SIZE = (512, 512)

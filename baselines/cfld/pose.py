@@ -1,7 +1,7 @@
 """CFLD's pose input: an RGB skeleton + 18 Gaussian heatmaps (21 channels, float32).
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_utils.py`` and ``datasets/deepfashion.py:152-158``,
-read, never copied; docs/porting/cfld.md):
+read, never copied; docs/models/cfld.md):
 - keypoints are the annotation CSV's integers in the 256x176 frame, (y, x), -1 = missing, drawn on a
   256x256 canvas (``INPUT.POSE.IMG_SIZE``), i.e. stretched by 256/176 in x;
 - skeleton (``draw_pose_from_cords``): the 17 OpenPose bones as ``cv2.line`` of thickness 2 with
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fpdm_bench.data.keypoints import COCO18_LIMBS, DEEPFASHION_ANNOTATION_SIZE, rescale
-from reference_impl.pose import OPENPOSE_COLOURS, body_keypoints
+from fpdm_bench.modeling.pose import OPENPOSE_COLOURS, body_keypoints
 
 POSE_CHANNELS = 21
 SIGMA = 6

@@ -1,7 +1,7 @@
 """CFLD's pose encoder: the 21-channel pose map -> one residual per UNet down block (T2I-adapter style).
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``models/pose_encoder.py:10-40``, read, never copied;
-docs/porting/cfld.md): PixelUnshuffle by 4 (21 -> 336 channels at 1/4 of the pose size, which is
+docs/models/cfld.md): PixelUnshuffle by 4 (21 -> 336 channels at 1/4 of the pose size, which is
 the latent size of a 256 pose), a 1x1 conv, then per level a diffusers ``ResnetBlock2D`` without
 time embedding whose output is kept, and 2x2 average pooling between levels. Built on diffusers'
 own ``ResnetBlock2D`` as the official code is, so the parameter names are diffusers'.

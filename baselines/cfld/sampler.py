@@ -1,7 +1,7 @@
 """CFLD's sampler: DDPM, 50 steps, three-branch guidance in one batched UNet call.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``pose_transfer_test.py:79-98,270-352``, read, never
-copied; docs/porting/cfld.md): ``DDPMScheduler`` configured from SD's scheduler JSON (scaled_linear
+copied; docs/models/cfld.md): ``DDPMScheduler`` configured from SD's scheduler JSON (scaled_linear
 0.00085 -> 0.012 over 1000 steps, "leading" spacing with offset 1, epsilon prediction, no
 clipping, fixed_small variance; 50 steps = 981, 961, ..., 1, noise drawn at every step); per step
 one UNet call on [uc, down, full] = [(null vector, no residuals), (null vector, pose residuals),

@@ -2,7 +2,7 @@
 
 Our own modules, from the facts of the official code (github.com/YanzuoLu/CFLD at f2ea2a7,
 ``models/swin_transformer.py``, itself the Microsoft Swin with ``forward_features`` returning the
-stage outputs; docs/porting/cfld.md). Parameter and buffer names are the official ones, so the
+stage outputs; docs/models/cfld.md). Parameter and buffer names are the official ones, so the
 ``backbone.*`` entries of the released ``pytorch_model.bin`` load strictly, buffers included:
 
 - patch embedding: 4x4 conv with stride 4, LayerNorm on the tokens (:433-470);

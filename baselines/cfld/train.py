@@ -26,14 +26,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from baselines import training
-from baselines.cfld.model import CFLDConditioner, CFLDConfig
-from baselines.cfld.pipeline import FILES
-from baselines.cfld.pose import render_pose
-from baselines.cfld.sampler import SCHEDULER
-from baselines.cfld.unet import CFLDUNet
 from fpdm_bench.errors import BenchError
-from fpdm_bench.models.state import cast_state
+from fpdm_bench.modeling import training
+from fpdm_bench.modeling.pretrained import save_state_bin
+from fpdm_bench_baselines.cfld.model import CFLDConditioner, CFLDConfig
+from fpdm_bench_baselines.cfld.pipeline import FILES
+from fpdm_bench_baselines.cfld.pose import render_pose
+from fpdm_bench_baselines.cfld.sampler import SCHEDULER
+from fpdm_bench_baselines.cfld.unet import CFLDUNet
+from fpdm_bench_baselines.training import make_train_command
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -45,23 +46,23 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
 def _tensors(dataset, names: list[str], cfg: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every training image stretched to the generation size and to the Swin input size in [-1, 1]
     (PIL bicubic, as the official ``Resize`` on PIL images), and its 21-channel pose map."""
-    from fpdm_bench.protocols.apply import resize_with
+    from fpdm_bench.modeling.resize import resize
 
     c = CFLDConfig(**cfg["cfld"])
     gen, cond = tuple(cfg["gen_size"]), (c.cond_size, c.cond_size)
     imgs, conds, poses = [], [], []
     for n in names:
         img = dataset.load_image(n)[None]
-        imgs.append(resize_with(img, gen, "pil", "bicubic")[0] * 2 - 1)
-        conds.append(resize_with(img, cond, "pil", "bicubic")[0] * 2 - 1)
+        imgs.append(resize(img, gen, "pil", "bicubic")[0] * 2 - 1)
+        conds.append(resize(img, cond, "pil", "bicubic")[0] * 2 - 1)
         poses.append(torch.from_numpy(render_pose(dataset.keypoints(n), tuple(img.shape[-2:]),
                                                   (c.pose_size, c.pose_size), c.pose_sigma)))
     return torch.stack(imgs), torch.stack(conds), torch.stack(poses)
 
 
 def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype) -> None:
-    torch.save(cast_state(conditioner.state_dict(), dtype), out_dir / FILES[0])
-    torch.save(cast_state(unet.state_dict(), dtype), out_dir / FILES[1])
+    save_state_bin(out_dir / FILES[0], conditioner.state_dict(), dtype)
+    save_state_bin(out_dir / FILES[1], unet.state_dict(), dtype)
     vae.save_pretrained(out_dir / "vae")
     meta = {"cfld": CFLDConfig(**cfg["cfld"]).to_dict(), "unet": cfg["unet"], "gen_size": list(cfg["gen_size"]),
             "sampling": cfg.get("sampling", {}), "format": "CFLD released layout (pytorch_model.bin, pytorch_model_1.bin) + vae/ (patch-PCA)"}
@@ -76,12 +77,7 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
 
     from fpdm_bench.io import files_sha256
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tc = cfg["train"]
-    total = int(max_steps or tc["max_steps"])
-    device = torch.device(device)
-    names, pairs, data_sha = training.pair_index(dataset)
+    out_dir, tc, total, device, names, pairs, data_sha = training.open_run(cfg, dataset, out_dir, max_steps, device)
     identity = {"cfld": cfg["cfld"], "unet": cfg["unet"], "gen_size": cfg["gen_size"], "vae": cfg["vae"],
                 "train": training.shaping(tc), "seed": seed, "data": data_sha}
 
@@ -133,4 +129,4 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     return summary
 
 
-train_command = training.make_train_command("CFLD", "baselines/cfld/configs", load_config, train_cfld)
+train_command = make_train_command("CFLD", "baselines/cfld/configs", load_config, train_cfld)

@@ -2,7 +2,7 @@
 appearance residuals, and whose first three down blocks take the pose residuals.
 
 Facts (github.com/YanzuoLu/CFLD at f2ea2a7, ``models/unet.py``, read, never copied;
-docs/porting/cfld.md):
+docs/models/cfld.md):
 - the network is diffusers' ``UNet2DConditionModel`` built from SD 1.5's config, wrapped as
   ``.model`` (so ``pytorch_model_1.bin`` holds ``model.<diffusers key>``) (:1906-1911); the official
   up blocks are subclasses that only thread a block index and the residuals through (:1910-1920);
@@ -16,7 +16,6 @@ docs/porting/cfld.md):
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from torch import nn

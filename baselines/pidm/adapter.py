@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from baselines.pidm.diffusion import SAMPLERS, GaussianDiffusion, ancestral_sample, ddim_sample
-from baselines.pidm.pose import render_batch
 from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
 from fpdm_bench.seeding import per_sample_randn
+from fpdm_bench_baselines.pidm.diffusion import SAMPLERS, GaussianDiffusion, ancestral_sample, ddim_sample
+from fpdm_bench_baselines.pidm.pose import render_batch
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (utils/gen.py: DDIM, 100 steps, guidance 2); ddpm = the full ancestral loop
@@ -42,6 +42,7 @@ class PIDMAdapter(ModelAdapter):
     """PIDM (official last.pt, or a folder such as the shipped tiny one)."""
 
     name = "pidm"
+    colour = "#1f77b4"
 
     def __init__(self, model, checkpoint: str | Path | None, canvas, output_resize: str, device="cpu",
                  dtype=torch.float32, scheduler: str = "ddim", steps: int = 100, guidance: float = 2.0,
@@ -80,7 +81,7 @@ class PIDMAdapter(ModelAdapter):
         """path_or_config: an official last.pt or our folder (None = the shipped tiny PIDM). Sampling
         settings left None come from the folder's ``sampling`` (else the official ones). ``num_heads``:
         the attention heads of a last.pt whose pickled config does not say them (the weights cannot)."""
-        from baselines.pidm.checkpoint import load_any
+        from fpdm_bench_baselines.pidm.checkpoint import load_any
 
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
         model, meta = load_any(path, weights=weights, num_heads=num_heads)
@@ -98,8 +99,8 @@ class PIDMAdapter(ModelAdapter):
         """The published DeepFashion PIDM (``PIDMConfig()``, 256x256 canvas, PIL bicubic back to the
         frame) with random weights, seeded, sampled as the official ``gen.py`` does (DDIM, 100 steps,
         guidance 2) unless told otherwise: ``--model-arg init=random``."""
-        from baselines.pidm.network import PIDMConfig, PIDMUNet
         from fpdm_bench.models.random_init import seeded
+        from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
 
         with seeded(seed):
             model = PIDMUNet(PIDMConfig())
@@ -115,12 +116,12 @@ class PIDMAdapter(ModelAdapter):
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
-        from fpdm_bench.protocols.apply import resize_with
+        from fpdm_bench.modeling.resize import resize
 
         source = batch["source"]
         frame = tuple(source.shape[-2:])
         canvas = self.resolution
-        src = resize_with(source.float().cpu(), canvas, "pil", "bicubic") * 2 - 1
+        src = resize(source.float().cpu(), canvas, "pil", "bicubic") * 2 - 1
         pose = render_batch(batch["target_kp"], frame, canvas)
         src, pose = src.to(self.device, self.dtype), pose.to(self.device, self.dtype)
         noise = per_sample_randn((3, *canvas), generators, self.device, torch.float32)
@@ -130,7 +131,7 @@ class PIDMAdapter(ModelAdapter):
             x = ancestral_sample(self.model, src, pose, noise, generators, self.steps, self.guidance, self.diffusion)
         img = ((x.float().clamp(-1, 1) + 1) / 2 * 255).floor() / 255  # the official uint8 truncation
         lib, filt, aa = OUTPUT_RESIZES[self.output_resize]
-        return resize_with(img.cpu(), frame, lib, filt, aa).clamp(0, 1)
+        return resize(img.cpu(), frame, lib, filt, aa).clamp(0, 1)
 
     def stages(self) -> dict:
         """Per-batch stages (``fpdm-bench profile``): the 20-channel pose drawing, the source encoder
@@ -142,7 +143,7 @@ class PIDMAdapter(ModelAdapter):
                 "denoiser": self.model}
 
     def sampler_steps(self) -> int:
-        from baselines.pidm.diffusion import ddim_timesteps, respaced_timesteps
+        from fpdm_bench_baselines.pidm.diffusion import ddim_timesteps, respaced_timesteps
 
         grid = ddim_timesteps if self.scheduler == "ddim" else respaced_timesteps
         return len(grid(self.steps, self.diffusion.num_timesteps))

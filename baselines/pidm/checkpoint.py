@@ -28,9 +28,10 @@ import json
 import re
 from pathlib import Path
 
-from baselines.pidm.network import PIDMConfig, PIDMUNet
 from fpdm_bench.errors import BenchError
-from fpdm_bench.models.state import cast_state, load_strict
+from fpdm_bench.modeling.pretrained import CONFIG_NAME, WEIGHTS_NAME, read_weights, save_folder
+from fpdm_bench.models.state import load_strict
+from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
 
 # Official weights that no official forward touches, with the reason (models/*.py of PIDM):
 UNUSED = {
@@ -201,24 +202,16 @@ def load_official(path: str | Path, weights: str = "ema", image_size: int = 256,
 
 
 def save_pretrained(model: PIDMUNet, folder: str | Path, extra: dict | None = None, dtype=None) -> None:
-    from safetensors.torch import save_file
-
-    from fpdm_bench.io import atomic_write_text
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    sd = cast_state(model.state_dict(), dtype)
-    save_file(sd, str(folder / "model.safetensors"))
-    atomic_write_text(folder / "config.json", json.dumps({"pidm": model.config.to_dict(), **(extra or {})}, indent=1))
+    """Our folder format: ``config.json`` (``{"pidm": PIDMConfig, **extra}``, indent 1 as shipped) and
+    ``model.safetensors`` (floating tensors as ``dtype`` when given)."""
+    save_folder(folder, model.state_dict(), {"pidm": model.config.to_dict(), **(extra or {})}, dtype=dtype,
+                indent=1, newline=False)
 
 
 def load_pretrained(folder: str | Path) -> tuple[PIDMUNet, dict]:
     """Our folder format -> (model in eval mode, the whole config.json)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
-    cfg_file, weights = folder / "config.json", folder / "model.safetensors"
+    cfg_file, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for f in (cfg_file, weights):
         if not f.is_file():
             raise BenchError(f"{f} missing: a PIDM folder holds config.json and model.safetensors "
@@ -228,12 +221,9 @@ def load_pretrained(folder: str | Path) -> tuple[PIDMUNet, dict]:
         cfg = PIDMConfig(**meta["pidm"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise BenchError(f"{cfg_file}: not a PIDM config ({type(e).__name__}: {e})") from None
-    try:
-        sd = load_file(str(weights))
-    except (SafetensorError, OSError) as e:
-        raise BenchError(f"{weights}: unreadable safetensors file ({e})") from None
+    sd = read_weights(weights, "PIDM", float32=True, error="{path}: unreadable safetensors file ({error})")
     model = PIDMUNet(cfg)
-    load_state(model, {k: v.float() for k, v in sd.items()}, str(weights))
+    load_state(model, sd, str(weights))
     return model.eval(), meta
 
 

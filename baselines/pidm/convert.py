@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from baselines.pidm.checkpoint import load_official, save_pretrained
+from fpdm_bench_baselines.pidm.checkpoint import load_official, save_pretrained
 
 
 def convert(src: str | Path, out: str | Path, weights: str = "ema") -> dict:
-    from baselines.pidm.adapter import OFFICIAL, SAMPLING_DEFAULTS
     from fpdm_bench.io import sha256_file
+    from fpdm_bench_baselines.pidm.adapter import OFFICIAL, SAMPLING_DEFAULTS
 
     model, info = load_official(src, weights=weights)
     meta = {**OFFICIAL, "sampling": dict(SAMPLING_DEFAULTS), "format": "converted from an official last.pt",

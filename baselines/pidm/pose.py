@@ -3,7 +3,7 @@
 Facts (github.com/ankanbhunia/PIDM at e4f1d88, ``data/fashion_data.py``, read, never copied):
 - ``get_label_tensor`` (:170-219): the skeleton is the OpenPose drawing FPDM's official code also
   uses (joints of radius 4, 17 of the 19 limbs as ellipses of half-width 4 blended at 0.6, drawn
-  as BGR then converted to RGB) - here ``reference_impl.pose.draw_fpdm_skeleton``, checked pixel for
+  as BGR then converted to RGB) - here ``fpdm_bench.modeling.pose.draw_fpdm_skeleton``, checked pixel for
   pixel against both official functions. For each of the 17 limbs a mask (the limb's polygon filled
   with 255; all zero when an end is missing) gives ``cv2.distanceTransform(255 - mask, DIST_L1, 3)``,
   divided by 3, clipped to [0, 255] and truncated to uint8: 0 on the limb, growing away from it.
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fpdm_bench.data.keypoints import DEEPFASHION_ANNOTATION_SIZE, rescale
-from reference_impl.pose import FPDM_LIMBS, body_keypoints, draw_fpdm_skeleton, fpdm_limb_polygon
+from fpdm_bench.modeling.pose import FPDM_LIMBS, body_keypoints, draw_fpdm_skeleton, fpdm_limb_polygon
 
 POSE_CHANNELS = 20  # 3 RGB skeleton + 17 limb distance maps
 

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import torch
 
-from baselines import training
-from baselines.pidm.checkpoint import save_pretrained
-from baselines.pidm.diffusion import GaussianDiffusion
-from baselines.pidm.network import PIDMConfig, PIDMUNet
-from baselines.pidm.pose import render_pose
 from fpdm_bench.errors import BenchError
+from fpdm_bench.modeling import training
+from fpdm_bench_baselines.pidm.checkpoint import save_pretrained
+from fpdm_bench_baselines.pidm.diffusion import GaussianDiffusion
+from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
+from fpdm_bench_baselines.pidm.pose import render_pose
+from fpdm_bench_baselines.training import make_train_command
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -40,13 +41,13 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
 def _tensors(dataset, names: list[str], canvas) -> tuple[torch.Tensor, torch.Tensor]:
     """Every training image at the canvas in [-1, 1] (PIL bicubic, as the adapter resizes) and its
     20-channel pose, computed once."""
-    from fpdm_bench.protocols.apply import resize_with
+    from fpdm_bench.modeling.resize import resize
 
     imgs, poses = [], []
     for n in names:
         img = dataset.load_image(n)
         frame = tuple(img.shape[-2:])
-        imgs.append(resize_with(img[None], canvas, "pil", "bicubic")[0] * 2 - 1)
+        imgs.append(resize(img[None], canvas, "pil", "bicubic")[0] * 2 - 1)
         poses.append(torch.from_numpy(render_pose(dataset.keypoints(n), frame, canvas)))
     return torch.stack(imgs), torch.stack(poses)
 
@@ -60,13 +61,8 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
                max_steps: int | None = None, progress: bool = True, command: str | None = None) -> dict:
     from fpdm_bench.io import sha256_file
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tc = cfg["train"]
-    total = int(max_steps or tc["max_steps"])
+    out_dir, tc, total, device, names, pairs, data_sha = training.open_run(cfg, dataset, out_dir, max_steps, device)
     canvas = tuple(int(v) for v in cfg["canvas"])
-    device = torch.device(device)
-    names, pairs, data_sha = training.pair_index(dataset)
     identity = _identity(cfg, seed, data_sha)
 
     torch.manual_seed(seed)
@@ -109,4 +105,4 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     return summary
 
 
-train_command = training.make_train_command("PIDM", "baselines/pidm/configs", load_config, train_pidm)
+train_command = make_train_command("PIDM", "baselines/pidm/configs", load_config, train_pidm)

@@ -6,6 +6,6 @@
 - parts.py: the pose input (DensePose part index as a 25-class one-hot; rendered from keypoints
   when no DensePose is given).
 
-Each file cites the official facts it uses; all are checked in docs/porting/pocold.md, and the
+Each file cites the official facts it uses; all are checked in docs/models/pocold.md, and the
 fixtures made by running the official code are in tests/fixtures/pocold/.
 """

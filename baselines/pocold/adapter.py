@@ -3,7 +3,7 @@
 ``--checkpoint DIR``: a pipeline folder as the official ``train.py`` saves it (``unet/``, ``rie/``,
 ``channel_mapper/``, ``vae/``, ``scheduler/``; no weights were released). Without it: the shipped
 tiny PoCoLD (``checkpoints/tiny``, made by ``make train-tiny-pocold``). Per batch, as the official
-``inference.py`` does (docs/porting/pocold.md):
+``inference.py`` does (docs/models/pocold.md):
 
 1. the source is resized to the generation size (512x384 published; the tiny one's from its
    ``fpdm_bench.json``) with PIL bilinear and mapped to [-1, 1], encoded by the VAE (a posterior
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
-from baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING, PoCoLDPipeline
 from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
+from fpdm_bench_baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
+from fpdm_bench_baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING, PoCoLDPipeline
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 
@@ -50,6 +50,7 @@ class PoCoLDAdapter(ModelAdapter):
     """PoCoLD (a pipeline folder in the official layout)."""
 
     name = "pocold"
+    colour = "#9467bd"
 
     def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path | None, steps: int, guidance: float,
                  end_guidance: float, decay: bool, densepose: str | Path | None = None,
@@ -140,16 +141,16 @@ class PoCoLDAdapter(ModelAdapter):
 
     @torch.no_grad()
     def generate(self, batch: dict, generators: list[torch.Generator]) -> torch.Tensor:
-        from fpdm_bench.protocols.apply import resize_with
+        from fpdm_bench.modeling.resize import resize
 
         source = batch["source"].float().cpu()
         frame = tuple(source.shape[-2:])
-        src = resize_with(source, self.resolution, "pil", "bilinear") * 2 - 1
+        src = resize(source, self.resolution, "pil", "bilinear") * 2 - 1
         img = self.pipeline(src, self._pose(batch, frame), generators, self.steps, self.guidance, self.end_guidance,
                             self.decay)
         if tuple(img.shape[-2:]) == frame:
             return img
-        return resize_with(img.cpu(), frame, "pil", "bicubic")
+        return resize(img.cpu(), frame, "pil", "bicubic")
 
     def stages(self) -> dict:
         """Per-batch stages (``fpdm-bench profile``): the target part maps (rendered, or read from

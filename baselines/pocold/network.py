@@ -2,7 +2,7 @@
 channel mapper of the target pose.
 
 Our own modules, from the facts of the official code (github.com/BrandonHanx/PoCoLD at c5c7bb7,
-``src/model.py``; read, never copied; docs/porting/pocold.md). Parameter names are the official
+``src/model.py``; read, never copied; docs/models/pocold.md). Parameter names are the official
 ones (diffusers' ``ResnetBlock2D`` / ``Downsample2D`` / ``Upsample2D`` / ``DownBlock2D`` /
 ``Timesteps`` / ``TimestepEmbedding``, as the official code builds on them), so a pipeline folder
 written by the official training loads strictly.

@@ -1,6 +1,6 @@
 """PoCoLD's pose input: a DensePose part-index map as a 25-class one-hot (background + 24 parts).
 
-PoCoLD conditions on the DensePose of the *target* image (docs/porting/pocold.md). A keypoint-only
+PoCoLD conditions on the DensePose of the *target* image (docs/models/pocold.md). A keypoint-only
 benchmark has none, so ``render_parts`` draws a stand-in from the COCO-18 keypoints: each body
 segment a filled polygon labelled with DensePose's part id, on the generation canvas. This is the
 documented deviation for keypoint-only data; real DensePose maps (a folder of part-index PNGs, one
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fpdm_bench.data.keypoints import rescale
-from reference_impl.pose import body_keypoints, fpdm_limb_polygon
+from fpdm_bench.modeling.pose import body_keypoints, fpdm_limb_polygon
 
 N_CLASSES = 25
 TORSO, HEAD = 2, 23

@@ -2,7 +2,7 @@
 the decaying guidance -> VAE decode.
 
 Facts (github.com/BrandonHanx/PoCoLD at c5c7bb7, ``src/pipeline.py:204-470``, ``inference.py``,
-``train.py:1001-1046``; read, never copied; docs/porting/pocold.md):
+``train.py:1001-1046``; read, never copied; docs/models/pocold.md):
 
 - the folder is what the official training saves (``DiffusionPipeline.save_pretrained``):
   ``unet/``, ``rie/``, ``channel_mapper/`` (each ``config.json`` + ``diffusion_pytorch_model.bin``,
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
-                                      UNetConfig)
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
+from fpdm_bench_baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder,
+                                                 ReferenceEncoderConfig, UNetConfig)
 
 COMPONENTS = ("unet", "rie", "channel_mapper")
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
@@ -60,9 +60,9 @@ def _read_weights(folder: Path) -> dict:
         path = folder / name
         if path.is_file():
             if path.suffix == ".safetensors":
-                from reference_impl.config import load_weights
+                from fpdm_bench.modeling.pretrained import read_weights
 
-                return load_weights(path, "PoCoLD component")
+                return read_weights(path, "PoCoLD component")
             return read_state_dict(path)
     raise BenchError(f"{folder}: no weights ({' or '.join(WEIGHT_NAMES)})")
 
@@ -112,7 +112,7 @@ class PoCoLDPipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device="cpu", dtype=torch.float32) -> "PoCoLDPipeline":
-        from reference_impl.stage2.patch_pca import load_autoencoder
+        from fpdm_bench.modeling.patch_pca import load_autoencoder
 
         folder = Path(folder)
         if not folder.is_dir():
@@ -150,7 +150,7 @@ class PoCoLDPipeline:
         return cls(unet, rie, cm, vae, SD15_SCHEDULER, PUBLISHED_GEN_SIZE, device, dtype)
 
     def latent_factor(self) -> int:
-        from reference_impl.stage2.patch_pca import latent_factor
+        from fpdm_bench.modeling.patch_pca import latent_factor
 
         return latent_factor(self.vae)
 

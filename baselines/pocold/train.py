@@ -1,7 +1,7 @@
 """Train a PoCoLD (the tiny one on the embedded data, on part maps rendered from the keypoints).
 
 The official recipe (github.com/BrandonHanx/PoCoLD at c5c7bb7, ``train.py:535-579,799-895``,
-``src/transform.py``; read, never copied; docs/porting/pocold.md) kept where it shapes the model:
+``src/transform.py``; read, never copied; docs/models/pocold.md) kept where it shapes the model:
 loss = MSE of the predicted noise at uniform t on SD's scaled-linear schedule; one draw per batch
 drops the pose (its one-hot times 0, so only the channel mapper's bias remains) with probability
 0.15 or the source (no reference: every double attention skipped) with another 0.15, never both;
@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from baselines import training
-from baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder, ReferenceEncoderConfig,
-                                      UNetConfig)
-from baselines.pocold.parts import one_hot, render_parts
-from fpdm_bench.models.state import cast_state
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+from fpdm_bench.modeling import training
+from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
+from fpdm_bench.modeling.pretrained import save_state_bin
+from fpdm_bench_baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder,
+                                                 ReferenceEncoderConfig, UNetConfig)
+from fpdm_bench_baselines.pocold.parts import one_hot, render_parts
+from fpdm_bench_baselines.training import make_train_command
 
 CONFIGS = Path(__file__).parent / "configs"
 CLASS_NAMES = {"unet": "UNet2DDoubleAttentionConditionModel", "rie": "MultiScaleReferenceImageEncoder",
@@ -44,12 +45,12 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> dict:
 def _tensors(dataset, names: list[str], gen: tuple[int, int], latent: tuple[int, int]):
     """Every training image resized to the generation size in [-1, 1] (PIL bilinear, as the official
     transform), and its part one-hot at the latent size (rendered from its keypoints)."""
-    from fpdm_bench.protocols.apply import resize_with
+    from fpdm_bench.modeling.resize import resize
 
     imgs, parts = [], []
     for n in names:
         img = dataset.load_image(n)[None]
-        imgs.append(resize_with(img, gen, "pil", "bilinear")[0] * 2 - 1)
+        imgs.append(resize(img, gen, "pil", "bilinear")[0] * 2 - 1)
         parts.append(one_hot(render_parts(dataset.keypoints(n), tuple(img.shape[-2:]), gen), latent))
     return torch.stack(imgs), torch.stack(parts)
 
@@ -63,8 +64,7 @@ def save_pipeline(out_dir: Path, cfg: dict, modules: dict, vae: PatchPCAAutoenco
     for name, module in modules.items():
         d = out_dir / name
         d.mkdir(parents=True, exist_ok=True)
-        sd = cast_state(module.state_dict(), dtype)
-        torch.save(sd, d / "diffusion_pytorch_model.bin")
+        save_state_bin(d / "diffusion_pytorch_model.bin", module.state_dict(), dtype)
         atomic_write_text(d / "config.json", json.dumps({"_class_name": CLASS_NAMES[name], **configs[name]}, indent=2))
     vae.save_pretrained(out_dir / "vae")
     (out_dir / "scheduler").mkdir(exist_ok=True)
@@ -83,12 +83,7 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
 
     from fpdm_bench.io import files_sha256
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tc = cfg["train"]
-    total = int(max_steps or tc["max_steps"])
-    device = torch.device(device)
-    names, pairs, data_sha = training.pair_index(dataset)
+    out_dir, tc, total, device, names, pairs, data_sha = training.open_run(cfg, dataset, out_dir, max_steps, device)
     identity = {k: cfg[k] for k in ("unet", "rie", "channel_mapper", "gen_size", "vae", "scheduler")}
     identity.update(train=training.shaping(tc), seed=seed, data=data_sha)
 
@@ -137,4 +132,4 @@ def train_pocold(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device:
     return summary
 
 
-train_command = training.make_train_command("PoCoLD", "baselines/pocold/configs", load_config, train_pocold)
+train_command = make_train_command("PoCoLD", "baselines/pocold/configs", load_config, train_pocold)

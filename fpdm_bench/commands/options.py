@@ -140,3 +140,89 @@ def training_options(config_help: str):
         return f
 
     return decorate
+
+
+def _key_values(ctx, param, value):
+    return parse_key_values(value, param.opts[0])
+
+
+def _name_paths(ctx, param, value):
+    return parse_weights(value)
+
+
+def _size(ctx, param, value):
+    return parse_size(value)
+
+
+# How the command line reads a config field of each ``kind`` (RunConfig's field metadata): click
+# arguments and a callback that turns the text into the field's value.
+_KINDS = {
+    "size": dict(callback=_size),
+    "key_values": dict(multiple=True, metavar="KEY=VALUE", callback=_key_values),
+    "name_paths": dict(multiple=True, metavar="NAME=PATH", callback=_name_paths),
+    "device": dict(callback=valid_device),
+    "data_root": dict(callback=existing_data_root),
+    "folder": dict(type=click.Path(file_okay=False)),
+    "existing_folder": dict(type=click.Path(exists=True, file_okay=False)),
+    "negated_flag": dict(is_flag=True),
+}
+
+
+def config_options(config_cls, only: tuple[str, ...] | None = None):
+    """Decorate a click command with one option per field of the dataclass ``config_cls``, from each
+    field's metadata (``fpdm_bench.runner.option``): help text, default, range, choices, and how the
+    text is read (``kind``). A boolean field becomes a flag; ``kind="negated_flag"`` a ``--no-NAME``
+    flag whose parameter is ``no_NAME`` (:func:`config_values` turns it back). ``only``: these fields
+    (a command that shares some of the settings, e.g. `sweep`)."""
+    import dataclasses
+
+    opts = []
+    for f in dataclasses.fields(config_cls):
+        if only is not None and f.name not in only:
+            continue
+        meta = dict(f.metadata.get("cli", {}))
+        kind = meta.pop("kind", None)
+        kw = {**_KINDS.get(kind, {}), "help": f.metadata.get("help")}
+        flag = meta.pop("flag", None) or "--" + f.name.replace("_", "-")
+        name = f.name
+        if kind == "negated_flag":
+            flag, name = "--no-" + f.name.replace("_", "-"), "no_" + f.name
+        elif f.type in (bool, "bool"):
+            kw["is_flag"] = True
+        low = meta.pop("min", None)
+        if low is not None:
+            kw["type"] = click.IntRange(min=low)
+        choices = meta.pop("choices", None)
+        if choices:
+            kw["type"] = click.Choice(list(choices))
+        if "default" in meta:
+            kw["default"] = meta.pop("default")
+        elif not meta.get("required") and f.default is not dataclasses.MISSING and not kw.get("multiple"):
+            kw["default"] = f.default
+        if kw.get("default") is not None and not kw.get("is_flag"):
+            kw["show_default"] = True
+        if f.type in ("int", "int | None") and "type" not in kw:
+            kw["type"] = int
+        kw.update(meta)
+        opts.append(click.option(flag, name, **kw))
+
+    def decorate(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+    return decorate
+
+
+def config_values(config_cls, values: dict) -> dict:
+    """The keyword arguments of ``config_cls`` from the parsed options of :func:`config_options`
+    (``no_NAME`` flags turned back into ``NAME``); other keys are left out."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(config_cls):
+        if f.metadata.get("cli", {}).get("kind") == "negated_flag":
+            if "no_" + f.name in values:
+                out[f.name] = not values["no_" + f.name]
+        elif f.name in values:
+            out[f.name] = values[f.name]
+    return out

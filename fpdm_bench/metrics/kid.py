@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fpdm_bench.metrics.base import SetMetric, remainder
+from fpdm_bench.metrics.base import KID_BOOTSTRAP, SetMetric, remainder
+from fpdm_bench.metrics.inception import INCEPTION_WEIGHTS
 
 
 def kid_subsets(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
@@ -37,7 +38,10 @@ class KID(SetMetric):
 
     name = "kid"
     higher_is_better = False
-    weights = ("fid-inception", "torchvision-inception")
+    weights = INCEPTION_WEIGHTS
+    title = latex_title = "KID"
+    order = 30
+    resample = KID_BOOTSTRAP
 
     def __init__(self, key: str | None = None, backbone: str = "fid-inception", subsets: int = 100,
                  subset_size: int = 1000, seed: int = 0, ci_replicates: int = 10, ci_subsets: int = 10,

@@ -16,6 +16,8 @@ class L1(PairedMetric):
 
     name = "l1"
     higher_is_better = False
+    title = latex_title = "L1"
+    order = 80
 
     def per_sample(self, generated, target, batch):
         return mae(generated, target, "mean_abs")

@@ -20,7 +20,9 @@ import torch
 from fpdm_bench import weights as W
 from fpdm_bench.metrics.base import PairedMetric
 
-NETS = {"alex": "alexnet", "vgg": "vgg16"}
+#: The torchvision backbone file of each LPIPS net.
+NETS = {"alex": W.WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS (alex)", "LPIPS alex backbone", "7be5be79"),
+        "vgg": W.WeightSpec("vgg16", "vgg16-397923af.pth", "LPIPS (vgg)", "LPIPS vgg backbone", "397923af")}
 
 
 def load_backbone(model, state: dict[str, torch.Tensor]) -> None:
@@ -59,6 +61,10 @@ class LPIPS(PairedMetric):
     name = "lpips"
     higher_is_better = False
     weights = tuple(NETS.values())
+    title = latex_title = "LPIPS"
+    order = 40
+    sample_rank = 1
+    sweep_summary = True
 
     def __init__(self, key: str | None = None, net: str = "alex", drop_remainder: int = 0):
         super().__init__(key, drop_remainder)
@@ -69,7 +75,7 @@ class LPIPS(PairedMetric):
 
     def setup(self, ctx) -> None:
         self.model = ctx.network(f"lpips-{self.net}",
-                                 lambda device: build(self.net, ctx.weights.get(NETS[self.net]), device))
+                                 lambda device: build(self.net, ctx.weights.get(NETS[self.net].name), device))
 
     def settings(self) -> dict:
         return {"net": self.net, "normalize": True, "weights_file": getattr(self.model, "weights_file", None),

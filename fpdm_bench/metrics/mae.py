@@ -28,6 +28,10 @@ class MAE(PairedMetric):
 
     name = "mae"
     higher_is_better = False
+    title = latex_title = "MAE"
+    order = 70
+    sample_rank = 3
+    sweep_summary = True
 
     def __init__(self, key: str | None = None, variant: str = "mean_abs", drop_remainder: int = 0):
         super().__init__(key, drop_remainder)

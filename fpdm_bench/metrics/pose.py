@@ -52,7 +52,7 @@ import torch
 
 from fpdm_bench.metrics.base import MetricUnavailable, PairedMetric
 
-INSTALL_HINT = "pip install 'fpdm-bench[pose]' in its own venv: it needs numpy<2, see README 'Pose fidelity'"
+INSTALL_HINT = "pip install 'fpdm-bench[pose]' in its own venv: it needs numpy<2, see docs/protocols-and-metrics.md, 'Pose fidelity'"
 MEDIAPIPE_VERSION = "0.10.21"
 
 # MediaPipe Pose landmark indices (BlazePose topology). Left/right are the person's own sides, as
@@ -246,6 +246,9 @@ class PoseFidelity(PairedMetric):
     outputs = {"pckh": True, "pckh_target": True, "pose_dist": False, "pose_detected": True,
                "pose_n": True, "pose_n_target": True}
     hidden_outputs = ("pose_n", "pose_n_target")  # counts behind the means: in results.json, not in tables
+    key_titles = {"pckh": ("PCKh", "PCKh"), "pckh_target": ("PCKh tgt", r"PCKh$_\mathrm{tgt}$"),
+                  "pose_dist": ("pose dist", "pose dist."), "pose_detected": ("pose det.", "pose det.")}
+    order = 90
 
     def __init__(self, key: str | None = None, min_visibility: float = 0.5, min_detection_confidence: float = 0.5,
                  min_side: int = 256, pad: float = 0.0, alpha: float = 0.5, drop_remainder: int = 0):

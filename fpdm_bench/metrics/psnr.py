@@ -18,6 +18,9 @@ class PSNR(PairedMetric):
 
     name = "psnr"
     higher_is_better = True
+    title = latex_title = "PSNR"
+    order = 60
+    sample_rank = 4
 
     def per_sample(self, generated, target, batch):
         return psnr(generated, target)

@@ -23,7 +23,6 @@ metric's settings in results.json record that.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from fpdm_bench.metrics.base import PairedMetric
 
@@ -114,6 +113,12 @@ class SSIM(PairedMetric):
 
     name = "ssim"
     higher_is_better = True
+    title = latex_title = "SSIM"
+    # the protocols' other SSIM keys (protocols/records.py)
+    key_titles = {"ssim_256": ("SSIM 256", r"SSIM$_{256}$"), "ssim_gauss": ("SSIM σ1.5", r"SSIM$_{\sigma 1.5}$")}
+    order = 50
+    sample_rank = 2
+    sweep_summary = True
 
     def __init__(self, key: str | None = None, variant: str = "uniform51", drop_remainder: int = 0):
         super().__init__(key, drop_remainder)

@@ -6,7 +6,10 @@ To add a model: subclass ``ModelAdapter`` in one file (its docstring's first lin
     [project.entry-points."fpdm_bench.models"]
     my-model = "my_package.adapter:MyAdapter"
 
-fpdm-bench's own models (the floors, the reference FPDM) are registered the same way.
+fpdm-bench's own models (the floors, the reference FPDM) are registered the same way. What reports
+need to know about a model (whether it is a floor, its colour, whether the grid shows it) are class
+attributes of its adapter (see ``ModelAdapter``), read through :func:`model_fact` and
+:func:`floor_names`.
 """
 from fpdm_bench.models.base import ModelAdapter, check_output
 from fpdm_bench.registry import Registry
@@ -37,6 +40,25 @@ def load_model(name: str, checkpoint: str | None = None, device: str = "cpu", dt
     if checkpoint is None:
         checkpoint = cls.default_checkpoint(dataset)
     return cls.from_pretrained(checkpoint, device=device, dtype=dtype or torch.float32, **kwargs)
+
+
+def model_fact(name: str, attr: str, default=None):
+    """A class attribute of the registered adapter ``name`` (``floor``, ``colour``, ``in_grid``, ...),
+    or ``default`` for a name not registered here (a run of a model not installed on this machine) or
+    an adapter that cannot be imported. Reading a fact imports that adapter's module only."""
+    try:
+        if name not in MODELS:
+            return default
+        return getattr(MODELS.get(name), attr, default)
+    except Exception:  # a broken third-party entry point is reported where the model is run
+        return default
+
+
+def floor_names() -> list[str]:
+    """The registered floors (adapters with ``floor = True``), sorted by their ``order``, then name.
+    Imports every registered adapter."""
+    floors = [(model_fact(n, "order", 0), n) for n in MODELS.names() if model_fact(n, "floor", False) is True]
+    return [n for _, n in sorted(floors)]
 
 
 def _has_random_build(cls) -> bool:
@@ -82,4 +104,5 @@ def _check_arguments(name: str, cls, kwargs: dict, target=None) -> None:
             raise BenchError(f"model {name!r} takes no argument {key!r}.{hint} It takes: {', '.join(known) or 'none'}")
 
 
-__all__ = ["MODELS", "ModelAdapter", "check_output", "load_model", "random_buildable"]
+__all__ = ["MODELS", "ModelAdapter", "check_output", "floor_names", "load_model", "model_fact",
+           "random_buildable"]

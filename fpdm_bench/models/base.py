@@ -22,6 +22,21 @@ class ModelAdapter:
     needs_target: ClassVar[bool] = False
     #: False for adapters whose images do not depend on the inputs (released images): --perturb is refused.
     uses_inputs: ClassVar[bool] = True
+    # --- how reports show the model (read from the class; nothing else lists these names) ---------
+    #: A floor: a trivial model that bounds every table (a copy of the source, the ground truth, a
+    #: non-learned warp). Reports show floors below the table's rule and never rank them;
+    #: ``fpdm-bench models --floors`` lists them.
+    floor: ClassVar[bool] = False
+    #: Position among the floors: floors are listed sorted by it (then by name).
+    order: ClassVar[int] = 0
+    #: The model's fixed colour in figures ("#rrggbb"); None = the next free colour of the cycle.
+    colour: ClassVar[str | None] = None
+    #: False for a model whose images already are a column of the report's grid (the oracle's are the
+    #: ground truth; a source copy's, the source): the grid leaves its run out.
+    in_grid: ClassVar[bool] = True
+    #: With ``in_grid = False``: the grid column its images repeat ("ground truth", "source"), which
+    #: the grid's caption names.
+    repeats: ClassVar[str | None] = None
 
     def __init__(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         self.device = torch.device(device)

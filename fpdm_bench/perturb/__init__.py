@@ -12,20 +12,18 @@ severity 0, the identity. Table: docs/perturbations.md.
                                 keypoint_format=dataset.keypoint_format)
 
 The result depends only on (seed, pair id, perturbation, severity), never on batch or order.
+
+Perturbations are found through the ``fpdm_bench.perturbations`` entry-point group (``name =
+"module:INSTANCE"``, a :class:`Perturbation` instance; fpdm-bench's own in pyproject.toml), so a
+third-party package adds one without editing fpdm-bench; ``PERTURBATIONS.register(name, instance)``
+adds one from code.
 """
 from __future__ import annotations
 
 from fpdm_bench.perturb.base import Perturbation, PerturbationError, check_severity, perturbation_rng
-from fpdm_bench.perturb.pose import POSE_PERTURBATIONS
-from fpdm_bench.perturb.source import SOURCE_PERTURBATIONS
 from fpdm_bench.registry import Registry
 
-# No entry-point group: the built-ins are registered here, and other code can add one with
-# PERTURBATIONS.register(name, instance).
-PERTURBATIONS = Registry("perturbation")
-for _p in POSE_PERTURBATIONS + SOURCE_PERTURBATIONS:
-    PERTURBATIONS.register(_p.name, _p)
-del _p
+PERTURBATIONS = Registry("perturbation", entry_point_group="fpdm_bench.perturbations")
 
 
 def get_perturbation(name: str) -> Perturbation:

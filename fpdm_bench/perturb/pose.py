@@ -164,7 +164,9 @@ class Swap(PosePerturbation):
         return kp[swap_permutation(keypoint_format, self.GROUPS[: int(value)])]
 
 
-POSE_PERTURBATIONS = [Jitter(), Dropout(), Limb(), Scale(), Shift(), Rotate(), Swap()]
+# The registered instances: named in pyproject.toml's ``fpdm_bench.perturbations`` entry points.
+JITTER, DROPOUT, LIMB, SCALE, SHIFT, ROTATE, SWAP = Jitter(), Dropout(), Limb(), Scale(), Shift(), Rotate(), Swap()
+POSE_PERTURBATIONS = [JITTER, DROPOUT, LIMB, SCALE, SHIFT, ROTATE, SWAP]
 
 __all__ = ["POSE_PERTURBATIONS", "PosePerturbation", "Jitter", "Dropout", "Limb", "Scale", "Shift", "Rotate",
            "Swap"]

@@ -268,7 +268,10 @@ class Flip(SourcePerturbation):
         return out
 
 
-SOURCE_PERTURBATIONS = [Occlusion(), Blur(), Color(), Jpeg(), Downsample(), Background(), Flip()]
+# The registered instances: named in pyproject.toml's ``fpdm_bench.perturbations`` entry points.
+OCCLUSION, BLUR, COLOR, JPEG, DOWNSAMPLE, BACKGROUND, FLIP = (Occlusion(), Blur(), Color(), Jpeg(), Downsample(),
+                                                              Background(), Flip())
+SOURCE_PERTURBATIONS = [OCCLUSION, BLUR, COLOR, JPEG, DOWNSAMPLE, BACKGROUND, FLIP]
 
 __all__ = ["SOURCE_PERTURBATIONS", "SourcePerturbation", "Occlusion", "Blur", "Color", "Jpeg", "Downsample",
            "Background", "Flip", "gaussian_blur", "person_mask"]

@@ -2,39 +2,12 @@
 optional JPEG round trip. Images are float [B,3,H,W] in [0,1] throughout."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from fpdm_bench.images import from_uint8, jpeg_round_trip, to_uint8
+from fpdm_bench.modeling.resize import resize as resize_with  # the one resize (models use it too)
 from fpdm_bench.protocols.base import Protocol
-
-_PIL = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
-
-
-def resize_with(images: torch.Tensor, size: tuple[int, int], library: str, filter: str = "bicubic",
-                antialias: bool = True) -> torch.Tensor:
-    """Resize [B,3,H,W] to size=(H, W) the way ``library`` does it (no-op if the size is equal)."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    h, w = size
-    if library == "pil":  # PIL works on 8-bit images and always antialiases when downsampling
-        arr = to_uint8(images)
-        out = [np.asarray(Image.fromarray(a).resize((w, h), _PIL[filter])) for a in arr]
-        return from_uint8(np.stack(out))
-    if library == "torch":
-        out = F.interpolate(images.float(), size=(h, w), mode=filter, align_corners=False, antialias=antialias)
-        return out.clamp(0, 1)
-    if library == "cv2":  # PIDM resizes float32 0-255 arrays with cv2's default INTER_LINEAR (no antialias)
-        import cv2
-
-        flag = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[filter]
-        arr = images.detach().float().permute(0, 2, 3, 1).cpu().numpy() * 255.0
-        out = np.stack([cv2.resize(a, (w, h), interpolation=flag) for a in arr])
-        return torch.from_numpy(out).permute(0, 3, 1, 2).div(255.0).clamp(0, 1)
-    raise ValueError(f"unknown resize library {library!r}")
 
 
 def side(protocol: Protocol, generated: bool) -> dict:

@@ -67,6 +67,8 @@ class Protocol:
                 raise ValueError(f"protocol {self.name}: resize library must be one of {RESIZE_LIBRARIES}, got {lib!r}")
         if self.reference not in REFERENCE_RULES:
             raise ValueError(f"protocol {self.name}: reference must be one of {REFERENCE_RULES}, got {self.reference!r}")
+        # what the registry shows for a record found through an entry point (first line of __doc__)
+        object.__setattr__(self, "__doc__", self.description)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -99,12 +101,13 @@ class Protocol:
         return replace(self, **changes)
 
 
-# Built-in records register themselves below; a package adds a Protocol object through the
-# ``fpdm_bench.protocols`` entry points (``name = "module:PROTOCOL"``).
+# Every record, fpdm-bench's own (records.py) and a third-party package's, is found through the
+# ``fpdm_bench.protocols`` entry points (``name = "module:PROTOCOL"``); register() adds one from code.
 PROTOCOLS = Registry("protocol", entry_point_group="fpdm_bench.protocols")
 
 
 def register(p: Protocol) -> Protocol:
+    """Add protocol ``p`` under its name (for records made in code; packages use the entry points)."""
     PROTOCOLS.register(p.name, p, p.description)
     return p
 

@@ -1,13 +1,18 @@
 """The protocol records. Each cites the file of the official repository whose evaluation it
-reproduces; what that file does is summarised in ``notes`` where it is not captured by a field."""
+reproduces; what that file does is summarised in ``notes`` where it is not captured by a field.
+
+Each record is registered by name through the ``fpdm_bench.protocols`` entry-point group
+(pyproject.toml: ``standard = "fpdm_bench.protocols.records:STANDARD"``), as a third-party package
+registers its own; nothing here registers on import.
+"""
 from __future__ import annotations
 
-from fpdm_bench.protocols.base import Protocol, register
+from fpdm_bench.protocols.base import Protocol
 
 # PIDM's FID/LPIPS see cv2.resize(float32 image, (176, 256)) with INTER_LINEAR, not rounded.
 PIDM_VIEW = {"size": [256, 176], "library": "cv2", "filter": "bilinear", "antialias": False, "quantize": "none"}
 
-STANDARD = register(Protocol(
+STANDARD = Protocol(
     name="standard",
     description="fpdm-bench default: native size, TF-FID Inception (pytorch-fid), all metrics on every pair",
     source="pytorch-fid (mseitzer/pytorch-fid src/pytorch_fid/fid_score.py) for FID; skimage for SSIM/PSNR",
@@ -22,16 +27,16 @@ STANDARD = register(Protocol(
           "FID reference: the dataset's reference split (train for DeepFashion, as PIDM/CFLD). "
           "SSIM: the field's window-51 SSIM plus Wang et al.'s Gaussian σ=1.5 SSIM, both with data range 1. "
           "MAE is the plain mean absolute error. Nothing is dropped.",
-))
+)
 
-PAIRED = register(Protocol(
+PAIRED = Protocol(
     name="paired",
     description="standard's paired metrics only (SSIM/PSNR/MAE; no FID/KID/LPIPS): quick checks and CI",
     source="as standard",
     metrics={"ssim": {"variant": "uniform51"}, "ssim_gauss": {"metric": "ssim", "variant": "gauss1.5"},
              "psnr": {}, "mae": {"variant": "mean_abs"}},
     notes="No weight files needed; use it for smoke tests. Not a paper protocol.",
-))
+)
 
 # The paper protocols. Line numbers: dhlee-work/FPDM @7d90524, ankanbhunia/PIDM @e4f1d88,
 # YanzuoLu/CFLD @f2ea2a7, BrandonHanx/PoCoLD @c5c7bb7 (RenYurui/Global-Flow-Local-Attention @3afa8fe).
@@ -41,7 +46,7 @@ TV_INCEPTION = ("torchvision ImageNet Inception-v3 blocks Conv2d_1a..Mixed_7c + 
                 "[-1, 1]): the GFLA-lineage wrapper, as metrics/inception.py computes it")
 ADDED_KID = "KID is not in the official script: added here (same features, same reference set)."
 
-FPDM = register(Protocol(
+FPDM = Protocol(
     name="fpdm",
     description="FPDM's evaluation (C2.eval.caculate_metrics.py) at 256x176",
     source="dhlee-work/FPDM C2.eval.caculate_metrics.py + src/metrics/metrics.py + src/metrics/inception.py",
@@ -79,16 +84,16 @@ FPDM = register(Protocol(
           "sorted file-name order (none for the 8,570 test pairs). ssim_256: Gaussian σ=1.5, population "
           "covariance, data range = generated max-min. The script prints MAE and L1 but not in its summary line. "
           + ADDED_KID,
-))
+)
 
-FPDM_512 = register(FPDM.with_changes(
+FPDM_512 = FPDM.with_changes(
     name="fpdm-512",
     description="FPDM's evaluation at 512x352 (its high-resolution table): ground truth from the 750x1101 originals",
     eval_size=(512, 352),
     citations={**FPDM.citations, "eval_size": "C2.eval.caculate_metrics.py:73 (_img_size (352, 512), the default)"},
-))
+)
 
-PIDM = register(Protocol(
+PIDM = Protocol(
     name="pidm",
     description="PIDM's evaluation (utils/metrics.py): SSIM/PSNR/MAE at 256x256, FID/LPIPS at cv2 176x256, "
                 "train-set FID, 64-remainders dropped",
@@ -127,9 +132,9 @@ PIDM = register(Protocol(
           "set is cut to a multiple of n, as the script does on a run that computes the reference statistics "
           "(one that finds its statistics.npz keeps 64). PIDM's own generator truncates its outputs to uint8; a harness run rounds. "
           "Scoring needs ground truth of at least 256x256 (the originals), else --allow-upsampled. " + ADDED_KID,
-))
+)
 
-CFLD = register(Protocol(
+CFLD = Protocol(
     name="cfld",
     description="CFLD's evaluation (models/metrics.py): generated torch bicubic-antialias + truncating uint8, "
                 "ground truth PIL bicubic",
@@ -165,9 +170,9 @@ CFLD = register(Protocol(
           "root's train.lst (CFLD's train_highres); where there is no train.lst the annotation CSV's train images "
           "are used and results.json says so. FID: " + TV_INCEPTION + ". No remainder dropped; no MAE in the "
           "script. " + ADDED_KID,
-))
+)
 
-POCOLD = register(Protocol(
+POCOLD = Protocol(
     name="pocold",
     description="PoCoLD's evaluation (metrics.py, GFLA lineage): native size, 64-remainders dropped",
     source="BrandonHanx/PoCoLD metrics.py + eval/inception.py (from GFLA script/metrics.py)",
@@ -199,13 +204,13 @@ POCOLD = register(Protocol(
           "last commit with it (6abcdd1) loads the same v0.1 alex weights (identical git blob), so LPIPS here is "
           "the lpips package's v0.1 alex on [-1, 1] inputs. FID: " + TV_INCEPTION + ". GFLA's script/metrics.py, "
           "which PIDM and PoCoLD adapted, is covered by this record. " + ADDED_KID,
-))
+)
 
-STANDARD_DINOV2 = register(STANDARD.with_changes(
+STANDARD_DINOV2 = STANDARD.with_changes(
     name="standard-dinov2",
     description="standard plus FD-DINOv2 (Stein et al. 2023) and the plain l1: the metrics a 2024+ paper adds",
     source="standard + layer6ai-labs/dgm-eval dgm_eval/models/dinov2.py (FD-DINOv2 preprocessing)",
     metrics={**STANDARD.metrics, "fd_dinov2": {}, "l1": {}},
     notes=STANDARD.notes + " fd_dinov2: Fréchet distance on DINOv2 ViT-L/14 CLS features (needs the "
           "facebook/dinov2-large folder, see `fpdm-bench weights`); same reference set as FID.",
-))
+)

@@ -25,9 +25,20 @@ import tempfile
 from pathlib import Path
 
 from fpdm_bench.errors import BenchError, DataError
-from fpdm_bench.reporting.tables import FLOORS, Row, group_key
+from fpdm_bench.reporting.tables import Row, group_key
 
-__all__ = ["FLOORS", "build_report", "classify", "parse_labels"]
+__all__ = ["build_report", "classify", "is_floor", "parse_labels"]
+
+
+def is_floor(model: str, floors=None) -> bool:
+    """Whether runs of ``model`` go below the rule: it is in ``floors``, or with ``floors=None`` its
+    registered adapter says ``floor = True`` (``fpdm_bench.models.floor_names()``; only this model's
+    adapter is imported to read it, and a model not installed here is no floor)."""
+    if floors is not None:
+        return model in floors
+    from fpdm_bench.models import model_fact
+
+    return model_fact(model, "floor", False) is True
 
 
 def classify(path) -> str:
@@ -108,7 +119,7 @@ def _run_row(path: Path, floors, labels: dict[Path, str] | None = None) -> Row:
     given = (labels or {}).get(_run_dir(path))
     if not any(run_dir.glob("samples*.jsonl")):
         run_dir = None
-    return Row(label=given or res.label, results=res, floor=res.model in floors, run_dir=run_dir,
+    return Row(label=given or res.label, results=res, floor=is_floor(res.model, floors), run_dir=run_dir,
                given_label=bool(given))
 
 
@@ -147,11 +158,13 @@ def _prepare(out: Path, force: bool) -> Path:
 
 def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, rows: int = 6,
                  baseline: str | None = None, k: int = 4, sample_metric: str | None = None,
-                 cell_height: int | None = None, floors=FLOORS, title: str | None = None, force: bool = False,
+                 cell_height: int | None = None, floors=None, title: str | None = None, force: bool = False,
                  seed: int = 0, command: str = "fpdm-bench report", labels=None, log=print) -> dict:
     """Write the report of ``inputs`` to ``out``; returns the manifest (report.json). ``labels``: the
     name each run goes by in tables and figures, as ``RUN=NAME`` strings (``--label``) or a
-    {run: name} dict (see ``parse_labels``); runs without one go by their model name."""
+    {run: name} dict (see ``parse_labels``); runs without one go by their model name. ``floors``:
+    the models shown below the tables' rule and never ranked; None: the registered floors
+    (``fpdm_bench.models.floor_names()``)."""
     from fpdm_bench import __version__
     from fpdm_bench.reporting import curves, grid, html, per_sample, stage1 as stage1_mod, tables, timing
 
@@ -207,7 +220,8 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
                     "fpdm_bench_version": __version__,
                     "inputs": {kind: [str(p) for p in ps] for kind, ps in kinds.items()},
                     "options": {"pairs": pairs, "rows": rows, "baseline": baseline, "k": k,
-                                "sample_metric": sample_metric, "cell_height": cell_height, "floors": list(floors),
+                                "sample_metric": sample_metric, "cell_height": cell_height,
+                                "floors": _floor_list(floors, run_rows),
                                 "seed": seed, "labels": {str(p): given[_run_dir(p)] for p in kinds["run"]
                                            if _run_dir(p) in given}},
                     "artefacts": [a.to_json() for a in arts]}
@@ -225,6 +239,17 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
         raise
     log(f"report: {out}/index.html ({len(manifest['artefacts'])} tables and figures)")
     return manifest
+
+
+def _floor_list(floors, rows: list[Row]) -> list[str]:
+    """The floors option as report.json records it: as given, else the registered floors among the
+    runs (in floor order; the full list would import every installed adapter)."""
+    if floors is not None:
+        return list(floors)
+    from fpdm_bench.models import model_fact
+
+    present = {r.results.model for r in rows if r.floor}
+    return sorted(present, key=lambda m: (model_fact(m, "order", 0), m))
 
 
 def _default_title(rows: list[Row]) -> str:

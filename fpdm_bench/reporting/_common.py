@@ -17,9 +17,7 @@ DPI = 300
 #: single- and double-column figure widths of a two-column paper, inches
 WIDTH_1COL = 3.4
 WIDTH_2COL = 7.0
-#: FPDM-bench's fixed colour per model name (other names take the next free colour of the cycle)
-MODEL_COLOURS = {"copy-source": "#7f7f7f", "oracle": "#bcbd22", "keypoint-warp": "#8c564b", "fpdm": "#d62728",
-                 "pidm": "#1f77b4", "cfld": "#2ca02c", "pocold": "#9467bd"}
+#: colours of models whose adapter declares none (``ModelAdapter.colour``), taken in turn
 _CYCLE = ["#ff7f0e", "#17becf", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f"]
 
 RC = {
@@ -52,9 +50,15 @@ class Artefact:
 
 
 def model_colour(name: str, taken: dict[str, str]) -> str:
+    """The colour of model ``name`` in every figure of a report (``taken``: the colours given so far):
+    the one its registered adapter declares (``ModelAdapter.colour``), else the next free colour of
+    the cycle (also for a model not installed here)."""
     if name not in taken:
+        from fpdm_bench.models import model_fact
+
         used = set(taken.values())
-        taken[name] = MODEL_COLOURS.get(name) or next((c for c in _CYCLE if c not in used), _CYCLE[len(taken) % 8])
+        taken[name] = model_fact(name, "colour", None) or next((c for c in _CYCLE if c not in used),
+                                                               _CYCLE[len(taken) % 8])
     return taken[name]
 
 

@@ -13,8 +13,7 @@ from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.io import write_csv
 from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, slug, style
-from fpdm_bench.reporting.tables import TITLES
-from fpdm_bench.results import ORDER
+from fpdm_bench.reporting.tables import title
 
 CSV_COLUMNS = ["metric", "perturbation", "model", "severity", "value", "ci95_low", "ci95_high", "n", "level", "unit"]
 
@@ -101,7 +100,7 @@ def build_figure(data: list[dict], metric: str, colours: dict | None = None):
             ax.set_xticklabels([f"{s}" if s == 0 or s > len(levels) else f"{s}\n({levels[s - 1]:g})" for s in sevs])
             ax.set_title(pert)
             ax.set_xlabel("severity" + (f" ({unit})" if unit else ""))
-        axes[0].set_ylabel(TITLES.get(metric, (metric,))[0] + arrow)
+        axes[0].set_ylabel(title(metric) + arrow)
         handles, labels = axes[0].get_legend_handles_labels()
         for ax in axes[1:]:
             for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -114,7 +113,10 @@ def build_figure(data: list[dict], metric: str, colours: dict | None = None):
 
 def write_curves(sweeps: list[Path], root: Path, metrics: list[str] | None = None, log=print,
                  colours: dict | None = None) -> list[Artefact]:
-    """One figure (PNG, PDF, SVG, CSV) per metric and sweep under ``root``/figures."""
+    """One figure (PNG, PDF, SVG, CSV) per metric and sweep under ``root``/figures, in the metrics'
+    display order (``Metric.order``)."""
+    from fpdm_bench.metrics.base import display_key
+
     out = Path(root) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     arts = []
@@ -123,7 +125,7 @@ def write_curves(sweeps: list[Path], root: Path, metrics: list[str] | None = Non
         rows = sweep["rows"]
         settings = sweep.get("sweep", {})
         present = {r["metric"] for r in rows if r.get("value") is not None}
-        keys = [m for m in ORDER if m in present] + sorted(present - set(ORDER))
+        keys = sorted(present, key=display_key)
         if metrics:
             keys = [m for m in keys if m in metrics]
         prefix = "robustness" if len(sweeps) == 1 else f"robustness{k}"
@@ -138,10 +140,10 @@ def write_curves(sweeps: list[Path], root: Path, metrics: list[str] | None = Non
             files = {kind: f"figures/{name}" for kind, name in files.items()}
             where = ", ".join(f"{key} {settings[key]}" for key in ("dataset", "protocol", "limit", "seed")
                               if settings.get(key) is not None)
-            caption = (f"{TITLES.get(metric, (metric,))[0]} vs perturbation severity (0 = clean), one line per "
+            caption = (f"{title(metric)} vs perturbation severity (0 = clean), one line per "
                        f"model, band = 95 % CI of results.json; sweep {Path(sweep['_path']).parent.name}"
                        + (f" ({where})" if where else "") + ". Tick labels: severity (parameter value).")
-            arts.append(Artefact("robustness", stem, f"Robustness: {TITLES.get(metric, (metric,))[0]}", caption,
+            arts.append(Artefact("robustness", stem, f"Robustness: {title(metric)}", caption,
                                  files, size, meta={"sweep": sweep["_path"], "metric": metric}))
         log(f"robustness curves: {len(keys)} metrics from {sweep['_path']}")
     return arts

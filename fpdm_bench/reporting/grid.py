@@ -234,9 +234,11 @@ def save_png(img: Image.Image, path: Path, dpi: int = 300) -> None:
 
 
 def write_report_grid(labels: list[str], results, run_dirs, root: Path, pairs: list[str] | None = None,
-                      rows: int = 6, cell_height: int | None = None, skip=("oracle", "copy-source")):
-    """The report's grid: source | target pose | ground truth | one column per run (runs whose model is
-    in ``skip`` are left out: oracle's column is the ground truth, copy-source's the source).
+                      rows: int = 6, cell_height: int | None = None, skip=None):
+    """The report's grid: source | target pose | ground truth | one column per run. Runs whose model
+    repeats one of the first columns are left out: those in ``skip``, or with ``skip=None`` those whose
+    adapter says ``in_grid = False``: a model whose images are the ground truth (the oracle) or the
+    source; ``ModelAdapter.repeats`` names that column for the caption.
     Writes grid.png (300 dpi tag) and grid.csv (the pair, the images and each run's per-sample
     metrics); returns an Artefact."""
     from fpdm_bench.io import write_csv
@@ -246,7 +248,12 @@ def write_report_grid(labels: list[str], results, run_dirs, root: Path, pairs: l
     out = Path(root) / "figures"
     src = GridSource(results, run_dirs)
     chosen = src.choose(pairs, rows)
-    keep = [k for k, r in enumerate(results) if r.model not in skip] or list(range(len(results)))
+    from fpdm_bench.models import model_fact
+
+    def shown(model: str) -> bool:
+        return model not in skip if skip is not None else model_fact(model, "in_grid", True) is not False
+
+    keep = [k for k, r in enumerate(results) if shown(r.model)] or list(range(len(results)))
     cell = cell_size(tuple(src.sample(keep[0], chosen[0]).shape[:2]), cell_height)
     header = max(16, cell[0] // 6)
     columns = [("source", [src.source(p) for p in chosen]), ("target pose", [src.pose(p) for p in chosen]),
@@ -272,8 +279,8 @@ def write_report_grid(labels: list[str], results, run_dirs, root: Path, pairs: l
                + " | ".join(labels[k] for k in keep) + f". Rows: {how} (deterministic). Cells {cell[1]}×{cell[0]} px"
                + (" (downscaled)" if cell_height else "") + "."
                + (f" Not shown: {', '.join(left)} (its column would repeat the "
-                  + ("ground truth / source" if len(left) > 1 else
-                     "ground truth" if left[0] == "oracle" else "source") + ")." if left else ""))
+                  + " / ".join(sorted({model_fact(m, "repeats", None) or "another column" for m in left}))
+                  + ")." if left else ""))
     return Artefact("grid", "grid", f"{len(chosen)} test pairs, {len(keep)} models", caption=caption,
                     files={"png": "figures/grid.png", "csv": "figures/grid.csv"}, png_size=img.size,
                     meta={"pairs": chosen, "columns": [c[0] for c in columns], "cell": list(cell), "header": header})

@@ -18,16 +18,16 @@ from fpdm_bench.errors import BenchError
 from fpdm_bench.io import write_csv
 from fpdm_bench.reporting._common import Artefact, slug
 from fpdm_bench.reporting.grid import GridSource, cell_size, make_grid, save_png
-from fpdm_bench.reporting.tables import TITLES, Row
+from fpdm_bench.reporting.tables import Row, title as column_title
 
-PREFERRED = ("lpips", "ssim", "mae", "psnr")
 CSV_COLUMNS = ["order", "pair_id", "baseline", "model", "metric", "baseline_value", "model_value", "diff_better",
                "shown"]
 
 
 def pick_metric(rows: list[Row], wanted: str | None = None) -> str:
-    """The per-sample metric of the view: ``wanted`` or the first of PREFERRED (then any) that every
-    run has a finite per-sample value of."""
+    """The per-sample metric of the view: ``wanted``, else of the keys every run has per-sample values
+    of, the first by the ``sample_rank`` its metric class declares (lpips, ssim, mae, psnr for the
+    built-ins), then any, alphabetically."""
     common = None
     for r in rows:
         s = r.per_sample() or {}
@@ -39,10 +39,24 @@ def pick_metric(rows: list[Row], wanted: str | None = None) -> str:
             raise BenchError(f"--sample-metric {wanted}: not a per-sample metric of every run "
                              f"(these have: {', '.join(sorted(common)) or 'none'})")
         return wanted
-    for k in list(PREFERRED) + sorted(common):
-        if k in common:
-            return k
+    if common:
+        return min(common, key=_preference)
     raise BenchError("the per-sample view needs runs with per-sample metrics (samples.jsonl)")
+
+
+def _preference(key: str) -> tuple:
+    """Sort key of a per-sample key: ranked metrics' own keys by ``Metric.sample_rank``, then the rest
+    alphabetically."""
+    from fpdm_bench.metrics.base import METRICS
+
+    rank = None
+    if key in METRICS:
+        try:
+            cls = METRICS.get(key)
+        except Exception:  # noqa: BLE001 - a broken third-party entry point: no preference
+            cls = None
+        rank = getattr(cls, "sample_rank", None)
+    return (0, rank, key) if rank is not None else (1, 0, key)
 
 
 def differences(base: Row, other: Row, key: str) -> list[dict]:
@@ -111,7 +125,7 @@ def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int =
         log("per-sample view: skipped (needs a baseline and another model with samples.jsonl)")
         return []
     key = pick_metric([base] + others, metric)
-    title = TITLES.get(key, (key,))[0]
+    title = column_title(key)
     src = GridSource([base.results] + [o.results for o in others], [base.run_dir] + [o.run_dir for o in others])
     arts = []
     for j, other in enumerate(others, 1):

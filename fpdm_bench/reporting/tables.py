@@ -1,15 +1,17 @@
 """The metric tables of a report: Markdown, LaTeX (booktabs), HTML and CSV from one table model.
 
 One table per (dataset, split, protocol, perturbation) among the runs. Rows: the models in the
-order given, then the floors (copy-source, oracle, keypoint-warp by default) below a rule. Columns:
-n, then every metric some run has a value for (display order of ``fpdm_bench.results``), each
-headed by its direction from the metric registry (↑ higher is better, ↓ lower). A cell is the value
+order given, then the floors (by default the models whose adapter says ``floor = True``) below a
+rule. Columns: n, then every metric some run has a value for (display order and titles declared by
+the metric classes, ``Metric.order`` and ``Metric.title``), each headed by its direction from the
+metric registry (↑ higher is better, ↓ lower). A cell is the value
 ± the half-width of its results.json 95 % interval; the precision is per column (4 decimals when
 every value is below 10, else 2). **Bold**: the best model of the column; the floors are not
-ranked (oracle is the ceiling of every paired metric). ``*`` on the best value: its lead over the
-second model is significant, from a seeded paired bootstrap of the per-sample differences (the two
-runs' samples.jsonl, same pairs), or for FID/KID (no per-sample values) from the two results.json
-intervals; the test behind every mark is in significance.csv.
+ranked (the oracle is the ceiling of every paired metric). ``*`` on the best value: its lead over
+the second model is significant, by the statistics the metric class declares (``Metric.resample``):
+a seeded paired bootstrap of the per-sample differences (the two runs' samples.jsonl, same pairs),
+a joint bootstrap of the stored features (FID/KID), else the two results.json intervals; the test
+behind every mark is in significance.csv.
 """
 from __future__ import annotations
 
@@ -22,17 +24,17 @@ from fpdm_bench.io import write_csv
 from fpdm_bench.reporting._common import Artefact, slug
 from fpdm_bench.results import Results, metric_names
 
-FLOORS = ("copy-source", "oracle", "keypoint-warp")
-
-# Column titles (Markdown/HTML, LaTeX) of the built-in metric keys; other keys are shown as they are.
-TITLES = {"fid": ("FID", "FID"), "kid": ("KID", "KID"), "fd_dinov2": ("FD-DINOv2", r"FD$_\mathrm{DINOv2}$"),
-          "lpips": ("LPIPS", "LPIPS"), "ssim": ("SSIM", "SSIM"), "ssim_256": ("SSIM 256", r"SSIM$_{256}$"),
-          "ssim_gauss": ("SSIM σ1.5", r"SSIM$_{\sigma 1.5}$"), "psnr": ("PSNR", "PSNR"), "mae": ("MAE", "MAE"),
-          "l1": ("L1", "L1"), "pckh": ("PCKh", "PCKh"), "pckh_target": ("PCKh tgt", r"PCKh$_\mathrm{tgt}$"),
-          "pose_dist": ("pose dist", "pose dist."), "pose_detected": ("pose det.", "pose det.")}
 SIG_MARK = "*"
 SEED = 0  # of the significance bootstraps
-SET_METRICS = ("fid", "kid", "fd_dinov2")  # values that depend on n: never ranked across different n
+
+
+def title(key: str, latex: bool = False) -> str:
+    """The column title of result ``key`` as its metric class declares it (``Metric.title``,
+    ``key_titles``), plain or LaTeX; a key no class titles is shown as it is."""
+    from fpdm_bench.metrics.base import key_title
+
+    plain, tex = key_title(key)
+    return (tex or _tex(plain)) if latex else plain
 
 
 @dataclass
@@ -180,8 +182,11 @@ def significance(best: Row, second: Row, key: str, seed: int = SEED) -> dict:
     from fpdm_bench.stats.comparison import Options, compare_runs
 
     out = {"metric": key, "best": best.label, "second": second.label}
+    from fpdm_bench.metrics.base import metric_class
+
     na, nb = ((r.results.metrics.get(key) or {}).get("n") for r in (best, second))
-    if key in SET_METRICS and na != nb:
+    cls = metric_class(key, best.results.metrics.get(key))
+    if cls is not None and cls.depends_on_n and na != nb:
         return {**out, "significant": None, "method": f"not tested: n differs ({na} vs {nb}); FID/KID depend on n"}
     try:
         cmp = compare_runs(second.run_dir or second.results, best.run_dir or best.results,
@@ -229,7 +234,7 @@ def cell_parts(table: Table, i: int, col: Column) -> tuple[str, str | None, bool
 
 
 def to_markdown(table: Table) -> str:
-    head = ["model", "n"] + [f"{TITLES.get(c.key, (c.key,))[0]} {c.arrow}".strip() for c in table.columns]
+    head = ["model", "n"] + [f"{title(c.key)} {c.arrow}".strip() for c in table.columns]
     lines = [f"**Table {table.number}.** Metrics on {table.where()}.", "",
              "| " + " | ".join(head) + " |", "|:---|---:|" + "---:|" * len(table.columns)]
 
@@ -262,7 +267,7 @@ def _tex(text: str) -> str:
 
 def to_latex(table: Table) -> str:
     ncol = 2 + len(table.columns)
-    head = ["Model", "$n$"] + [TITLES.get(c.key, (None, _tex(c.key)))[1] + c.latex_arrow for c in table.columns]
+    head = ["Model", "$n$"] + [title(c.key, latex=True) + c.latex_arrow for c in table.columns]
     lines = [r"% fpdm-bench report; needs \usepackage{booktabs}",
              r"\begin{table}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",
              r"\begin{tabular}{l" + "r" * (ncol - 1) + "}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
@@ -297,7 +302,7 @@ def to_latex(table: Table) -> str:
 def to_html(table: Table) -> str:
     e = html.escape
     head = "".join(f"<th>{e(t)}</th>" for t in ["model", "n"] + [
-        f"{TITLES.get(c.key, (c.key,))[0]} {c.arrow}".strip() for c in table.columns])
+        f"{title(c.key)} {c.arrow}".strip() for c in table.columns])
     body = []
 
     def row(i, cls=""):

@@ -1,18 +1,19 @@
 """The comparison of two runs, metric by metric: the difference, its 95 % CI, the verdict.
 
 For each metric both runs report, the CI of the difference new - base comes from the best data the
-two runs hold:
+two runs hold, as the metric class declares (``Metric.resample``, see ``fpdm_bench.metrics.base``):
 
-1. **per-sample metrics** (SSIM, PSNR, MAE, LPIPS, pose, …) of two run directories: the paired
-   bootstrap of the per-pair differences over the pairs both runs scored (:mod:`.paired`);
-2. **FID-type metrics** (FID, FD-DINOv2) with stored features: the joint bootstrap of the difference
-   (:mod:`.setmetric`), plus each run's FID∞ (:mod:`.fid_infinity`) as an extra row ``<key>_inf``. When
-   the two runs scored different numbers of images (skipped pairs), raw FIDs are not ranked: the
-   verdict is on FID∞ and says so;
-3. **KID** with stored features: the joint bootstrap of the difference;
-4. otherwise (results.json files only, runs from before features were stored, reference statistics
-   no longer cached): the two results.json CIs, taken as independent (wider than a paired interval),
-   with a note saying why; with no CI at all, the fixed tolerance decides (:mod:`.verdict`).
+1. ``"paired"`` (per-sample metrics: SSIM, PSNR, MAE, LPIPS, pose, …) of two run directories: the
+   paired bootstrap of the per-pair differences over the pairs both runs scored (:mod:`.paired`);
+2. ``"frechet"`` (Fréchet distances: FID, FD-DINOv2) with stored features: the joint bootstrap of the
+   difference (:mod:`.setmetric`), plus each run's FID∞ (:mod:`.fid_infinity`) as an extra row
+   ``<key>_inf``. When the two runs scored different numbers of images (skipped pairs), raw FIDs are
+   not ranked: the verdict is on FID∞ and says so;
+3. ``"kid"`` (KID) with stored features: the joint bootstrap of the difference;
+4. otherwise (``None``; or the data above is not there: results.json files only, runs from before
+   features were stored, reference statistics no longer cached): the two results.json CIs, taken as
+   independent (wider than a paired interval), with a note saying why; with no CI at all, the fixed
+   tolerance decides (:mod:`.verdict`).
 
 The verdict rule and the tolerances are in :mod:`.verdict`.
 """
@@ -172,24 +173,23 @@ class _Comparer:
         if not (math.isfinite(bv) and math.isfinite(cv)):
             delta = 0.0 if bv == cv else cv - bv
             return [self.row(key, bv, cv, delta, None, "not finite: compared by value", up, n)]
-        cls = b.metric_class(key)
-        kind = getattr(cls, "kind", None)
-        from fpdm_bench.metrics.fid import FID
-        from fpdm_bench.metrics.kid import KID
+        from fpdm_bench.metrics.base import FRECHET_BOOTSTRAP, KID_BOOTSTRAP, PAIRED_BOOTSTRAP
 
+        cls = b.metric_class(key)
+        how = getattr(cls, "resample", None)
         try:
-            if kind == "paired" and self.match is not None:
+            if how == PAIRED_BOOTSTRAP and self.match is not None:
                 return [self.paired(key, bv, cv, up, n)]
-            if kind == "set" and self.o.features and self.match is not None and cls is not None:
-                if issubclass(cls, FID):
+            if self.o.features and self.match is not None:
+                if how == FRECHET_BOOTSTRAP:
                     return self.frechet(key, bv, cv, up, n)
-                if issubclass(cls, KID):
+                if how == KID_BOOTSTRAP:
                     return [self.kid(key, bv, cv, up, n)]
         except Unavailable as e:
             self.notes.append(f"{key}: {e}; its CI comes from the two results.json CIs instead")
             if e.hint and e.hint not in self.notes:
                 self.notes.append(e.hint)
-        return [self.from_results(key, bv, cv, up, n, frechet=kind == "set" and cls is not None and issubclass(cls, FID))]
+        return [self.from_results(key, bv, cv, up, n, frechet=how == FRECHET_BOOTSTRAP)]
 
     def from_results(self, key, bv, cv, up, n, frechet=False) -> Row:
         delta = cv - bv

@@ -76,7 +76,7 @@ def load_official_checkpoint(ckpt_path: str | Path, config: dict, trust_pickle: 
     Lightning checkpoints pickle their hyper-parameters, which ``weights_only`` loading refuses;
     pass trust_pickle=True only for a file from a source you trust.
     """
-    from reference_impl.stage1.model import build_model
+    from fpdm_bench_reference.stage1.model import build_model
 
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():

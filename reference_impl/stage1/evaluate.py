@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from fpdm_bench.io import atomic_write_text, write_csv
-from reference_impl.stage1.model import FusionModel
+from fpdm_bench_reference.stage1.model import FusionModel
 
 QUERIES = ("fusion", "source", "pose")
 

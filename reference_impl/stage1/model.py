@@ -23,25 +23,22 @@ Inputs (config keys of the ``stage1`` section):
   ``clip_crop`` (the CLIP processor's shortest-edge resize + centre crop, what official stage-1
   training does). Stage 2 can ask ``fuse`` for another one (official stage 2 squashes; see
   ``Stage2Model.fusion``).
-- ``pose_render``: how target poses are drawn (``reference_impl.pose.PoseStyle``); absent = the
+- ``pose_render``: how target poses are drawn (``fpdm_bench.modeling.pose.PoseStyle``); absent = the
   bench renderer (what the shipped tiny checkpoint was trained with); the paper config draws them as
   the official pre-rendered pose images (1101x750 canvas, JPEG quality 100, PIL-bicubic to S x S).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.io import atomic_write_text
-from reference_impl.config import load_matching, load_weights, read_saved_config
-from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
+from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm
+from fpdm_bench.modeling.pretrained import load_matching, read_config, read_weights, save_folder
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -215,25 +212,19 @@ class FusionModel(nn.Module):
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write config.json + model.safetensors to out_dir (weights need no network to reload)."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-        tmp.replace(out_dir / WEIGHTS_NAME)
-        atomic_write_text(out_dir / CONFIG_NAME, json.dumps(self.saved_config(), indent=2, default=str) + "\n")
-        return out_dir
+        return save_folder(out_dir, self.state_dict(), self.saved_config(), metadata={"format": FORMAT},
+                           weights_name=WEIGHTS_NAME, config_name=CONFIG_NAME, json_default=str)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "FusionModel":
         """Load a directory written by save_pretrained (the tower is rebuilt from its saved config)."""
         path = Path(path)
-        saved = read_saved_config(path, "FPDM stage-1 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
+        saved = read_config(path, "FPDM stage-1 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
         weights = path / WEIGHTS_NAME
         vision = dict(saved["vision_config"])
         tower = CLIPVisionModelWithProjection(CLIPVisionConfig(**vision))
         model = cls(dict(saved["stage1"], tower="saved", source_tower=saved.get("source_tower")), tower=tower)
-        load_matching(model, load_weights(weights, "FPDM stage-1 checkpoint"), weights, "FPDM stage-1 model")
+        load_matching(model, read_weights(weights, "FPDM stage-1 checkpoint"), weights, "FPDM stage-1 model")
         return model.to(device).eval()
 
 

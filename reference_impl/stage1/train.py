@@ -24,9 +24,9 @@ import torch
 from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
-from reference_impl.config import load_config, resolve_config
-from reference_impl.stage1.loss import info_nce_loss
-from reference_impl.stage1.model import WEIGHTS_NAME, FusionModel, build_model
+from fpdm_bench_reference.config import load_config, resolve_config
+from fpdm_bench_reference.stage1.loss import info_nce_loss
+from fpdm_bench_reference.stage1.model import WEIGHTS_NAME, FusionModel, build_model
 
 TRAIN_DEFAULTS = {"batch_size": 48, "epochs": 10, "max_steps": None, "lr": 1e-5, "weight_decay": 1e-4,
                   "warmup_steps": 0, "temperature": 0.07, "l1_weight": 1e-4, "source_enhanced": True,
@@ -182,7 +182,7 @@ def _train(config, train_cfg, dataset, out_dir, seed, device, max_steps, progres
     model.eval().save_pretrained(out_dir)
     describe = dataset.describe() if hasattr(dataset, "describe") else {"n_pairs": n_pairs}
     if command is None:
-        command = (f"reference_impl.stage1.train.train_stage1(config={config.get('_source', '<dict>')!r}, "
+        command = (f"fpdm_bench_reference.stage1.train.train_stage1(config={config.get('_source', '<dict>')!r}, "
                    f"dataset=<{describe.get('name')}:{describe.get('split')}>, out_dir={str(out_dir)!r}, seed={seed}, "
                    f"device={device!r}, max_steps={max_steps})")
     tail = losses[-max(1, min(20, len(losses) // 5)):]

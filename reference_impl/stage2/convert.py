@@ -12,7 +12,7 @@ The official LightningModule ``FPDM`` (``src/diffusion/model.py``, latest versio
   version), diffusers' ``ControlNetConditioningEmbedding`` = our ``pose_embed``;
 - ``src_image_encoder``: ``AutoModel.from_pretrained('facebook/dinov2-large')`` = transformers
   ``Dinov2Model``, frozen (official model.py l.303-307, l.323) = our ``source_encoder``;
-- ``fusion_model``: the stage-1 model (see ``reference_impl.stage1.convert``), not part of stage 2.
+- ``fusion_model``: the stage-1 model (see ``fpdm_bench_reference.stage1.convert``), not part of stage 2.
 
 The metric helpers (FID, LPIPS, ...) are plain objects, not modules, so they have no keys.
 

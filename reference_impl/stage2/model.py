@@ -20,7 +20,7 @@ replaced by zeros at these points: the *projected* source tokens, the *raw* fusi
 
 Inputs drawn / resized here (config keys of the ``stage2`` section):
 
-- ``pose_render`` (``reference_impl.pose.PoseStyle``): how the target pose image is drawn, for the
+- ``pose_render`` (``fpdm_bench.modeling.pose.PoseStyle``): how the target pose image is drawn, for the
   UNet and for the stage-1 CLIP pose branch (``fusion``). Absent = the bench renderer (the shipped tiny
   checkpoint). The paper config draws as the official code: on the fly on a 550x375 canvas while
   training, the pre-rendered 1101x750 JPEGs otherwise (``train`` override, picked by ``self.training``).
@@ -28,7 +28,7 @@ Inputs drawn / resized here (config keys of the ``stage2`` section):
   ``clip_crop``; absent = the stage-1 model's own ``preprocess``). Official stage 2 squashes it to
   224x224 (CLIP processor with ``do_center_crop=False``) although stage-1 training centre-crops.
 
-- ``prior`` (``reference_impl.stage2.prior``; absent = ``none``, the paper): with ``keypoint-warp``
+- ``prior`` (``fpdm_bench_reference.stage2.prior``; absent = ``none``, the paper): with ``keypoint-warp``
   the model diffuses the residual of the target over a keypoint warp of the source, sees that warp
   as three more channels of the pose embedding's input, and its output is warp + residual.
 
@@ -39,7 +39,6 @@ DINOv2 folder), local files only.
 from __future__ import annotations
 
 import copy
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,16 +47,14 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
-from safetensors.torch import save_file
 from torch import nn
 from transformers import Dinov2Config, Dinov2Model
 
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.io import atomic_write_text
-from reference_impl.config import load_matching, load_weights, read_saved_config
-from reference_impl.pose import PoseStyle, render_batch, render_batch_fpdm
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
-from reference_impl.stage2.prior import check_prior, prior_images
+from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
+from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm
+from fpdm_bench.modeling.pretrained import load_matching, read_config, read_weights, save_folder
+from fpdm_bench_reference.stage2.prior import check_prior, prior_images
 
 FORMAT = "fpdm-bench/stage2-diffusion"
 CONFIG_NAME = "config.json"
@@ -427,28 +424,17 @@ class Stage2Model(nn.Module):
 
     def save_pretrained(self, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write config.json + model.safetensors (``dtype``: storage dtype for floating tensors, e.g. fp16)."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        state = {}
-        for k, v in self.state_dict().items():
-            if k.startswith("source_encoder.") and not self._save_source_encoder():
-                continue
-            v = v.detach().cpu()
-            if dtype is not None and v.is_floating_point():
-                v = v.to(dtype)
-            state[k] = v.contiguous()
-        tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
-        save_file(state, str(tmp), metadata={"format": FORMAT})
-        tmp.replace(out_dir / WEIGHTS_NAME)
-        atomic_write_text(out_dir / CONFIG_NAME, json.dumps(self.saved_config(), indent=2, default=_json_default) + "\n")
-        return out_dir
+        keep_encoder = self._save_source_encoder()
+        state = {k: v for k, v in self.state_dict().items() if keep_encoder or not k.startswith("source_encoder.")}
+        return save_folder(out_dir, state, self.saved_config(), dtype=dtype, metadata={"format": FORMAT},
+                           weights_name=WEIGHTS_NAME, config_name=CONFIG_NAME, json_default=_json_default)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
                         dtype: torch.dtype = torch.float32) -> "Stage2Model":
         """Load a folder written by save_pretrained; modules are rebuilt from the saved configs."""
         path = Path(path)
-        saved = read_saved_config(path, "FPDM stage-2 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
+        saved = read_config(path, "FPDM stage-2 checkpoint", FORMAT, CONFIG_NAME, WEIGHTS_NAME)
         weights = path / WEIGHTS_NAME
         pca = saved["stage2"].get("vae", {}).get("kind") == PatchPCAAutoencoder.kind
         modules = {"vae": (PatchPCAAutoencoder(**saved["vae_config"]) if pca
@@ -459,9 +445,9 @@ class Stage2Model(nn.Module):
             modules["source_encoder"] = Dinov2Model(Dinov2Config(**{k: v for k, v in enc.items()
                                                                     if k not in ("transformers_version", "architectures")}))
         model = cls(saved["stage2"], saved["fusion_dim"], modules=modules)
-        state = load_weights(weights, "FPDM stage-2 checkpoint")
-        load_matching(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights,
-                      "FPDM stage-2 model", None if saved.get("source_encoder_saved", True) else "source_encoder.")
+        state = read_weights(weights, "FPDM stage-2 checkpoint", float32=True)
+        load_matching(model, state, weights, "FPDM stage-2 model",
+                      None if saved.get("source_encoder_saved", True) else "source_encoder.")
         return model.to(device=device, dtype=dtype).eval()
 
 
@@ -471,7 +457,7 @@ def soft_threshold(x: torch.Tensor, tau: float) -> torch.Tensor:
     For a residual over a prior: most of it is zero where the prior is right (the still parts of a
     video frame), and a low-resolution residual spills small values there (its upsampling, the
     model's error). Soft-thresholding is the MAP estimate of a sparse (Laplace-distributed) signal
-    under small Gaussian noise; ``tau`` is chosen per checkpoint on its *training* pairs (README).
+    under small Gaussian noise; ``tau`` is chosen per checkpoint on its *training* pairs (docs/models/fpdm.md).
     """
     if tau <= 0:
         return x

@@ -2,8 +2,8 @@
 
 ``stage2.prior`` (absent or ``none`` = the paper: the diffusion model generates the image itself):
 
-- ``keypoint-warp``: the first guess is the non-learned keypoint-warp floor
-  (``baselines/keypoint_warp.py``) of the source onto the target pose, at the batch's size. The
+- ``keypoint-warp``: the first guess is the non-learned keypoint warp (``fpdm_bench.modeling.keypoint_warp``,
+  the keypoint-warp floor's) of the source onto the target pose, at the batch's size. The
   diffusion model then generates ``target - prior`` at the model resolution, conditioned as in the
   paper (fusion vector, source tokens, skeleton) and, in addition, on the prior itself (resized to
   the model resolution, three more channels of the pose embedding's input). The output is
@@ -35,7 +35,7 @@ def prior_images(kind: str, source: torch.Tensor, source_kp: torch.Tensor, targe
     """First guesses [B,3,H,W] in [0,1] at the source's size (same device and dtype as ``source``);
     keypoints [B,K,2] in the source's pixels, NaN = missing."""
     if kind == "keypoint-warp":
-        from baselines.keypoint_warp import warp_batch
+        from fpdm_bench.modeling.keypoint_warp import warp_batch
 
         return warp_batch(source, source_kp, target_kp).to(source.device, source.dtype)
     raise ValueError(f"prior {kind!r} draws no image")

@@ -44,9 +44,9 @@ from safetensors.torch import load_file, save_file
 from fpdm_bench.commands.options import training_options
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
-from reference_impl.config import load_config, resolve_config
-from reference_impl.stage2.model import WEIGHTS_NAME, Stage2Model, build_model, build_scheduler
-from reference_impl.stage2.patch_pca import PatchPCAAutoencoder
+from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
+from fpdm_bench_reference.config import load_config, resolve_config
+from fpdm_bench_reference.stage2.model import WEIGHTS_NAME, Stage2Model, build_model, build_scheduler
 
 TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 1000, "lr": 1e-4, "weight_decay": 0.0, "warmup_steps": 0,
                   "ema_decay": None, "grad_clip": None, "checkpoint_every": 500, "log_every": 10, "cache": False,
@@ -330,7 +330,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
     """
     from tqdm.auto import tqdm
 
-    from reference_impl.stage1.model import FusionModel
+    from fpdm_bench_reference.stage1.model import FusionModel
 
     config = resolve_config(config, "stage2")
     train_cfg = {**TRAIN_DEFAULTS, **(config.get("train") or {})}
@@ -489,7 +489,7 @@ def train_stage2(config, dataset, stage1_dir: str | Path, out_dir: str | Path, s
         shutil.rmtree(ck, ignore_errors=True)
 
     if command is None:
-        command = (f"reference_impl.stage2.train.train_stage2(config={config.get('_source', '<dict>')!r}, "
+        command = (f"fpdm_bench_reference.stage2.train.train_stage2(config={config.get('_source', '<dict>')!r}, "
                    f"dataset=<{describe.get('name')}:{describe.get('split')}>, stage1_dir={str(stage1_dir)!r}, "
                    f"out_dir={str(out_dir)!r}, seed={seed}, device={str(device)!r}, max_steps={max_steps})")
     all_losses = [json.loads(ln)["loss"] for ln in log_path.read_text().splitlines() if ln.strip()]

@@ -14,7 +14,7 @@ Layout: ``x`` [B,3,H,W] in [-1,1] -> pixel_unshuffle(patch) -> subtract the patc
 decoding is the transpose. ``whiten: true`` sets ``std`` to each component's standard deviation, so
 every latent channel has unit variance (``std`` = 1 otherwise). Neither setting rescued many
 components per position: with 64 components of 16x16 patches (and 48 of 8x8) the tiny v-prediction
-models decoded to speckle or blocks, whitened or not (README, "The shipped tiny checkpoints"); the
+models decoded to speckle or blocks, whitened or not (docs/models/fpdm.md, "The shipped tiny checkpoints"); the
 shipped recipe keeps 8 components of 4x4 patches, unwhitened.
 The encoder and decoder keep ``AutoencoderKL``'s call shapes (``encode(x).latent_dist``,
 ``decode(z).sample``), so the stage-2 code treats both alike. Deterministic: the posterior is a
@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from torch import nn
+
+from fpdm_bench.modeling.pretrained import CONFIG_NAME, WEIGHTS_NAME, read_weights, save_folder
+from fpdm_bench.models.state import load_strict
 
 
 @dataclass
@@ -77,34 +80,22 @@ class PatchPCAAutoencoder(nn.Module):
     # A folder like a diffusers model's (config.json with ``_class_name`` + model.safetensors), so a
     # pipeline that takes a VAE folder (the CFLD baseline's tiny checkpoint) can hold this one instead.
     def save_pretrained(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        from fpdm_bench.io import atomic_write_text
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        atomic_write_text(folder / "config.json", json.dumps({"_class_name": type(self).__name__, **self.to_dict()},
-                                                             indent=2) + "\n")
-        return folder
+        return save_folder(folder, self.state_dict(), {"_class_name": type(self).__name__, **self.to_dict()})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "PatchPCAAutoencoder":
-        from fpdm_bench.models.state import load_strict
-        from reference_impl.config import load_weights
-
         folder = Path(folder)
-        cfg = {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if not k.startswith("_")}
+        cfg = {k: v for k, v in json.loads((folder / CONFIG_NAME).read_text()).items() if not k.startswith("_")}
         model = cls(**cfg)
-        load_strict(model, load_weights(folder / "model.safetensors", "patch-PCA autoencoder"),
-                    str(folder / "model.safetensors"), "patch-PCA autoencoder")
+        load_strict(model, read_weights(folder / WEIGHTS_NAME, "patch-PCA autoencoder"),
+                    str(folder / WEIGHTS_NAME), "patch-PCA autoencoder")
         return model.eval()
 
     @staticmethod
     def is_folder(folder: str | Path) -> bool:
         """Whether ``folder/config.json`` names this class (else it is a diffusers AutoencoderKL folder)."""
         try:
-            return json.loads((Path(folder) / "config.json").read_text()).get("_class_name") == "PatchPCAAutoencoder"
+            return json.loads((Path(folder) / CONFIG_NAME).read_text()).get("_class_name") == "PatchPCAAutoencoder"
         except (OSError, ValueError, AttributeError):
             return False
 

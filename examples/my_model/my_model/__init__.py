@@ -1,0 +1,1 @@
+"""A template fpdm-bench model package (see README.md)."""
