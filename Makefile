@@ -43,7 +43,7 @@ help:
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~15 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~10 min on 2 CPU cores) and compare it with the shipped one"
-	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw the README's docs/grid-*.png"
+	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw docs/grid-*.png (README, docs/embedded-benchmark.md)"
 	@echo "make report [REPORT_OUT=dir]  bench all models, a small sweep, profiles and the stage-1 ablation on the embedded default and write the example report (tables, figures, index.html) to $(REPORT_OUT)"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
 	@echo "make bench-kernels           pytest-benchmark: the metric kernels (SSIM, PSNR, MAE, Frechet distance, FID fold, KID, Inception) on a fixed batch (~1 min)"
@@ -145,7 +145,7 @@ train-tiny-cfld: install
 train-tiny-pocold: install
 	$(call train_baseline,pocold,$(POCOLD_DIR),$(POCOLD_OUT))
 
-# The README's qualitative grids: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld |
+# The qualitative grids of the README and docs/embedded-benchmark.md: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld |
 # pocold on the DeepFashion-style set, the only one the tiny baselines were trained on), six pairs evenly
 # spaced over each test split (deterministic), from the bench runs.
 grids: install

@@ -3,7 +3,7 @@
 Entries are "module:attr" strings (or objects), imported on first ``get``. A registry with an
 ``entry_point_group`` also holds every entry point of that group in the installed packages
 (``[project.entry-points."fpdm_bench.models"] name = "module:attr"``), read on first use: that is
-how fpdm-bench finds its own models, datasets, metrics and command groups, and how a third-party
+how fpdm-bench finds its own models, datasets, metrics, protocols, perturbations and commands, and how a third-party
 package adds one without editing fpdm-bench.
 """
 from __future__ import annotations

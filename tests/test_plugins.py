@@ -211,7 +211,7 @@ SET_MODULE = textwrap.dedent('''
         """Toy perturbation: blends the source with its negative."""
 
         name = "source.toy-invert"
-        parameter = "blend"
+        unit = "blend"
         levels = (0.05, 0.1, 0.15, 0.2, 0.3)
 
         def change(self, image, kp, value, rng, keypoint_format):

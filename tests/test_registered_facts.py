@@ -201,15 +201,25 @@ def test_built_in_floors_and_colours_are_class_attributes():
 @pytest.mark.parametrize("module, group", [("fpdm_bench.perturb", "fpdm_bench.perturbations"),
                                            ("fpdm_bench.protocols", "fpdm_bench.protocols")])
 def test_perturbations_and_protocols_come_from_entry_points(module, group):
-    import importlib
+    """In a fresh process (other tests register protocols by hand in this one), importing the module
+    registers nothing by hand: its registry holds exactly its entry points' objects."""
+    import json
+    import subprocess
+    import sys
 
-    mod = importlib.import_module(module)
-    registry = mod.PERTURBATIONS if group.endswith("perturbations") else mod.PROTOCOLS
-    assert registry.group == group
-    fresh = Registry("x", entry_point_group=group)  # entry points only, nothing registered by hand
-    assert set(registry.names()) <= set(fresh.names()) and len(fresh.names()) >= 8
-    for name in fresh.names():
-        assert fresh.get(name) is registry.get(name)
+    script = f"""
+import importlib, json
+from fpdm_bench.registry import Registry
+mod = importlib.import_module({module!r})
+registry = mod.PERTURBATIONS if {group!r}.endswith("perturbations") else mod.PROTOCOLS
+fresh = Registry("x", entry_point_group={group!r})
+print(json.dumps({{"group": registry.group, "names": registry.names(), "fresh": fresh.names(),
+                  "same": all(fresh.get(n) is registry.get(n) for n in fresh.names())}}))
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout.splitlines()[-1])
+    assert got["group"] == group and got["names"] == got["fresh"] and len(got["fresh"]) >= 8 and got["same"]
 
 
 def test_a_third_party_perturbation_registers_like_the_built_ins(monkeypatch):

@@ -23,7 +23,7 @@ from fpdm_bench.errors import BenchError
 @click.option("--k", "top_k", type=click.IntRange(min=1), default=4, show_default=True,
               help="Per-sample view: how many best and worst pairs to show.")
 @click.option("--sample-metric", default=None,
-              help="Per-sample view: the paired metric (default: the first of lpips, ssim, mae, psnr that every run has).")
+              help="Per-sample view: the paired metric (default: the one every run has with the lowest sample_rank, e.g. lpips, then ssim).")
 @click.option("--cell-height", type=click.IntRange(min=16), default=None,
               help="Downscale grid and per-sample images to this height in px (default: the samples' own size).")
 @click.option("--floors", default=None,
@@ -50,7 +50,8 @@ def report_cmd(runs, fmt, out, stage1, rows, pairs, baseline, top_k, sample_metr
       tables/     Markdown + LaTeX (booktabs) + CSV: best model per column in bold, arrows from the
                   metric registry, 95 % CIs, protocol and dataset under the table, floors below a
                   rule, * = the lead of the best model over the second is significant (paired
-                  bootstrap of the per-sample differences; FID/KID from the results.json CIs)
+                  bootstrap of the per-sample differences; set metrics as each declares: FID/KID by
+                  a joint bootstrap of the stored features)
       figures/    grid (source | target pose | ground truth | models), the per-sample view (pairs
                   where two models differ most), robustness curves, timing charts, the stage-1
                   ranking; PNG at 300 dpi, PDF + SVG for vector figures, the data as CSV

@@ -16,9 +16,11 @@ Stage = Union[torch.nn.Module, Tuple[Any, str]]
 
 class ModelAdapter:
     name: ClassVar[str] = "model"
-    #: (H, W) the model generates at natively; None = whatever size the batch has.
+    #: (H, W) the model generates at natively; None = whatever size the batch has. Descriptive (the
+    #: adapter resizes to the batch's size itself); the harness does not read it.
     resolution: ClassVar[tuple[int, int] | None] = None
-    #: True for adapters that only read released images (they cannot take a seed).
+    #: True for adapters that read the target image (the oracle) or released images. Descriptive:
+    #: every batch carries the target; the harness does not read it.
     needs_target: ClassVar[bool] = False
     #: False for adapters whose images do not depend on the inputs (released images): --perturb is refused.
     uses_inputs: ClassVar[bool] = True

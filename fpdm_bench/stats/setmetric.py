@@ -15,8 +15,8 @@ replicates: the sd is then known to about ±10 % (the issue-16 calibration: 10 r
 half-widths from 0.7× to 1.4× the true one, 50 replicates 0.9×-1.2×). Cost: 2 Fréchet distances per
 replicate, measured on one core at DeepFashion's size (8,570 pairs, d = r = 2,048): ~3 s per
 replicate, ~3 min for 50 (plus ~2 s per run for the projection); ~0.1 s in all for the 48-pair
-example of the README. Memory: each run's n×d float32 features plus an n×r float64 projection (see
-frechet.py: ~210 MiB per run for DeepFashion).
+example of docs/compare-and-regression.md (Worked example). Memory: each run's n×d float32
+features plus an n×r float64 projection (see frechet.py: ~210 MiB per run for DeepFashion).
 
 KID: each replicate is the run's own KID estimator (torchmetrics' polynomial-kernel MMD² averaged
 over random subsets, :func:`fpdm_bench.metrics.kid.kid_subsets`) on the resampled features, with

@@ -9,7 +9,7 @@
   the model resolution, three more channels of the pose embedding's input). The output is
   ``prior + upsampled residual``, at the batch's size.
 
-Why (measured, README "The shipped tiny checkpoints"): at 64x44 / 64x52 the image itself cannot be
+Why (measured, docs/models/fpdm.md, "The shipped tiny checkpoints"): at 64x44 / 64x52 the image itself cannot be
 generated precisely enough by a model trained from scratch in minutes on 2 CPU cores. Resizing
 alone caps the PHOENIX MAE above keypoint-warp's; a residual is mostly zero where the warp is
 right (the static background of a video, the moved body parts), so the loss of the low resolution

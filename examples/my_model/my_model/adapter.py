@@ -46,9 +46,9 @@ class MyModel(ModelAdapter):
         return out.clamp(0, 1)
 
     def _offset(self, source_kp: torch.Tensor, target_kp: torch.Tensor) -> tuple[int, int]:
-        """Whole-pixel (dx, dy) between the centres of the keypoints visible in both poses (missing
-        keypoints are negative)."""
-        seen = (source_kp >= 0).all(-1) & (target_kp >= 0).all(-1)
+        """Whole-pixel (dx, dy) between the centres of the keypoints visible in both poses (a missing
+        keypoint is NaN)."""
+        seen = torch.isfinite(source_kp).all(-1) & torch.isfinite(target_kp).all(-1)
         if not bool(seen.any()):
             return 0, 0
         d = (target_kp[seen].float().mean(0) - source_kp[seen].float().mean(0)) * self.shift

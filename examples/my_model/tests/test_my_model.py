@@ -11,7 +11,7 @@ def test_shift_moves_the_source_onto_the_target_centre():
 
     src = torch.zeros(1, 3, 16, 12)
     src[0, :, 4, 3] = 1
-    kp_s = torch.tensor([[[3.0, 4.0], [-1.0, -1.0]]])
+    kp_s = torch.tensor([[[3.0, 4.0], [float("nan"), float("nan")]]])
     kp_t = torch.tensor([[[5.0, 7.0], [2.0, 2.0]]])
     out = MyModel().generate({"source": src, "source_kp": kp_s, "target_kp": kp_t}, [torch.Generator()])
     assert out[0, 0, 7, 5] == 1 and out.sum() == 3  # moved by (dx 2, dy 3), nothing else changed
