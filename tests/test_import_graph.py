@@ -233,6 +233,37 @@ def test_layering(graph):
         f"{rule}:\n  " + "\n  ".join(items) for rule, items in found.items() if items)
 
 
+# fpdm_bench's layers, lowest first (first component of the module name): a module imports only
+# its own layer or lower ones, at module level or inside a function; the model packages stand on top.
+LAYERS = [
+    ("base", {"errors", "io", "env", "seeding", "images", "safe_load", "lock", "registry", "_tv_shim", "distributed"}),
+    ("parts", {"weights", "data", "protocols", "perturb", "metrics", "models", "modeling", "refstats", "run_config"}),
+    ("engine", {"scoring", "evaluate", "loader", "writer", "rundir", "results", "stats"}),
+    ("products", {"runner", "sweep", "profile", "report", "reporting"}),
+    ("interface", {"commands", "cli"}),
+]
+
+
+def layer(module: str) -> int:
+    """The layer of an fpdm_bench module (the package itself: 0), or len(LAYERS) for the model packages."""
+    if module == "fpdm_bench":
+        return 0
+    if not under(module, "fpdm_bench"):
+        return len(LAYERS)
+    first = module.split(".")[1]
+    return next(i for i, (_, names) in enumerate(LAYERS) if first in names)
+
+
+def test_every_import_goes_down_the_layers(graph):
+    files, edges = graph
+    unlayered = sorted({f.split(".")[1] for f in files if under(f, "fpdm_bench") and f != "fpdm_bench"}
+                       - set().union(*(names for _, names in LAYERS)))
+    assert not unlayered, f"modules of fpdm_bench in no layer (add them to LAYERS): {unlayered}"
+    up = [f"{e} ({LAYERS[layer(e.source)][0]} -> {LAYERS[layer(e.target)][0]})" for e in edges
+          if e.target in files and layer(e.target) > layer(e.source)]
+    assert not up, "imports from a lower layer to a higher one:\n  " + "\n  ".join(up)
+
+
 def test_no_import_cycles(graph):
     _, edges = graph
     found = cycles(edges)
