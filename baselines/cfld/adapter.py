@@ -20,14 +20,17 @@ Per batch, as the official test does (docs/models/cfld.md):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
-from fpdm_bench_baselines.cfld.pipeline import FILES, CFLDPipeline
 from fpdm_bench_baselines.cfld.pose import render_batch
+
+if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built, not to read the class's facts
+    from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (pose_transfer_test.py, defaults/deepfashion.py: DDPM 50 steps, both scales 2)
@@ -58,6 +61,8 @@ class CFLDAdapter(ModelAdapter):
                         pose_guidance: float | None = None) -> "CFLDAdapter":
         """path_or_config: a released-layout folder (None = the shipped tiny CFLD). Sampling settings
         left None come from the folder's ``sampling`` (else the official ones)."""
+        from fpdm_bench_baselines.cfld.pipeline import FILES, CFLDPipeline  # diffusers: imported when a model is built
+
         if scheduler not in (None, "ddpm"):
             raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
@@ -76,6 +81,8 @@ class CFLDAdapter(ModelAdapter):
         """The published CFLD (condition network, SD 1.5 UNet and VAE, 512x512) with random weights,
         seeded, sampled as the official test does (DDPM, 50 steps, both scales 2) unless told
         otherwise: ``--model-arg init=random``."""
+        from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
+
         if scheduler not in (None, "ddpm"):
             raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
         pipe = CFLDPipeline.from_random(seed, device=device, dtype=dtype)
@@ -113,6 +120,7 @@ class CFLDAdapter(ModelAdapter):
 
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
+        from fpdm_bench_baselines.cfld.pipeline import FILES
 
         p, root = self.pipeline, self.checkpoint
         files = [root / f for f in FILES] if root is not None else []  # a random build has none

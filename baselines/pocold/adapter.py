@@ -23,6 +23,7 @@ tiny PoCoLD (``checkpoints/tiny``, made by ``make train-tiny-pocold``). Per batc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
 from fpdm_bench_baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
-from fpdm_bench_baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING, PoCoLDPipeline
+
+if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built, not to read the class's facts
+    from fpdm_bench_baselines.pocold.pipeline import PoCoLDPipeline
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 
@@ -73,6 +76,8 @@ class PoCoLDAdapter(ModelAdapter):
                         densepose: str | None = None) -> "PoCoLDAdapter":
         """path_or_config: a pipeline folder (None = the shipped tiny PoCoLD). Sampling settings left
         None come from the folder's ``fpdm_bench.json`` (else the official ones)."""
+        from fpdm_bench_baselines.pocold.pipeline import PUBLISHED_SAMPLING, PoCoLDPipeline
+
         if scheduler not in (None, "pndm"):
             raise BenchError(f"pocold: the official sampler is PNDM; scheduler {scheduler!r} is not offered")
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
@@ -93,6 +98,8 @@ class PoCoLDAdapter(ModelAdapter):
         """The published PoCoLD (UNet, reference encoder, channel mapper, SD VAE, 512x384) with random
         weights, seeded, sampled as the official ``inference.py`` does (PNDM, 50 steps, w = max(5 t /
         1000, 3)) unless told otherwise: ``--model-arg init=random``. Poses are rendered part maps."""
+        from fpdm_bench_baselines.pocold.pipeline import PUBLISHED_SAMPLING, PoCoLDPipeline
+
         if scheduler not in (None, "pndm"):
             raise BenchError(f"pocold: the official sampler is PNDM; scheduler {scheduler!r} is not offered")
         pipe = PoCoLDPipeline.from_random(seed, device=device, dtype=dtype)
@@ -170,6 +177,7 @@ class PoCoLDAdapter(ModelAdapter):
 
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
+        from fpdm_bench_baselines.pocold.pipeline import COMPONENTS, PUBLISHED_SAMPLING
 
         root, files = self.checkpoint, []  # a random build has no files
         if root is not None:
