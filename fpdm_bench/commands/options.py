@@ -185,8 +185,9 @@ def config_options(config_cls, only: tuple[str, ...] | None = None):
         kw = {**_KINDS.get(kind, {}), "help": f.metadata.get("help")}
         flag = meta.pop("flag", None) or "--" + f.name.replace("_", "-")
         name = f.name
-        if kind == "negated_flag":
+        if kind == "negated_flag":  # off unless given: --no-progress turns progress (default True) off
             flag, name = "--no-" + f.name.replace("_", "-"), "no_" + f.name
+            meta["default"] = False
         elif f.type in (bool, "bool"):
             kw["is_flag"] = True
         low = meta.pop("min", None)
