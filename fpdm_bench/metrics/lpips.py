@@ -21,8 +21,10 @@ from fpdm_bench import weights as W
 from fpdm_bench.metrics.base import PairedMetric
 
 #: The torchvision backbone file of each LPIPS net.
-NETS = {"alex": W.WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS (alex)", "LPIPS alex backbone", "7be5be79"),
-        "vgg": W.WeightSpec("vgg16", "vgg16-397923af.pth", "LPIPS (vgg)", "LPIPS vgg backbone", "397923af")}
+NETS = {"alex": W.WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS (alex)", "LPIPS alex backbone", "7be5be79",
+                             url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
+        "vgg": W.WeightSpec("vgg16", "vgg16-397923af.pth", "LPIPS (vgg)", "LPIPS vgg backbone", "397923af",
+                            url="https://download.pytorch.org/models/vgg16-397923af.pth")}
 
 
 def load_backbone(model, state: dict[str, torch.Tensor]) -> None:

@@ -1,0 +1,123 @@
+"""Fetching a metric's weight file from its canonical source (``WeightSpec.url``) or a mirror.
+
+A file goes where torchvision would put it (``weights.hub_dir()``), and is installed only once its
+sha256 is verified: the bytes stream into ``<file>.part`` next to the target, the digest must start
+with the prefix embedded in the file name (torch hub's rule for these files), and only then is the
+part renamed onto the target (atomic). An interrupted transfer leaves the part, and the next fetch
+continues it with an HTTP Range request. Every network step is bounded by ``timeout`` (connect and
+each read), so a server that is gone or stalls fails in bounded time with one line naming the URL.
+
+A transformers-layout folder (``WeightSpec.hf_repo``, DINOv2) is fetched with huggingface_hub into
+its own cache (its mirror setting is ``HF_ENDPOINT``).
+
+Offline (``HF_HUB_OFFLINE=1``, ``FPDM_BENCH_OFFLINE=1`` or ``offline=True``) nothing touches the
+network and a missing weight stays :class:`~fpdm_bench.errors.WeightsMissing`.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.io import sha256_file
+
+CHUNK = 1 << 20
+HF_FILES = ["config.json", "model.safetensors"]  # all a transformers-layout folder needs here
+
+
+class FetchFailed(BenchError):
+    """A weight could not be fetched (network, checksum); nothing was installed."""
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().upper() in ("1", "ON", "YES", "TRUE")  # huggingface_hub's reading
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return offline
+    return _true(os.environ.get("HF_HUB_OFFLINE")) or _true(os.environ.get("FPDM_BENCH_OFFLINE"))
+
+
+def source_url(spec, mirror: str | None = None) -> str | None:
+    """Where ``spec``'s file is fetched from: ``<mirror>/<file name>`` when a mirror is given (or
+    ``$FPDM_BENCH_MIRROR``), else its canonical ``url``; None for a spec with no url."""
+    mirror = mirror or os.environ.get("FPDM_BENCH_MIRROR")
+    if spec.hf_repo or not (spec.url or mirror):
+        return None
+    return f"{mirror.rstrip('/')}/{spec.filename}" if mirror else spec.url
+
+
+def fetch(spec, mirror: str | None = None, offline: bool | None = None, timeout: float = 20,
+          progress: bool = True) -> Path:
+    """Fetch ``spec``'s weight and return its path (an installed file already there is returned as is).
+    Raises WeightsMissing when offline or when the spec names no source, FetchFailed otherwise."""
+    from fpdm_bench import weights as W
+
+    if is_offline(offline):
+        raise WeightsMissing(spec.what, spec.filename, f"{W.hub_dir() / spec.filename}; offline, not fetched")
+    if spec.hf_repo:
+        return _fetch_hf(spec, timeout)
+    url = source_url(spec, mirror)
+    if url is None:
+        raise WeightsMissing(spec.what, spec.filename, f"{W.hub_dir() / spec.filename}; no source to fetch it from")
+    target = W.hub_dir() / spec.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one fetcher per file (several ranks or runs starting at once share the part); the others wait
+    # and then find the file installed
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_file():
+            _download(spec, url, target, timeout, progress)
+    return target
+
+
+def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> None:
+    from tqdm import tqdm
+
+    part = target.with_name(target.name + ".part")
+    start = part.stat().st_size if part.is_file() else 0
+    req = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            if resp.status != 206:  # the server ignored Range (or there was no part): start afresh
+                start = 0
+            total = resp.headers.get("Content-Length")
+            total = int(total) + start if total else None
+            with open(part, "ab" if start else "wb") as f, \
+                    tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=spec.filename,
+                         disable=not progress, leave=False) as bar:
+                while chunk := resp.read(CHUNK):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+            # http.client's read(n) returns b"" when the connection drops early (no IncompleteRead)
+            if total is not None and part.stat().st_size < total:
+                raise ConnectionError(f"transfer cut short at {part.stat().st_size} of {total} bytes")
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start:  # the part is already whole (or not this file): verify it below
+            pass
+        else:
+            raise FetchFailed(f"{spec.filename}: cannot fetch {url}: HTTP {e.code} {e.reason}") from None
+    except (OSError, ValueError) as e:  # URLError, refused, timeout, reset, IncompleteRead, bad URL
+        kept = f" ({part.stat().st_size} bytes kept in {part.name}; fetching again resumes)" if part.is_file() else ""
+        raise FetchFailed(f"{spec.filename}: cannot fetch {url}: {e}{kept}") from None
+    digest = sha256_file(part)
+    if spec.sha256_prefix and not digest.startswith(spec.sha256_prefix):
+        part.unlink()
+        raise FetchFailed(f"{spec.filename}: sha256 mismatch from {url}: expected {spec.sha256_prefix}..., "
+                          f"got {digest}; nothing installed")
+    os.replace(part, target)
+
+
+def _fetch_hf(spec, timeout: float) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        # its etag and read timeouts bound the wait; HF_ENDPOINT selects a mirror
+        return Path(snapshot_download(spec.hf_repo, allow_patterns=HF_FILES, etag_timeout=timeout))
+    except Exception as e:  # noqa: BLE001  (huggingface_hub raises many kinds; all mean "not fetched")
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise FetchFailed(f"{spec.filename}: cannot fetch Hugging Face repo {spec.hf_repo}: {msg}") from None

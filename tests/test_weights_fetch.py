@@ -1,0 +1,206 @@
+"""Weights that fetch and verify themselves (fpdm_bench/weights_fetch.py), against a loopback server.
+
+The server serves a small fake weight file from a tmp folder; it honours Range, and can be told to
+cut a transfer short, to serve wrong bytes, or to ignore Range. The torch hub cache is a tmp folder
+(TORCH_HOME), and each test sets the offline variables itself (conftest sets HF_HUB_OFFLINE=1).
+"""
+import hashlib
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+from click.testing import CliRunner
+
+from fpdm_bench import weights as W
+from fpdm_bench.cli import main
+from fpdm_bench.errors import WeightsMissing
+from fpdm_bench.metrics.base import METRICS, SetMetric
+from fpdm_bench.weights_fetch import FetchFailed, fetch
+
+DATA = bytes(range(256)) * 2000  # 512 000 bytes: several reads, small enough to be instant
+SHA = hashlib.sha256(DATA).hexdigest()
+FILE = f"toy-fetch-{SHA[:8]}.pth"
+
+
+class Handler(BaseHTTPRequestHandler):
+    root = None
+    seen: ClassVar[list] = []  # (path, Range header) of each request; each test's subclass has its own
+    truncate_after = None  # send only this many bytes of the body, then close
+    wrong = False  # serve other bytes of the same length
+    honour_range = True
+
+    def do_GET(self):
+        self.seen.append((self.path, self.headers.get("Range")))
+        f = self.root / self.path.lstrip("/")
+        if not f.is_file():
+            self.send_error(404)
+            return
+        data = f.read_bytes()[::-1] if self.wrong else f.read_bytes()
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and self.honour_range:
+            start = int(rng.removeprefix("bytes=").rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body if self.truncate_after is None else body[: self.truncate_after])
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """The loopback server (its Handler class holds the knobs) with DATA at /FILE and /models/FILE;
+    the hub cache in tmp; online; no mirror."""
+    root = tmp_path / "served"
+    (root / "models").mkdir(parents=True)
+    (root / FILE).write_bytes(DATA)
+    (root / "models" / FILE).write_bytes(DATA)
+    handler = type("H", (Handler,), {"root": root, "seen": []})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    for var in ("FPDM_BENCH_OFFLINE", "FPDM_BENCH_MIRROR", "FPDM_BENCH_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
+    handler.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield handler
+    srv.shutdown()
+    srv.server_close()
+
+
+def spec_at(url):
+    return W.WeightSpec("toy-fetch", FILE, "toy FD (toy net)", "a test metric", SHA[:8], url=url)
+
+
+def closed_port_url():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there any more
+    return f"http://127.0.0.1:{port}/models/{FILE}"
+
+
+def target():
+    return W.hub_dir() / FILE
+
+
+def test_fetch_on_first_use_installs_the_verified_file_once(server):
+    spec = spec_at(f"{server.url}/models/{FILE}")
+    path = W.find(spec)  # nowhere yet: find fetches it
+    assert path == target() and path.read_bytes() == DATA
+    assert not path.with_name(FILE + ".part").exists()
+    assert len(server.seen) == 1
+    assert W.find(spec) == path and fetch(spec, progress=False) == path
+    assert len(server.seen) == 1  # found, not downloaded again
+
+
+def test_checksum_mismatch_installs_nothing(server):
+    server.wrong = True
+    spec = spec_at(f"{server.url}/models/{FILE}")
+    with pytest.raises(FetchFailed) as e:
+        fetch(spec, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and FILE in msg and SHA[:8] in msg and hashlib.sha256(DATA[::-1]).hexdigest() in msg
+    assert not target().exists() and not target().with_name(FILE + ".part").exists()
+    with pytest.raises(WeightsMissing, match="fetching failed.*sha256 mismatch"):  # the metric's n/a reason
+        W.find(spec)
+
+
+def test_an_interrupted_transfer_resumes_with_range(server):
+    spec = spec_at(f"{server.url}/models/{FILE}")
+    server.truncate_after = 100_000
+    with pytest.raises(FetchFailed, match="resumes"):
+        fetch(spec, progress=False)
+    part = target().with_name(FILE + ".part")
+    kept = part.stat().st_size
+    assert 0 < kept < len(DATA) and not target().exists()
+    server.truncate_after = None
+    assert fetch(spec, progress=False).read_bytes() == DATA
+    assert server.seen[-1][1] == f"bytes={kept}-"  # continued, not started again
+    assert not part.exists()
+
+
+def test_a_server_ignoring_range_gives_a_fresh_download(server):
+    spec = spec_at(f"{server.url}/models/{FILE}")
+    server.honour_range = False
+    target().parent.mkdir(parents=True)
+    target().with_name(FILE + ".part").write_bytes(b"garbage from another file")
+    assert fetch(spec, progress=False).read_bytes() == DATA
+    assert server.seen[-1][1] is not None  # it was asked for a range, and answered 200
+
+
+def test_a_server_that_is_gone_fails_in_bounded_time(server):
+    url = closed_port_url()
+    t0 = time.monotonic()
+    with pytest.raises(FetchFailed) as e:
+        fetch(spec_at(url), progress=False)
+    assert time.monotonic() - t0 < 10
+    assert url in str(e.value) and "\n" not in str(e.value)
+    assert not target().exists()
+
+
+def test_a_server_that_never_answers_times_out(server):
+    with socket.socket() as s:  # listens (connects succeed) but never accepts or answers
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/{FILE}"
+        t0 = time.monotonic()
+        with pytest.raises(FetchFailed, match="cannot fetch"):
+            fetch(spec_at(url), timeout=1, progress=False)
+        assert time.monotonic() - t0 < 10
+    assert not target().exists()
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"FPDM_BENCH_OFFLINE": "1"}, {}])
+def test_offline_touches_no_network(server, monkeypatch, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    spec = spec_at(f"{server.url}/models/{FILE}")
+    offline = None if env else True
+    with pytest.raises(WeightsMissing, match=FILE):
+        fetch(spec, offline=offline, progress=False)
+    if env:
+        with pytest.raises(WeightsMissing, match=FILE):
+            W.find(spec)
+    assert server.seen == [] and not target().exists()
+
+
+def test_a_mirror_serves_the_file_by_name(server, monkeypatch):
+    spec = spec_at(closed_port_url())  # the canonical host is gone
+    monkeypatch.setenv("FPDM_BENCH_MIRROR", server.url)
+    assert W.find(spec).read_bytes() == DATA
+    assert server.seen == [(f"/{FILE}", None)]
+
+
+class ToyFetched(SetMetric):
+    name = "zz_toy_fetched"
+    weights = (spec_at("http://127.0.0.1:9/unreachable/" + FILE),)  # only the mirror serves it
+
+
+def test_the_cli_lists_and_fetches_a_registered_metric_weight(server, monkeypatch):
+    METRICS.names()  # entry points first, as a real registration would see them
+    monkeypatch.setitem(METRICS._entries, ToyFetched.name, ToyFetched)
+    monkeypatch.setitem(METRICS._help, ToyFetched.name, "")
+    runner = CliRunner()
+    listing = runner.invoke(main, ["weights", "--no-hash"])
+    assert listing.exit_code == 0, listing.output
+    assert f"fetchable from http://127.0.0.1:9/unreachable/{FILE}" in listing.output
+    assert server.seen == []  # listing fetches nothing
+    res = runner.invoke(main, ["weights", "fetch", "toy-fetch", "--mirror", server.url])
+    assert res.exit_code == 0, res.output
+    assert "fetched" in res.output and target().read_bytes() == DATA
+    assert server.seen == [(f"/{FILE}", None)]
+    again = runner.invoke(main, ["weights", "fetch", "toy-fetch"])
+    assert again.exit_code == 0 and "present" in again.output and len(server.seen) == 1
+    assert runner.invoke(main, ["weights", "fetch"]).exit_code == 2  # neither names nor --all
+    assert runner.invoke(main, ["weights", "fetch", "nope"]).exit_code == 2
