@@ -45,7 +45,7 @@ def fetch_cmd(names, fetch_all, mirror, offline):
     """Fetch the named metric weights (or --all), verify their sha256 and install them in the torch hub
     cache (a transformers folder: the Hugging Face cache)."""
     from fpdm_bench import weights as W
-    from fpdm_bench.weights_fetch import fetch
+    from fpdm_bench.weights_fetch import fetch, source_url
 
     known = W.specs()
     if not names and not fetch_all:
@@ -63,7 +63,7 @@ def fetch_cmd(names, fetch_all, mirror, offline):
             continue
         except BenchError:
             pass
-        if not names and not (spec.hf_repo or W.weights_fetch.source_url(spec, mirror)):
+        if not names and not (spec.hf_repo or source_url(spec, mirror)):
             click.echo(f"{name:22s} MISSING  no source to fetch it from (put it in {W.hub_dir()})")
             continue
         try:

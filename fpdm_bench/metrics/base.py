@@ -281,8 +281,7 @@ def metric_direction(key: str, entry: dict | None = None) -> bool | None:
     name = (entry or {}).get("metric") or key
     if name in METRICS:
         return METRICS.get(name).direction(key if key != name else None)
-    for other in METRICS.names():
-        cls = METRICS.get(other)
+    for cls in registered():
         if key in cls.outputs:
             return cls.outputs[key]
     return None
