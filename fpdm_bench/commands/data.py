@@ -1,4 +1,4 @@
-"""`fpdm-bench data`: make the embedded synthetic datasets."""
+"""`fpdm-bench data`: make the embedded synthetic datasets (`synth`) and check a dataset folder (`check`)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fpdm_bench.commands.options import parse_size
+from fpdm_bench.commands.options import existing_data_root, parse_size
 from fpdm_bench.errors import BenchError
 
 
@@ -45,3 +45,36 @@ def data_synth(out, kind, seed, size, train_identities, test_identities, poses):
                 kwargs[k] = v
         summary = synth.synthesize_phoenix(out, **kwargs)
     click.echo(json.dumps(summary, indent=2, default=str))
+
+
+@data_grp.command("check")
+@click.option("--dataset", default="synthetic", show_default=True,
+              help="Registered dataset (`fpdm-bench datasets`): synthetic, synthetic-phoenix, deepfashion, "
+                   "deepfashion-fpdm, phoenix, or a plug-in's.")
+@click.option("--data-root", default=None, callback=existing_data_root,
+              help="Dataset folder (default: data/<dataset>; an embedded synthetic set is made there on first use).")
+@click.option("--split", default="test", show_default=True, help="Split to check (test or train).")
+@click.option("--decode", is_flag=True,
+              help="Decode every image fully (slower; a progress bar on a terminal). By default only the headers "
+                   "and the files' end markers are read.")
+@click.option("--convert", is_flag=True, help="Non-RGB images are no problem (as `run --convert` converts them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object instead of text.")
+def data_check(dataset, data_root, split, decode, convert, as_json):
+    """Check a dataset folder before any model loads: what a run would use, and every problem.
+
+    \b
+    Prints the pair count and pairs_sha256 (the value results.json records), the distinct images,
+    where the keypoints come from, a histogram of image sizes (read from the headers), whether the
+    pairs are the standard split, and then one line per problem, naming the file (and line): a pair
+    naming a missing image, a malformed or duplicate row, a missing keypoint file, an unreadable,
+    truncated or non-RGB image, an image of another size than the layout's. Nothing is written.
+
+    \b
+    Exit status: 0 no problem; 2 problems found (or the folder cannot be opened at all).
+    """
+    from fpdm_bench.data.check import check_dataset
+
+    report = check_dataset(dataset, data_root, split, decode=decode, convert=convert, progress=True)
+    click.echo(report.to_json() if as_json else "\n".join(report.lines()))
+    if not report.ok:
+        raise BenchError(f"{len(report.problems)} problem(s) in {report.root} ({dataset}, {split} split)")

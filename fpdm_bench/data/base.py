@@ -63,6 +63,10 @@ class PairDataset(torch.utils.data.Dataset):
     annotation_size: tuple[int, int] | None = None  # frame of the stored keypoints; None = native
     skipped: list[dict] = field(default_factory=list)  # pairs dropped by --skip-bad, with reasons
     convert: bool = False  # convert non-RGB image files instead of refusing them (see fpdm_bench.images)
+    # Every problem skip_bad found, once each (one malformed row can drop many pairs), including those
+    # that drop no pair (a malformed annotation row of an image no pair uses): `data check` lists these.
+    problems: list[DataError] = field(default_factory=list, repr=False)
+    _problem_ids: set[int] = field(default_factory=set, repr=False)  # id() of each of ``problems``
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -103,35 +107,54 @@ class PairDataset(torch.utils.data.Dataset):
     def pairs_sha256(self) -> str:
         return pairs_sha256(self.pairs)
 
+    def skip(self, pair_id: str | None, problem: DataError) -> None:
+        """Record a pair dropped by skip_bad (``pair_id`` None: a row that never became a pair) and
+        its problem; a problem shared by several pairs (the same DataError object) is recorded once."""
+        self.skipped.append({"pair_id": pair_id, "reason": str(problem)})
+        self.note_problem(problem)
+
+    def note_problem(self, problem: DataError) -> None:
+        """Record a problem skip_bad found that drops no pair (see ``problems``)."""
+        if id(problem) not in self._problem_ids:  # identity: equal texts from two files stay two problems
+            self._problem_ids.add(id(problem))
+            self.problems.append(problem)
+
     def check_pairs(self, pairs_file: Path, skip_bad: bool = False) -> None:
         """Every pair must name images that have keypoints and exist on disk.
 
         Raises one DataError naming the pairs file (or the image) unless skip_bad, in which case the
         pair is dropped and recorded in ``skipped``.
         """
+        # image -> its problem (None: fine), looked up once: an image named by six pairs is one problem
+        status: dict[str, DataError | None] = {}
         kept = []
         for r in self.pairs:
             problem = None
             for name in (r.source, r.target):
-                if name not in self._keypoints:
-                    problem = DataError(pairs_file, f"pair {r.pair_id} names image {name!r}, which has no keypoint annotation")
-                else:
-                    try:
-                        p = self.image_path(name)
-                    except DataError as e:
-                        problem = e
-                    else:
-                        if not p.is_file():
-                            problem = DataError(p, f"image file not found (named by {pairs_file.name}, pair {r.pair_id})")
+                if name not in status:
+                    status[name] = self._image_problem(name, pairs_file, r.pair_id)
+                problem = status[name]
                 if problem:
                     break
             if problem is None:
                 kept.append(r)
             elif skip_bad:
-                self.skipped.append({"pair_id": r.pair_id, "reason": str(problem)})
+                self.skip(r.pair_id, problem)
             else:
                 raise problem
         self.pairs = kept
+
+    def _image_problem(self, name: str, pairs_file: Path, pair_id: str) -> DataError | None:
+        """Why image ``name`` (first named by pair ``pair_id``) cannot be used; None if it can."""
+        if name not in self._keypoints:
+            return DataError(pairs_file, f"image {name!r}, first named by pair {pair_id}, has no keypoint annotation")
+        try:
+            p = self.image_path(name)
+        except DataError as e:
+            return e
+        if not p.is_file():
+            return DataError(p, f"image file not found (named by {pairs_file.name}, first by pair {pair_id})")
+        return None
 
     def describe(self) -> dict:
         return {

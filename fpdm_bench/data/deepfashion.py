@@ -140,11 +140,11 @@ def _int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def read_annotations(path: Path, bad_rows: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+def read_annotations(path: Path, bad_rows: dict[str, DataError] | None = None) -> dict[str, np.ndarray]:
     """Parse a ``fasion-resize-annotation-*.csv`` into name -> [18, 2] (x, y), NaN for missing.
 
     A malformed row raises a DataError naming the file and the line; if ``bad_rows`` is given the
-    row's problem is stored there under the image name instead (for ``skip_bad``).
+    row's DataError is stored there under the image name instead (for ``skip_bad``).
     """
     path = Path(path)
     if not path.is_file():
@@ -172,7 +172,7 @@ def read_annotations(path: Path, bad_rows: dict[str, str] | None = None) -> dict
                 err = DataError(path, f"line {lineno}: {e}")
                 if bad_rows is None:
                     raise err from None
-                bad_rows[fields[0] or f"<line {lineno}>"] = str(err)
+                bad_rows[fields[0] or f"<line {lineno}>"] = err
                 continue
             out.setdefault(name, kpt.from_file_values(ys, xs))
     return out
@@ -239,8 +239,11 @@ def read_pose_txt(path: Path, n_points: int = N_POINTS, missing_values: tuple[fl
     return kp
 
 
-def read_fpdm_pairs(path: Path) -> list[tuple[int, str, str]]:
-    """Parse FPDM's ``{split}_pairs_data.json`` -> (entry index, source rel path, target rel path)."""
+def read_fpdm_pairs(path: Path, problems: list[DataError] | None = None) -> list[tuple[int, str, str]]:
+    """Parse FPDM's ``{split}_pairs_data.json`` -> (entry index, source rel path, target rel path).
+
+    A malformed entry raises a DataError naming the file and entry, or is appended to ``problems``.
+    """
     path = Path(path)
     data = read_json(path, "pairs file")
     if not isinstance(data, list):
@@ -249,7 +252,11 @@ def read_fpdm_pairs(path: Path) -> list[tuple[int, str, str]]:
     for i, entry in enumerate(data):
         if not (isinstance(entry, dict) and isinstance(entry.get("source_image"), str)
                 and isinstance(entry.get("target_image"), str)):
-            raise DataError(path, f"entry {i}: expected {{'source_image': str, 'target_image': str}}, got {str(entry)[:80]}")
+            err = DataError(path, f"entry {i}: expected {{'source_image': str, 'target_image': str}}, got {str(entry)[:80]}")
+            if problems is None:
+                raise err
+            problems.append(err)
+            continue
         out.append((i, _clean_rel(entry["source_image"]), _clean_rel(entry["target_image"])))
     return out
 
@@ -340,14 +347,14 @@ def _unique_pairs(ds: PairDataset, candidates, where: Path, skip_bad: bool) -> l
             err = DataError(where, f"{line}: pair {rec.pair_id} repeats {seen[rec.pair_id]} (pair ids name output files, so they must be unique)")
             if not skip_bad:
                 raise err
-            ds.skipped.append({"pair_id": rec.pair_id, "reason": str(err)})
+            ds.skip(rec.pair_id, err)
             continue
         seen[rec.pair_id] = line
         out.append(rec)
     return out
 
 
-def _drop_bad_annotations(ds: PairDataset, bad_rows: dict[str, str]) -> None:
+def _drop_bad_annotations(ds: PairDataset, bad_rows: dict[str, DataError]) -> None:
     """With skip_bad, pairs that use an image whose annotation row was malformed are dropped with that reason."""
     if not bad_rows:
         return
@@ -355,10 +362,12 @@ def _drop_bad_annotations(ds: PairDataset, bad_rows: dict[str, str]) -> None:
     for r in ds.pairs:
         reason = bad_rows.get(r.source) or bad_rows.get(r.target)
         if reason:
-            ds.skipped.append({"pair_id": r.pair_id, "reason": reason})
+            ds.skip(r.pair_id, reason)
         else:
             kept.append(r)
     ds.pairs = kept
+    for err in bad_rows.values():  # rows of images no pair uses drop nothing, but a run without skip_bad stops on them
+        ds.note_problem(err)
 
 
 def open_deepfashion(root: Path, split: str = "test", size: tuple[int, int] | None = None,
@@ -377,7 +386,7 @@ def open_deepfashion(root: Path, split: str = "test", size: tuple[int, int] | No
     ann_file, pr_file = annotation_file(root, split), pairs_file(root, split)
     if not root.is_dir():
         raise DataError(root, "dataset folder not found")
-    bad_rows: dict[str, str] | None = {} if skip_bad else None
+    bad_rows: dict[str, DataError] | None = {} if skip_bad else None
     annotations = read_annotations(ann_file, bad_rows)
     row_problems: list[DataError] | None = [] if skip_bad else None
     rows = read_pairs_csv(pr_file, row_problems)
@@ -391,7 +400,7 @@ def open_deepfashion(root: Path, split: str = "test", size: tuple[int, int] | No
     )
     ds._keypoints = annotations
     for err in row_problems or []:
-        ds.skipped.append({"pair_id": None, "reason": str(err)})
+        ds.skip(None, err)
     ds.pairs = _unique_pairs(ds, [(f"line {n}", a, b) for n, a, b in rows], pr_file, skip_bad)
     _drop_bad_annotations(ds, bad_rows or {})
     ds.check_pairs(pr_file, skip_bad=skip_bad)
@@ -404,20 +413,23 @@ def open_fpdm_layout(root: Path, split: str = "test", size: tuple[int, int] | No
 
     Pose files are read for every image the pairs name; their x is shifted back by FPDM's 40 px pad
     so poses live in the same 256x176 frame as the CSV layout. Image keys are the flat GFLA names.
-    ``skip_bad`` drops pairs with a missing/malformed pose file or a missing image.
+    ``skip_bad`` drops pairs with a missing/malformed pose file or a missing image, and malformed entries.
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "dataset folder not found")
     pairs_json = root / f"{split}_pairs_data.json"
-    entries = read_fpdm_pairs(pairs_json)
+    entry_problems: list[DataError] | None = [] if skip_bad else None
+    entries = read_fpdm_pairs(pairs_json, entry_problems)
 
     ds = DeepFashionDataset(
         name="deepfashion-fpdm", root=root, split=split, native_size=kpt.DEEPFASHION_ANNOTATION_SIZE,
         size=tuple(size) if size else None, keypoint_format="coco18",
         fid_reference_split=fid_reference_split, layout="fpdm", files={"pairs": str(pairs_json)},
     )
-    bad: dict[str, str] = {}
+    for err in entry_problems or []:
+        ds.skip(None, err)
+    bad: dict[str, DataError] = {}
 
     def key_for(rel: str) -> str:
         key = flat_name(rel) or Path(rel).name
@@ -429,7 +441,7 @@ def open_fpdm_layout(root: Path, split: str = "test", size: tuple[int, int] | No
         except DataError as e:
             if not skip_bad:
                 raise
-            bad[key] = str(e)
+            bad[key] = e
             return key
         # FPDM's pose x is in the 256x256 padded frame: undo the +40 (missing stays NaN).
         kp[:, 0] -= kpt.DEEPFASHION_PAD_X

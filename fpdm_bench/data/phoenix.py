@@ -102,8 +102,11 @@ class Phoenix(PairDataset):
         return d
 
 
-def read_corpus(path: Path) -> list[str]:
-    """Video names from a ``PHOENIX-2014-T.{split}.corpus.csv`` ('|'-separated, header first)."""
+def read_corpus(path: Path, problems: list[DataError] | None = None) -> list[str]:
+    """Video names from a ``PHOENIX-2014-T.{split}.corpus.csv`` ('|'-separated, header first).
+
+    A malformed or repeated row raises a DataError naming the file and line, or is appended to ``problems``.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "corpus file not found")
@@ -116,12 +119,17 @@ def read_corpus(path: Path) -> list[str]:
         if not line.strip():
             continue
         fields = line.split("|")
-        if len(fields) != n_fields or not fields[0].strip():
-            raise DataError(path, f"line {lineno}: expected {n_fields} '|'-separated fields with a video name, got {len(fields)}")
         name = fields[0].strip()
-        if name in out:
-            raise DataError(path, f"line {lineno}: video {name} repeats line {out[name]}")
-        out[name] = lineno
+        if len(fields) != n_fields or not name:
+            err = DataError(path, f"line {lineno}: expected {n_fields} '|'-separated fields with a video name, got {len(fields)}")
+        elif name in out:
+            err = DataError(path, f"line {lineno}: video {name} repeats line {out[name]}")
+        else:
+            out[name] = lineno
+            continue
+        if problems is None:
+            raise err
+        problems.append(err)
     return list(out)
 
 
@@ -170,7 +178,11 @@ def _open_phoenix_layout(ds: Phoenix, skip_bad: bool) -> None:
     kp_dir = root / "keypoints" / split
     ds.files = {"corpus": str(corpus), "keypoints": str(kp_dir)}
     seen: dict[str, str] = {}
-    for video in read_corpus(corpus):
+    row_problems: list[DataError] | None = [] if skip_bad else None
+    videos = read_corpus(corpus, row_problems)
+    for err in row_problems or []:
+        ds.skip(None, err)
+    for video in videos:
         jpath = kp_dir / f"{video}.json"
         try:
             frames, xy, score = read_video_keypoints(jpath, ds.native_size)
@@ -180,7 +192,7 @@ def _open_phoenix_layout(ds: Phoenix, skip_bad: bool) -> None:
         except DataError as e:
             if not skip_bad:
                 raise
-            ds.skipped.append({"pair_id": f"{frame_id(video, '*')}", "reason": str(e)})
+            ds.skip(frame_id(video, "*"), e)
             continue
         if missing and not skip_bad:
             raise DataError(ds.image_path(f"{video}/{missing[0]}"), f"frame not found (listed in {jpath})")
@@ -190,7 +202,7 @@ def _open_phoenix_layout(ds: Phoenix, skip_bad: bool) -> None:
             ds._keypoints[key], ds.scores[key] = p, s
             pid = f"{frame_id(video, frames[0])}_2_{frame_id(video, f)}"
             if f in missing:
-                ds.skipped.append({"pair_id": pid, "reason": str(DataError(ds.image_path(key), f"frame not found (listed in {jpath})"))})
+                ds.skip(pid, DataError(ds.image_path(key), f"frame not found (listed in {jpath})"))
                 continue
             if pid in seen:  # only possible when sanitising merged two names
                 raise DataError(jpath, f"pair id {pid} is also produced by {seen[pid]}")
@@ -202,9 +214,13 @@ def _open_fpdm_layout(ds: Phoenix, skip_bad: bool, pose_size: tuple[int, int]) -
     pairs_json = ds.root / f"{ds.split}_pairs_data.json"
     ds.files = {"pairs": str(pairs_json)}
     ds.annotation_size = tuple(pose_size)
-    bad: dict[str, str] = {}
+    bad: dict[str, DataError] = {}
     seen: set[str] = set()
-    for i, src, tgt in read_fpdm_pairs(pairs_json):
+    entry_problems: list[DataError] | None = [] if skip_bad else None
+    entries = read_fpdm_pairs(pairs_json, entry_problems)
+    for err in entry_problems or []:
+        ds.skip(None, err)
+    for i, src, tgt in entries:
         for rel in (src, tgt):
             if rel in ds._keypoints or rel in bad:
                 continue
@@ -214,18 +230,18 @@ def _open_fpdm_layout(ds: Phoenix, skip_bad: bool, pose_size: tuple[int, int]) -
             except DataError as e:
                 if not skip_bad:
                     raise
-                bad[rel] = str(e)
+                bad[rel] = e
         pid = f"{frame_id(Path(src).parent.name, src)}_2_{frame_id(Path(tgt).parent.name, tgt)}"
         if pid in seen:
             err = DataError(pairs_json, f"entry {i}: pair {pid} repeats an earlier entry")
             if not skip_bad:
                 raise err
-            ds.skipped.append({"pair_id": pid, "reason": str(err)})
+            ds.skip(pid, err)
             continue
         seen.add(pid)
         reason = bad.get(src) or bad.get(tgt)
         if reason:
-            ds.skipped.append({"pair_id": pid, "reason": reason})
+            ds.skip(pid, reason)
             continue
         ds.pairs.append(PairRecord(pid, src, tgt))
     ds.check_pairs(pairs_json, skip_bad=skip_bad)
@@ -238,8 +254,8 @@ def open_phoenix(root: Path, split: str = "test", size: tuple[int, int] | None =
 
     Frames come back at ``size`` (H, W; default 260x210) with keypoints rescaled to it. ``skip_bad``
     drops (and records in ``skipped``) a video whose keypoint file is missing or malformed or whose
-    first frame is missing, and single pairs whose target frame is missing; a missing corpus file
-    always raises.
+    first frame is missing, single pairs whose target frame is missing, and malformed corpus rows;
+    a missing corpus file always raises.
     """
     root = Path(root)
     if not root.is_dir():
