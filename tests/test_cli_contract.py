@@ -101,6 +101,9 @@ TABLE = [
     ("data synth", "--poses", ["1", "x"]),
     ("data synth", "--train-identities", ["0"]),
     ("data synth", "--kind", ["nope"]),
+    ("data check", "--data-root", [MISSING, "@a-file", UNICODE]),
+    ("data check", "--dataset", ["nope"]),
+    ("data check", "--split", ["nope"]),
     ("models", "EXTRA", ["x", "--nope", UNICODE]),
     ("datasets", "EXTRA", ["x", "--nope"]),
     ("protocols", "EXTRA", ["--nope", UNICODE]),
@@ -156,6 +159,7 @@ def base_args(cmd: str, env, tmp: Path) -> list[str]:
         "grid": ["--out", str(tmp / "grid.png"), "--rows", "2"],
         "merge": [],
         "data synth": ["--out", str(tmp / "synth"), "--train-identities", "1", "--test-identities", "1", "--poses", "2"],
+        "data check": ["--dataset", "fixture", "--data-root", root],
     }.get(cmd, [])
 
 
