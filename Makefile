@@ -9,9 +9,12 @@ TV_SPEC    ?= torchvision==0.28.0
 MODEL   ?= fpdm
 DATASET ?= synthetic
 LIMIT   ?=
-PROTOCOL ?= standard
+# the PHOENIX datasets (videos) default to protocol phoenix: standard's metrics, same settings, plus the
+# sequence metrics (flicker, tOF, tLP, FVD); a run under a dataset's default protocol has no suffix
+DEFAULT_PROTOCOL = $(if $(filter %phoenix,$(DATASET)),phoenix,standard)
+PROTOCOL ?= $(DEFAULT_PROTOCOL)
 RUNS    ?= runs
-PSUFFIX := $(if $(filter standard,$(PROTOCOL)),,-$(PROTOCOL))
+PSUFFIX := $(if $(filter $(DEFAULT_PROTOCOL),$(PROTOCOL)),,-$(PROTOCOL))
 export HF_HUB_OFFLINE := 1
 
 TINY_OUT ?= runs/train-tiny
@@ -37,7 +40,7 @@ help:
 	@echo "make bench-published         profile the four published configurations (random weights, 2 steps, batch 1) and write $(RUNS)/published/published.md"
 	@echo "make gpu-wheels              download what a GPU machine without a package index lacks into .whl/ (diffusers, importlib_metadata)"
 	@echo "make gpu-check               on a GPU machine: every model's published configuration in fp32/fp16/bf16, profiles at batch 1 and 8, torchrun + NCCL (tools/gpu_check.sh)"
-	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table"
+	@echo "make bench MODEL=m [DATASET=d] [LIMIT=n] [PROTOCOL=p]   run the floors and MODEL on DATASET and print the metric table (protocol: standard; phoenix for the PHOENIX datasets)"
 	@echo "make regress BASE=run NEW=run [TOL=fid=0.5,ssim=0.005] [TOLFILE=tol.yaml] [MD=summary.md] [REGRESS_STATUS=file]   compare NEW with BASE (CIs, verdicts); make exits 2 on a regression and on a refusal alike: compare's own status (1 = regression, 2 = refused) is printed and written to REGRESS_STATUS"
 	@echo "make train-tiny [TINY_OUT=dir]  retrain both shipped tiny FPDMs (DeepFashion, PHOENIX; ~35 min on 2 CPU cores) and compare them with the shipped ones"
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"

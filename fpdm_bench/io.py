@@ -63,10 +63,9 @@ def files_sha256(root: str | Path, files) -> str:
     return h.hexdigest()
 
 
-def write_csv(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> str:
-    """Write rows (dicts) as CSV, atomically; floats as repr (every digit, so a reader gets the value
-    back exactly), None as empty. Returns the file name."""
-    path = Path(path)
+def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Rows (dicts) as CSV text; floats as repr (every digit, so a reader gets the value back
+    exactly), None as empty."""
     columns = columns or (list(rows[0]) if rows else [])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -74,7 +73,13 @@ def write_csv(path: str | Path, rows: list[dict], columns: list[str] | None = No
     for r in rows:
         w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
                     for c in columns])
-    atomic_write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> str:
+    """Write rows (dicts) as CSV (``csv_text``), atomically. Returns the file name."""
+    path = Path(path)
+    atomic_write_text(path, csv_text(rows, columns))
     return path.name
 
 

@@ -8,6 +8,8 @@
     features/<group>.json                jsonl line names its row), so a resumed or merged run never
                                          runs a feature network twice on the same image
     samples*.lock                        who is running a shard right now (see fpdm_bench.lock)
+    sequences.jsonl                      one line per video (sequence metrics only; fpdm_bench.sequences):
+                                         its frames, per-video and per-frame values, written with results.json
     results.json                         config, environment, hashes, model info, metrics
 
 A jsonl line is written only after its PNG and feature rows are on disk, so a line always points at
@@ -28,6 +30,24 @@ import numpy as np
 
 from fpdm_bench.errors import BenchError, DataError
 from fpdm_bench.io import atomic_write_text
+
+SEQUENCES = "sequences.jsonl"
+
+
+def write_sequences(run_dir: Path, rows: list[dict]) -> None:
+    """Write the per-video rows of the sequence metrics (replaced whole, atomically)."""
+    atomic_write_text(Path(run_dir) / SEQUENCES, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_sequences(run_dir: Path) -> list[dict] | None:
+    """The rows of ``sequences.jsonl``; None when the run has none."""
+    path = Path(run_dir) / SEQUENCES
+    if not path.is_file():
+        return None
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"not valid JSON lines ({e}); `fpdm-bench merge` the run again to rewrite it") from None
 
 
 def jsonl_name(i: int, n: int) -> str:

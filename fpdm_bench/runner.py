@@ -12,7 +12,8 @@ While the model works, the next batches are decoded (and perturbed, ``--perturb`
 workers (:mod:`fpdm_bench.loader`) and the last ones are written by a background thread
 (:mod:`fpdm_bench.writer`): PNGs, the set metrics' feature rows, then the jsonl lines. The set
 metrics are computed at the end from the stored features, folded in dataset order, so a resumed,
-sharded or multi-process run gives the numbers of one uninterrupted process.
+sharded or multi-process run gives the numbers of one uninterrupted process; the sequence metrics
+(videos) too, from the stored images, video by video (:mod:`fpdm_bench.sequences`, ``sequences.jsonl``).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from fpdm_bench.io import atomic_write_bytes, atomic_write_text
 from fpdm_bench.results import build as build_results
 from fpdm_bench.run_config import RunConfig
 from fpdm_bench.rundir import (FeatureStore, check_config, check_samples, has_features, jsonl_name, public,
-                               read_records, sha256_hex)
+                               read_records, sha256_hex, write_sequences)
 from fpdm_bench.seeding import make_generators, sample_seed
 
 def run(cfg: RunConfig, log=print) -> dict | None:
@@ -262,7 +263,11 @@ def finalize(run_dir: Path, cfg: RunConfig, dataset, pairs, log=print, records: 
     if scorer.paired or scorer.set:  # the bootstrap CIs and the FID/KID fold can take a while: say so
         log(f"scoring {len(finished)} images: {', '.join(m.key for m in scorer.paired + scorer.set)} "
             f"(means, bootstrap 95 % CIs{', reference statistics' if scorer.set else ''}) ...")
-    metrics = scorer.compute([public(r) for r in finished])
+    # the sequence metrics read the stored images, video by video, once every shard is done
+    metrics = scorer.compute([public(r) for r in finished],
+                             generated=lambda pid: read_image(run_dir / "samples" / f"{pid}.png"))
+    if scorer.sequence:
+        write_sequences(run_dir, scorer.sequence_rows)
     gen_s = [r["generate_seconds"] for r in finished]
     results = build_results(
         "run", config={**asdict(cfg), "shard": None}, device=cfg.device,

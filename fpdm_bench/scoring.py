@@ -7,7 +7,9 @@ returns the per-sample values (they go to samples.jsonl), and feeds the set metr
 FD-DINOv2) features of the generated images: each feature network runs once per image, whichever
 metrics share it. ``compute(records)`` turns the per-sample values of the finished samples (dataset
 order) into means with bootstrap CIs and adds the set metrics against the reference statistics of
-``dataset.reference_images(split)`` (cached, see refstats).
+``dataset.reference_images(split)`` (cached, see refstats). The sequence metrics (frames of videos)
+are computed in ``compute`` from the stored generated images and the ground-truth frames, video by
+video (:mod:`fpdm_bench.sequences`).
 
 Images given to the scorer are the uint8-quantised images that are written to samples/, so scores
 from a resumed run (which re-reads finished samples from disk) equal an uninterrupted run's. Features
@@ -68,6 +70,8 @@ class Scorer:
         self.size = tuple(p.eval_size or size or (dataset.size if dataset is not None else ()) or ()) or None
         ctx = MetricContext(device, weights, networks)
         self.paired, self.set, self.unavailable = [], [], {}
+        self.sequence: list = []  # sequence metrics: scored at the end, from the frames (fpdm_bench.sequences)
+        self.sequence_rows: list[dict] = []  # one per video, after compute (a run's sequences.jsonl)
         self.not_scored = not_scored
         for key, settings in (p.metrics.items() if not_scored is None else ()):
             cls = METRICS.get(settings.get("metric", key))
@@ -80,7 +84,7 @@ class Scorer:
             except (WeightsMissing, MetricUnavailable) as e:
                 self.unavailable[key] = (cls.name, str(e))
                 continue
-            (self.paired if metric.kind == "paired" else self.set).append(metric)
+            {"paired": self.paired, "sequence": self.sequence}.get(metric.kind, self.set).append(metric)
         self.pairs = list(pairs) if pairs is not None else None
         self.batch_shrunk: dict[str, int] = {}  # set metric key -> the batch a small reference set left
         self._shrink_batches_to_reference()
@@ -196,10 +200,12 @@ class Scorer:
         self.add_set_features(feats, [pid for pid, _, _ in items], [i for _, i, _ in items])
 
     # --- end ----------------------------------------------------------------------------------
-    def compute(self, records: list[dict]) -> dict:
+    def compute(self, records: list[dict], generated=None) -> dict:
         """Means + bootstrap CIs of the per-sample values in ``records`` (finished samples, dataset
         order) and the set metrics; unavailable metrics carry the reason instead of a value.
-        Remainders are dropped in the official file order when the pairs are known."""
+        Remainders are dropped in the official file order when the pairs are known. ``generated``:
+        pair id -> the stored generated image [3, H, W], which the sequence metrics read video by
+        video (their per-video rows are then in ``sequence_rows``)."""
         out: dict[str, dict] = {}
         for m in self.paired:
             drop = self.dropped.get(m.key, ())
@@ -221,8 +227,24 @@ class Scorer:
                         out.update(res)
                     except ValueError as e:  # e.g. fewer than 2 images: no distribution to compare
                         out[m.key] = {"value": None, "unavailable": f"{m.key}: {e}", "metric": m.name}
+        if self.sequence:
+            out.update(self._sequences(records, generated))
         for key, (metric, reason) in self.unavailable.items():
             out[key] = {"value": None, "unavailable": reason, "metric": metric}
+        return out
+
+    def _sequences(self, records: list[dict], generated) -> dict:
+        """The sequence metrics over the videos of the scored pairs (fpdm_bench.sequences)."""
+        from fpdm_bench import sequences
+
+        if generated is None:
+            return {m.key: {"value": None, "metric": m.name, "unavailable": f"{m.key}: sequence metrics read the "
+                            f"generated frames of a run (run / merge) or a folder (score --dataset)"}
+                    for m in self.sequence}
+        scored = {r["pair_id"] for r in records if "metrics" in r}
+        pairs = [p for p in self.pairs or [] if getattr(p, "pair_id", None) in scored]
+        out, self.sequence_rows = sequences.score(self.sequence, self.dataset, pairs, generated, self.protocol,
+                                                  self.size, log=self.log)
         return out
 
     def _with_dropped(self, metric, result: dict) -> dict:
@@ -271,7 +293,7 @@ class Scorer:
     def describe(self) -> dict:
         """The full protocol record plus what this run actually used (for results.json)."""
         d = {**self.protocol.to_dict(), "eval_size_used": list(self.size) if self.size else "native (target size)",
-             "metrics_used": {m.key: m.describe() for m in self.paired + self.set}}
+             "metrics_used": {m.key: m.describe() for m in self.paired + self.set + self.sequence}}
         nets = {m.network_name: m.extractor.describe() for m in self.set if hasattr(m.extractor, "describe")}
         if nets:
             d["feature_networks"] = nets

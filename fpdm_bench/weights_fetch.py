@@ -12,6 +12,9 @@ its own cache (its mirror setting is ``HF_ENDPOINT``).
 
 Offline (``HF_HUB_OFFLINE=1``, ``FPDM_BENCH_OFFLINE=1`` or ``offline=True``) nothing touches the
 network and a missing weight stays :class:`~fpdm_bench.errors.WeightsMissing`.
+
+:func:`download` is the one HTTP downloader of the project: the metric weights here and the official
+checkpoints of ``release_fetch.py`` both use it (with or without an expected sha256).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import fcntl
 import os
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from fpdm_bench.errors import BenchError, WeightsMissing
@@ -29,7 +33,12 @@ HF_FILES = ["config.json", "model.safetensors"]  # all a transformers-layout fol
 
 
 class FetchFailed(BenchError):
-    """A weight could not be fetched (network, checksum); nothing was installed."""
+    """A weight could not be fetched (network, checksum); nothing was installed. ``status``: the HTTP
+    status when the server answered with an error (404: the file is not there)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def _true(value: str | None) -> bool:
@@ -66,16 +75,32 @@ def fetch(spec, mirror: str | None = None, offline: bool | None = None, timeout:
         raise WeightsMissing(spec.what, spec.filename, f"{W.hub_dir() / spec.filename}; no source to fetch it from")
     target = W.hub_dir() / spec.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    # one fetcher per file (several ranks or runs starting at once share the part); the others wait
-    # and then find the file installed
-    with open(target.with_name(target.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(target):
         if not target.is_file():
             _download(spec, url, target, timeout, progress)
     return target
 
 
+@contextmanager
+def locked(target: Path):
+    """Hold ``<target>.lock``: one fetcher per file (several ranks or runs starting at once share the
+    part); the others wait and then find the file installed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> None:
+    download(url, target, label=spec.filename, sha256=spec.sha256_prefix, timeout=timeout, progress=progress)
+
+
+def download(url: str, target: Path, *, label: str, sha256: str | None = None, timeout: float = 20,
+             progress: bool = True) -> str:
+    """Stream ``url`` into ``<target>.part`` (continuing a part left by an interrupted transfer with
+    a Range request), check its sha256 against ``sha256`` (a full digest or a prefix; None: no known
+    digest, nothing to check), then rename it onto ``target``; return the digest. ``label`` names the
+    file in every error (one line, FetchFailed). The caller holds :func:`locked` on ``target``."""
     from tqdm import tqdm
 
     part = target.with_name(target.name + ".part")
@@ -88,7 +113,7 @@ def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> N
             total = resp.headers.get("Content-Length")
             total = int(total) + start if total else None
             with open(part, "ab" if start else "wb") as f, \
-                    tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=spec.filename,
+                    tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=label,
                          disable=not progress, leave=False) as bar:
                 while chunk := resp.read(CHUNK):
                     f.write(chunk)
@@ -100,16 +125,16 @@ def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> N
         if e.code == 416 and start:  # the part is already whole (or not this file): verify it below
             pass
         else:
-            raise FetchFailed(f"{spec.filename}: cannot fetch {url}: HTTP {e.code} {e.reason}") from None
+            raise FetchFailed(f"{label}: cannot fetch {url}: HTTP {e.code} {e.reason}", status=e.code) from None
     except (OSError, ValueError) as e:  # URLError, refused, timeout, reset, IncompleteRead, bad URL
         kept = f" ({part.stat().st_size} bytes kept in {part.name}; fetching again resumes)" if part.is_file() else ""
-        raise FetchFailed(f"{spec.filename}: cannot fetch {url}: {e}{kept}") from None
+        raise FetchFailed(f"{label}: cannot fetch {url}: {e}{kept}") from None
     digest = sha256_file(part)
-    if spec.sha256_prefix and not digest.startswith(spec.sha256_prefix):
+    if sha256 and not digest.startswith(sha256):
         part.unlink()
-        raise FetchFailed(f"{spec.filename}: sha256 mismatch from {url}: expected {spec.sha256_prefix}..., "
-                          f"got {digest}; nothing installed")
+        raise FetchFailed(f"{label}: sha256 mismatch from {url}: expected {sha256}..., got {digest}; nothing installed")
     os.replace(part, target)
+    return digest
 
 
 def _fetch_hf(spec, timeout: float) -> Path:

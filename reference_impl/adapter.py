@@ -5,7 +5,8 @@
 set, ``tiny-phoenix/`` on the synthetic PHOENIX set; each folder's ``stage2/train_info.json`` says
 how); pass a folder with ``stage1/`` and ``stage2/`` for another one. Sampling settings not given
 (steps, guidance, scheduler, source_strength, temperature, residual_threshold) come from the checkpoint's
-``stage2.sampling``. Inputs are used at the batch's size (each encoder resizes them itself); the
+``stage2.sampling``; ``guidance`` turns the three guidance branches on for values above 1 only, as the
+official pipeline does (1 or below: the fully conditioned prediction alone). Inputs are used at the batch's size (each encoder resizes them itself); the
 output is generated at the model's resolution and resized (antialiased bicubic) to the batch's size,
 or, for a checkpoint with a prior (``reference_impl/stage2/prior.py``), is the prior at the batch's
 size plus the upsampled residual.
@@ -31,7 +32,12 @@ SAMPLING_DEFAULTS = {"steps": 20, "guidance": 2.0, "scheduler": "ddpm", "source_
 
 
 class FPDMAdapter(ModelAdapter):
-    """FPDM reference implementation (shipped tiny checkpoint unless --checkpoint is given)."""
+    """FPDM reference implementation (shipped tiny checkpoint unless --checkpoint; guidance for --guidance > 1 only).
+
+    ``guidance``: the official pipeline runs its three branches (unconditioned, source + pose, all
+    conditions; ``u + g(src - u) + g(full - src)``) only for g > 1 and samples the fully conditioned
+    prediction alone otherwise (``fpdm_bench_reference.pipeline.guidance_on``); so does this one.
+    """
 
     name = "fpdm"
     colour = "#d62728"

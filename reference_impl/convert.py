@@ -10,12 +10,17 @@ transformers versions: the official code pins transformers 4.40.1. Its DINOv2 so
 (``src_image_encoder.*``) has 4.x attention names, which ``fpdm_bench_reference.stage2.convert`` maps to
 the naming of the installed transformers (4.x or 5.x; see ``DINOV2_RENAMES`` there). 4.40.1 also
 interpolates DINOv2's position embeddings with ``scale_factor`` and a +0.1 offset where later
-versions (4.57, 5.x) use ``size=``, so with a newer transformers the source tokens of a 512x512
-(or 224x224) input are not the official ones: the weights convert exactly, the position-embedding
-resampling does not (see the stage-2 converter's docstring).
+versions (4.57, 5.x) use ``size=``; the ``paper`` config resamples as 4.40.1 does under any version
+(``stage2.source_encoder.pos_interpolation``, see the stage-2 converter's docstring).
+
+The converted folder carries every weight of the checkpoint, the frozen DINOv2 included: official
+stage 2 encodes sources with the checkpoint's ``src_image_encoder.*``, so the DINOv2 folder named in
+the config only supplies the architecture (a checkpoint without any DINOv2 weights gets that folder's,
+stored in the converted folder too; one with only part of them is refused).
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,18 +63,34 @@ def convert_official(state_dict: dict, path: str = "<state dict>") -> OfficialCh
     return OfficialCheckpoint(2, convert_official_stage1(stage1_raw) if stage1_raw else None, stage2, path)
 
 
+#: modules whose classes a Lightning .ckpt may pickle beside the weights (hyper-parameters as an
+#: AttributeDict or argparse Namespace, numpy scalars, the official code's own classes under src.*):
+#: read as inert stand-ins by fpdm_bench.safe_load, never imported or called
+LIGHTNING_STAND_INS = ("pytorch_lightning", "lightning", "lightning_fabric", "argparse", "omegaconf", "numpy",
+                       "src", "__main__")
+
+
 def load_official_checkpoint(path: str | Path, trust_pickle: bool = False) -> OfficialCheckpoint:
     """Read an official ``.ckpt`` and convert it (stage detected from the keys).
 
-    Lightning pickles its hyper-parameters, which ``weights_only`` loading refuses; pass
-    trust_pickle=True only for a file from a source you trust.
+    Lightning pickles its hyper-parameters, which ``weights_only`` loading refuses; such a file is then
+    read with the restricted unpickler (``fpdm_bench.safe_load``), which keeps the objects it does not
+    need as inert stand-ins and refuses anything else. trust_pickle=True (a plain ``torch.load``) is
+    only for a file from a source you trust that neither loader reads.
     """
+    from fpdm_bench.safe_load import load_torch_pickle
+
     path = Path(path)
     if not path.is_file():
         raise WeightsMissing("official FPDM checkpoint", path.name, str(path.parent))
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except Exception as e:  # UnpicklingError or RuntimeError depending on the content
+    except pickle.UnpicklingError:  # weights_only met a pickled object: read it without running anything
+        try:
+            ckpt = load_torch_pickle(path, LIGHTNING_STAND_INS)
+        except BenchError as e:
+            raise BenchError(f"{e}; if it is a Lightning checkpoint you trust, retry with trust_pickle=True") from None
+    except Exception as e:  # RuntimeError, EOFError, ...: not a (whole) torch checkpoint
         raise BenchError(f"{path}: could not load ({str(e).splitlines()[0][:200]}); if it is a Lightning checkpoint "
                          "you trust, retry with trust_pickle=True") from None
     if not isinstance(ckpt, dict):
@@ -85,7 +106,9 @@ def convert_to_pipeline(ckpt: str | Path, out_dir: str | Path, stage1_config: di
     ``ckpt`` is the official stage-2 file (it embeds its stage-1 model); ``stage1_ckpt`` replaces that
     stage-1 model (or supplies it, for files that lack it). The modules are built from the configs
     (for ``paper``: CLIP ViT-L/14, DINOv2-large and SD 2.1 from local folders) and loaded strictly, so a
-    checkpoint that does not fit the configured architecture stops with the offending keys.
+    checkpoint that does not fit the configured architecture stops with the offending keys. Every
+    weight loaded is written, DINOv2's included (``stage2.source_encoder.weights_from`` says whether
+    they came from the checkpoint or from the configured folder): the folder is whole.
     """
     from fpdm_bench_reference.stage1.model import build_model as build_stage1
     from fpdm_bench_reference.stage2.model import build_model as build_stage2
@@ -107,6 +130,13 @@ def convert_to_pipeline(ckpt: str | Path, out_dir: str | Path, stage1_config: di
     _load_strict(fusion, stage1_state, "stage 1")
     model = build_stage2(stage2_config, fusion.embed_dim)
     _load_strict(model, main.stage2, "stage 2")
+    # The folder carries every weight the checkpoint has, its DINOv2 included: the official stage 2 encodes
+    # sources with the checkpoint's src_image_encoder.*, which need not be the DINOv2 folder the model was
+    # built from (that folder only gives the architecture then). A file without them gets the folder's.
+    has_encoder = any(k.startswith("source_encoder.") for k in main.stage2)
+    model.config.setdefault("source_encoder", {})["weights_from"] = (
+        "checkpoint" if has_encoder else str(model.config.get("source_encoder", {}).get("path")))
+    model.store_source_encoder()
     fusion.save_pretrained(out_dir / "stage1")
     model.save_pretrained(out_dir / "stage2", dtype=save_dtype)
     build_scheduler(model.config).save_config(str(out_dir / "stage2"))
@@ -115,8 +145,11 @@ def convert_to_pipeline(ckpt: str | Path, out_dir: str | Path, stage1_config: di
 
 def _load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
     expected = module.state_dict()
-    # a pretrained DINOv2 is read from its own folder, so stage-2 files need not carry it
-    missing = [k for k in expected if k not in state and not k.startswith("source_encoder.")]
+    missing = [k for k in expected if k not in state]
+    if not any(k.startswith("source_encoder.") for k in state):
+        # a stage-2 file without its frozen DINOv2 (none of it): the configured folder's is used; one
+        # with part of it is incomplete and stops below
+        missing = [k for k in missing if not k.startswith("source_encoder.")]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or wrong:

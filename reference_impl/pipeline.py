@@ -7,7 +7,8 @@ diffusion model and its ``scheduler_config.json``). Calling it runs, per batch:
    the target skeleton at the model resolution;
 2. three guidance branches in one UNet batch, as the official pipeline builds them:
    ``u`` (no source tokens, no fusion, no pose), ``src`` (source tokens + pose, no fusion) and
-   ``full`` (all three); guided prediction ``u + g (src - u) + g (full - src)``;
+   ``full`` (all three); guided prediction ``u + g (src - u) + g (full - src)``, for a scale g > 1
+   only (``guidance_on``); with g <= 1 only ``full`` runs, as officially;
 3. the scheduler loop from per-sample initial latents, then the VAE decoder.
 
 With a ``stage2.prior`` (the tiny recipe, ``reference_impl/stage2/prior.py``) the prior image is
@@ -28,6 +29,13 @@ from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.seeding import per_sample_randn
 
 SCHEDULERS = ("ddpm", "ddim", "dpmpp")
+
+
+def guidance_on(guidance_scale: float) -> bool:
+    """Whether the three guidance branches run: for a scale above 1 only, as officially
+    (``do_classifier_free_guidance = guidance_scale > 1.0`` in the official pipeline's ``__call__``).
+    Any scale <= 1 samples the fully conditioned prediction alone (one UNet branch)."""
+    return float(guidance_scale) > 1.0
 
 
 def three_branch_guidance(uncond: torch.Tensor, source_only: torch.Tensor, full: torch.Tensor,
@@ -197,7 +205,7 @@ class FPDMPipeline:
             # kept in float32 (added to the output last): in bf16 it would move pixels by half a level
             prior = self.stage2.prior_images(source, source_kp, target_kp).to(self.device, torch.float32)
         tokens, fusion, pose = self.conditions(source, target_kp, frame, prior)
-        guided = guidance_scale != 1.0
+        guided = guidance_on(guidance_scale)
         if guided:
             # branch order as officially: uncond, source-only, full
             no, yes = torch.ones(B, dtype=torch.bool, device=self.device), torch.zeros(B, dtype=torch.bool, device=self.device)
@@ -233,7 +241,7 @@ class FPDMPipeline:
 
     def nfe(self, num_inference_steps: int, guidance_scale: float, source_strength: float = 1.0) -> int:
         """UNet evaluations per image: steps run x 3 branches (x 1 without guidance)."""
-        return steps_run(num_inference_steps, source_strength) * (3 if guidance_scale != 1.0 else 1)
+        return steps_run(num_inference_steps, source_strength) * (3 if guidance_on(guidance_scale) else 1)
 
     def parameters(self) -> dict:
         s2 = self.stage2.count_parameters()

@@ -26,6 +26,41 @@ class TinyFeatures(nn.Module):
         return torch.relu(self.conv(x.float())).mean((2, 3))
 
 
+class NoisyTarget(ModelAdapter):
+    """The target plus Gaussian noise of standard deviation ``noise`` (per-pair generators): more noise
+    is a worse model, another seed the same model. Registered as ``noisy-target`` by the tests that use it."""
+
+    name = "noisy-target"
+    needs_target = True
+
+    def __init__(self, device="cpu", dtype=torch.float32, noise: float = 0.1):
+        super().__init__(device, dtype)
+        self.noise = float(noise)
+
+    def generate(self, batch, generators):
+        noise = torch.stack([torch.randn(batch["target"].shape[1:], generator=g) for g in generators])
+        return (batch["target"] + self.noise * noise).clamp(0, 1)
+
+
+def invoke_entry(args, capsys, monkeypatch):
+    """``fpdm-bench ARGS`` through the console entry point (its error boundary gives the exit status):
+    (exit code, stdout, stderr); an exception escaping the boundary (a user would see a traceback) fails."""
+    import sys
+
+    from fpdm_bench.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["fpdm-bench", *args])
+    try:
+        entry()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException as e:  # noqa: BLE001
+        pytest.fail(f"traceback for {args}: {type(e).__name__}: {e}")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 class NoisyCopy(ModelAdapter):
     """Source image plus noise drawn from each sample's own generator (tests per-sample seeding)."""
 
@@ -139,3 +174,72 @@ def slow_run_script(root, out, sleep: float = 0.3, **kwargs) -> str:
     from pathlib import Path
 
     return SLOW_RUN.format(tests=str(Path(__file__).parent), root=str(root), out=str(out), sleep=sleep, kwargs=kwargs)
+
+
+class LoopbackHandler:
+    """Knobs and log of :func:`loopback_server` (the class its request handler reads)."""
+
+    root = None  # the served folder: URL/<path> is root/<path>
+    seen: list = []  # (path, Range header) of each request
+    wrong = False  # serve other bytes of the same length (reversed)
+    truncate_after = None  # send only this many bytes of the body, then close
+    honour_range = True
+
+
+def loopback_server(root):
+    """An HTTP server on 127.0.0.1 serving the folder ``root`` (Range honoured): a context manager
+    yielding its knobs (a LoopbackHandler subclass of its own, with ``url``). It stands in for the
+    hosts of weight files and checkpoints; nothing leaves the machine."""
+    import contextlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    knobs = type("Knobs", (LoopbackHandler,), {"root": root, "seen": []})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            knobs.seen.append((self.path, self.headers.get("Range")))
+            f = knobs.root / self.path.lstrip("/")
+            if not f.is_file():
+                self.send_error(404)
+                return
+            data = f.read_bytes()[::-1] if knobs.wrong else f.read_bytes()
+            start, rng = 0, self.headers.get("Range")
+            if rng and knobs.honour_range:
+                start = int(rng.removeprefix("bytes=").rstrip("-"))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            body = data[start:]
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body if knobs.truncate_after is None else body[: knobs.truncate_after])
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    @contextlib.contextmanager
+    def serving():
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        knobs.url = f"http://127.0.0.1:{srv.server_address[1]}"
+        try:
+            yield knobs
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+    return serving()
+
+
+def closed_port_url() -> str:
+    """http://127.0.0.1:<a port nothing listens on>: a host that is gone (connections are refused)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fpdm_bench.cli import entry
+from helpers import invoke_entry
 
 MISSING = "/nonexistent/fpdm-bench-contract"
 UNICODE = "dätä-ñ-😀"
@@ -90,6 +89,8 @@ TABLE = [
     ("report", "--seed", ["x"]),
     ("report", "--out", ["@a-file"]),
     ("report", "--pairs", ["nope"]),
+    ("report", "--videos", ["-1", "x"]),
+    ("report", "--video-fps", ["0", "-2", "x"]),
     ("grid", "--rows", ["0", "-1", "x"]),
     ("grid", "--pairs", ["nope", UNICODE]),
     ("grid", "RUN", [MISSING, "@a-file"]),
@@ -117,6 +118,7 @@ CASES = [(cmd, opt, v) for cmd, opt, values in TABLE for v in values]
 def env(tmp_path_factory):
     """The fixture dataset, a finished run on it, and the damaged inputs the table names with '@'."""
     from conftest import make_fixture
+
     from fpdm_bench.runner import RunConfig, run
 
     d = tmp_path_factory.mktemp("contract")
@@ -176,7 +178,7 @@ def argv(cmd, opt, value, env, tmp: Path) -> list[str]:
     if cmd in ("report", "grid"):
         runs = [value] if opt == "RUN" else [done]
         extra = [] if opt == "RUN" else [opt, value]
-        if cmd == "report" and opt in ("--pairs", "--rows", "--k", "--cell-height", "--stage1"):
+        if cmd == "report" and opt in ("--pairs", "--rows", "--k", "--cell-height", "--stage1", "--videos", "--video-fps"):
             extra += ["--out", str(tmp / "report")]
         return args + runs + extra
     if opt in ("RUN", "EXTRA"):
@@ -196,15 +198,7 @@ def check_run_folder(folder: Path, n: int | None = None) -> None:
 
 
 def invoke(args, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["fpdm-bench", *args])
-    try:
-        entry()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException as e:  # escaped the boundary: the user would see a traceback
-        pytest.fail(f"traceback for {args}: {type(e).__name__}: {e}")
-    out, err = capsys.readouterr()
+    code, out, err = invoke_entry(args, capsys, monkeypatch)
     return code, out + err
 
 

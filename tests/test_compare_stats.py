@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import make_fixture
+from helpers import NoisyTarget, TinyFeatures
+
 from fpdm_bench.commands.compare import compare_cmd
 from fpdm_bench.errors import BenchError
-from fpdm_bench.models import MODELS, ModelAdapter
+from fpdm_bench.models import MODELS
 from fpdm_bench.protocols import PROTOCOLS, Protocol, register
 from fpdm_bench.runner import RunConfig, run
 from fpdm_bench.stats import verdict as V
@@ -26,23 +27,6 @@ from fpdm_bench.stats.fid_infinity import fid_infinity, fit_inverse_n
 from fpdm_bench.stats.frechet import FrechetProjection
 from fpdm_bench.stats.paired import match_pairs, paired_bootstrap
 from fpdm_bench.stats.setmetric import fid_difference, kid_difference
-from helpers import TinyFeatures
-
-
-class NoisyTarget(ModelAdapter):
-    """The target plus Gaussian noise of standard deviation ``noise`` (per-pair generators): more noise
-    is a worse model, another seed the same model."""
-
-    name = "noisy-target"
-    needs_target = True
-
-    def __init__(self, device="cpu", dtype=torch.float32, noise: float = 0.1):
-        super().__init__(device, dtype)
-        self.noise = float(noise)
-
-    def generate(self, batch, generators):
-        noise = torch.stack([torch.randn(batch["target"].shape[1:], generator=g) for g in generators])
-        return (batch["target"] + self.noise * noise).clamp(0, 1)
 
 
 class SkipFirst(NoisyTarget):

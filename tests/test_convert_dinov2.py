@@ -206,7 +206,7 @@ STAGE2_RECIPE = {  # setting: (phrases of the official value, implemented?, a ci
     "optimizer": (["lr 1e-4", "weight decay 0.0"], "implemented", "c1 l.9, l.12"),
     "noise offset": (["0.1"], "implemented", "c1 l.36"),
     "precision": (["16-mixed"], "NOT", "B2 l.126"),
-    "DINOv2 numerics": (["transformers 4.40.1", "scale_factor=36.1/37", "size=(36, 36)"], "NOT",
+    "DINOv2 numerics": (["transformers 4.40.1", "scale_factor=36.1/37", "size=(36, 36)"], "implemented",
                         "modeling_dinov2.py l.96-109"),
 }
 STAGE1_RECIPE = {

@@ -4,28 +4,25 @@ import hashlib
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import invoke_entry
 from PIL import Image
 
-from fpdm_bench.cli import entry
 from fpdm_bench.data import open_dataset
 from fpdm_bench.data.check import check_dataset
-from fpdm_bench.data.deepfashion import annotation_file, nested_path, pairs_file, read_annotations
+from fpdm_bench.data.deepfashion import (
+    annotation_file,
+    nested_path,
+    pairs_file,
+    read_annotations,
+)
 from fpdm_bench.data.synth import synthesize_deepfashion, synthesize_phoenix
 
 
 def invoke(args, capsys, monkeypatch):
-    """Through the console entry point (its error boundary gives the exit status)."""
-    monkeypatch.setattr(sys, "argv", ["fpdm-bench", *args])
-    try:
-        entry()
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
+    code, out, err = invoke_entry(args, capsys, monkeypatch)
     assert "Traceback" not in out + err
     return code, out, err
 

@@ -28,7 +28,7 @@ PACKAGES = {"fpdm_bench": "fpdm_bench", "fpdm_bench_baselines": "baselines", "fp
 MODEL_PACKAGES = ("fpdm_bench_baselines", "fpdm_bench_reference")
 PLAIN_NAMES = ("baselines", "reference_impl")
 # fpdm_bench's layers above the models: fpdm_bench.modeling imports none of them
-HIGHER = ("runner", "scoring", "cli", "commands", "reporting", "report", "profile", "sweep", "stats")
+HIGHER = ("runner", "scoring", "cli", "commands", "reporting", "report", "profile", "sweep", "stats", "folders", "api")
 # other files that must not import the plain names either
 OTHER_SOURCES = ("tests", "tools", "benchmarks")
 MODULE_STRING = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*)(?::\w+(?:\.\w+)*)?$")
@@ -220,7 +220,7 @@ def test_the_packages_are_where_pyproject_installs_them(graph):
     assert packages == set(setuptools["packages"]), sorted(packages ^ set(setuptools["packages"]))
     # the models and commands it declares resolve to the installed names
     entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    for group in ("fpdm_bench.models", "fpdm_bench.commands"):
+    for group in ("fpdm_bench.models", "fpdm_bench.commands", "fpdm_bench.releases"):
         for name, value in entry_points[group].items():
             assert value.partition(":")[0] in files, f"{group} {name} = {value}: no such module"
 
@@ -237,10 +237,11 @@ def test_layering(graph):
 # its own layer or lower ones, at module level or inside a function; the model packages stand on top.
 LAYERS = [
     ("base", {"errors", "io", "env", "seeding", "images", "safe_load", "lock", "registry", "_tv_shim", "distributed"}),
-    ("parts", {"weights", "weights_fetch", "data", "protocols", "perturb", "metrics", "models", "modeling", "refstats", "run_config"}),
-    ("engine", {"scoring", "evaluate", "loader", "writer", "rundir", "results", "stats"}),
-    ("products", {"runner", "sweep", "profile", "report", "reporting"}),
-    ("interface", {"commands", "cli", "__main__"}),
+    ("parts", {"weights", "weights_fetch", "data", "protocols", "perturb", "metrics", "models", "modeling", "refstats", "run_config",
+               "releases", "release_fetch"}),
+    ("engine", {"scoring", "evaluate", "loader", "writer", "rundir", "results", "stats", "sequences"}),
+    ("products", {"runner", "sweep", "profile", "report", "reporting", "folders"}),
+    ("interface", {"commands", "cli", "__main__", "api"}),
 ]
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fpdm_bench.errors import BenchError
-from fpdm_bench.metrics import METRICS, Metric, PairedMetric, SetMetric
+from fpdm_bench.metrics import METRICS, Metric, PairedMetric, SequenceMetric, SetMetric
 from fpdm_bench.models import MODELS, ModelAdapter
 from fpdm_bench.registry import UnknownName
 from fpdm_bench.results import Results
@@ -19,8 +19,8 @@ def test_every_registered_metric_declares_the_contract():
     for name in METRICS.names():
         cls = METRICS.get(name)
         assert issubclass(cls, Metric) and cls.name == name
-        assert isinstance(cls.higher_is_better, bool) and cls.kind in ("paired", "set")
-        assert issubclass(cls, PairedMetric if cls.kind == "paired" else SetMetric)
+        assert isinstance(cls.higher_is_better, bool) and cls.kind in ("paired", "set", "sequence")
+        assert issubclass(cls, {"paired": PairedMetric, "sequence": SequenceMetric}.get(cls.kind, SetMetric))
         for m in ("update", "merge", "compute"):
             assert callable(getattr(cls, m))
     assert METRICS.get("fid").higher_is_better is False and METRICS.get("ssim").higher_is_better is True

@@ -108,10 +108,12 @@ def test_metric_order_and_titles_come_from_the_class(toys):
 
 def test_built_in_display_order_is_unchanged():
     keys = ["pose_detected", "zzz", "l1", "ssim_gauss", "pckh", "kid", "fid", "psnr", "pose_dist", "lpips", "mae",
-            "ssim_256", "pckh_target", "fd_dinov2", "ssim", "pose", "aaa"]
+            "ssim_256", "pckh_target", "fd_dinov2", "ssim", "pose", "aaa", "coverage", "cmmd", "recall", "density",
+            "precision", "tlp", "flicker", "fvd", "tof"]
     res = Results({"metrics": {k: {"value": 1.0} for k in keys}})
-    assert metric_names([res]) == ["fid", "fd_dinov2", "kid", "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae",
-                                   "l1", "pckh", "pckh_target", "pose_dist", "pose_detected", "aaa", "pose", "zzz"]
+    assert metric_names([res]) == ["fid", "fd_dinov2", "kid", "precision", "recall", "density", "coverage", "cmmd",
+                                   "lpips", "ssim", "ssim_256", "ssim_gauss", "psnr", "mae", "l1", "pckh", "pckh_target",
+                                   "pose_dist", "pose_detected", "fvd", "flicker", "tof", "tlp", "aaa", "pose", "zzz"]
 
 
 def test_a_set_metrics_weight_file_is_listed_and_found(toys, tmp_path, monkeypatch):
@@ -119,7 +121,8 @@ def test_a_set_metrics_weight_file_is_listed_and_found(toys, tmp_path, monkeypat
     rows = W.status(hash_files=False)
     names = [r["name"] for r in rows]
     # single files first (display order of their metrics; unordered metrics last), then folders
-    assert names == ["fid-inception", "torchvision-inception", "alexnet", "vgg16", "toy-net", "dinov2"]
+    assert names == ["fid-inception", "torchvision-inception", "alexnet", "vgg16", "i3d-torchscript", "toy-net", "dinov2",
+                     "clip-vit-l14-336"]
     toy = rows[names.index("toy-net")]
     assert not toy["present"] and "toy-net-0123abcd.pth" in toy["missing"] and toy["used_by"] == TOY_NET.used_by
     (tmp_path / TOY_NET.filename).write_bytes(b"x")
@@ -245,7 +248,7 @@ def test_a_third_party_perturbation_registers_like_the_built_ins(monkeypatch):
 # --- no side tables -----------------------------------------------------------------------------
 
 BUILT_IN_METRIC = (r"""["'](?:fid|kid|fd_dinov2|lpips|ssim|ssim_256|ssim_gauss|psnr|mae|l1|pckh|pckh_target|pose_dist"""
-                   r"""|pose_detected|pose)["']""")
+                   r"""|pose_detected|pose|prdc|precision|recall|density|coverage|cmmd|fvd|flicker|tof|tlp)["']""")
 FLOOR = r"""["'](?:copy-source|oracle|keypoint-warp)["']"""
 MODEL = r"""["'](?:copy-source|oracle|keypoint-warp|fpdm|pidm|cfld|pocold)["']"""
 
@@ -277,5 +280,5 @@ def test_weight_files_and_compare_statistics_are_not_kept_outside_the_metric_cla
     bad = [f"{p}:{no}: {line.strip()}" for p, no, line in _lines()
            if ("WeightSpec(" in line and p.parent.as_posix() != "fpdm_bench/metrics" and "class WeightSpec" not in line)
            or (p.parts[1] in ("stats", "reporting", "results.py", "weights.py")
-               and re.search(r"metrics\.(fid|kid|fd_dinov2|lpips|ssim|psnr|mae|l1|pose) import", line))]
+               and re.search(r"metrics\.(fid|kid|fd_dinov2|lpips|ssim|psnr|mae|l1|pose|prdc|cmmd|fvd|flicker|tof|tlp) import", line))]
     assert not bad, "metric facts kept outside the metric classes:\n" + "\n".join(bad)

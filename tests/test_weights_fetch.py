@@ -9,8 +9,7 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from click.testing import CliRunner
@@ -20,63 +19,28 @@ from fpdm_bench.cli import main
 from fpdm_bench.errors import WeightsMissing
 from fpdm_bench.metrics.base import METRICS, SetMetric
 from fpdm_bench.weights_fetch import FetchFailed, fetch
+from helpers import closed_port_url as gone_host
+from helpers import loopback_server
 
 DATA = bytes(range(256)) * 2000  # 512 000 bytes: several reads, small enough to be instant
 SHA = hashlib.sha256(DATA).hexdigest()
 FILE = f"toy-fetch-{SHA[:8]}.pth"
 
 
-class Handler(BaseHTTPRequestHandler):
-    root = None
-    seen: ClassVar[list] = []  # (path, Range header) of each request; each test's subclass has its own
-    truncate_after = None  # send only this many bytes of the body, then close
-    wrong = False  # serve other bytes of the same length
-    honour_range = True
-
-    def do_GET(self):
-        self.seen.append((self.path, self.headers.get("Range")))
-        f = self.root / self.path.lstrip("/")
-        if not f.is_file():
-            self.send_error(404)
-            return
-        data = f.read_bytes()[::-1] if self.wrong else f.read_bytes()
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and self.honour_range:
-            start = int(rng.removeprefix("bytes=").rstrip("-"))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body if self.truncate_after is None else body[: self.truncate_after])
-        self.close_connection = True
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    """The loopback server (its Handler class holds the knobs) with DATA at /FILE and /models/FILE;
-    the hub cache in tmp; online; no mirror."""
+    """The loopback server (tests/helpers.py; its knobs: wrong bytes, truncation, Range) with DATA at
+    /FILE and /models/FILE; the hub cache in tmp; online; no mirror."""
     root = tmp_path / "served"
     (root / "models").mkdir(parents=True)
     (root / FILE).write_bytes(DATA)
     (root / "models" / FILE).write_bytes(DATA)
-    handler = type("H", (Handler,), {"root": root, "seen": []})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     for var in ("FPDM_BENCH_OFFLINE", "FPDM_BENCH_MIRROR", "FPDM_BENCH_WEIGHTS"):
         monkeypatch.delenv(var, raising=False)
-    handler.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield handler
-    srv.shutdown()
-    srv.server_close()
+    with loopback_server(root) as knobs:
+        yield knobs
 
 
 def spec_at(url):
@@ -84,11 +48,7 @@ def spec_at(url):
 
 
 def closed_port_url():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there any more
-    return f"http://127.0.0.1:{port}/models/{FILE}"
+    return f"{gone_host()}/models/{FILE}"
 
 
 def target():
@@ -279,7 +239,8 @@ def test_run_under_the_pidm_protocol_fetches_verifies_and_uses_the_inception(ser
     assert server.seen == [(f"/{spec.filename}", None), ("/alexnet-owt-7be5be79.pth", None)]
     fid = results["metrics"]["fid"]
     assert isinstance(fid["value"], float), fid
-    header, row = (next(line for line in res.output.splitlines() if line.startswith(w)) for w in ("model  ", "copy-source  "))
+    lines = res.output.splitlines()
+    header, row = (next(line for line in lines if line.startswith(w)) for w in ("model  ", "copy-source  "))
     assert header.split()[4] == "fid" and float(row.split()[4]) == pytest.approx(fid["value"], abs=0.01)  # printed
 
 
@@ -298,10 +259,104 @@ def test_run_with_a_corrupted_inception_served_installs_nothing(server, served_i
 
 def test_run_with_no_server_gives_na_in_bounded_time(server, served_inception, people64, tmp_path, monkeypatch):
     spec, _ = served_inception
-    monkeypatch.setenv("FPDM_BENCH_MIRROR", closed_port_url().rsplit("/models/", 1)[0])
+    monkeypatch.setenv("FPDM_BENCH_MIRROR", gone_host())
     t0 = time.monotonic()
     res, results = run_pidm_protocol(people64, tmp_path / "run")
     assert time.monotonic() - t0 < 120  # the whole run; the refused connection itself is immediate
     assert results["metrics"]["fid"]["value"] is None and "cannot fetch" in results["metrics"]["fid"]["unavailable"]
     assert any(spec.filename in line and "cannot fetch" in line for line in res.output.splitlines()), res.output
     assert not (W.hub_dir() / spec.filename).exists()
+
+
+# --- a transformers-layout folder (DINOv2) comes through huggingface_hub, whose endpoint is HF_ENDPOINT ---
+
+class FakeHub(BaseHTTPRequestHandler):
+    """The three kinds of request huggingface_hub's snapshot_download makes (revision info, the file
+    tree, each file by revision), answered for one repo from a dict of files."""
+
+    repo, files, commit = "facebook/dinov2-large", {}, "0" * 40
+
+    def _send(self, body: bytes | None, content_type="application/octet-stream"):
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("X-Repo-Commit", self.commit)
+        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path.startswith(f"/api/models/{self.repo}/tree/"):
+            tree = [{"type": "file", "path": f, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                    for f, d in self.files.items()]
+            return self._send(json.dumps(tree).encode(), "application/json")
+        if path.startswith(f"/api/models/{self.repo}/revision/"):
+            info = {"id": self.repo, "sha": self.commit, "siblings": [{"rfilename": f} for f in self.files]}
+            return self._send(json.dumps(info).encode(), "application/json")
+        prefix = f"/{self.repo}/resolve/"
+        name = path[len(prefix):].split("/", 1)[-1] if path.startswith(prefix) else None
+        return self._send(self.files.get(name))
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+FETCH_DINOV2 = """
+import json, sys
+from fpdm_bench import weights as W
+from fpdm_bench.metrics.fd_dinov2 import DINOV2
+path = W.find(DINOV2)
+from transformers import Dinov2Model
+net = Dinov2Model.from_pretrained(path)
+print(json.dumps({"path": str(path), "hidden": net.config.hidden_size}))
+"""
+
+
+def test_dinov2_fetches_through_huggingface_hub(tmp_path):
+    """`weights fetch`/first use of FD-DINOv2 with a (fake) Hub at HF_ENDPOINT: the folder lands in the
+    Hugging Face cache and loads; with the Hub gone, one line naming the repo, in bounded time."""
+    import os
+    import subprocess
+    import sys
+    from http.server import ThreadingHTTPServer
+
+    import torch
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-dinov2"
+    Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_ratio=2,
+                             patch_size=14, image_size=56)).save_pretrained(folder)
+    files = {f: (folder / f).read_bytes() for f in ("config.json", "model.safetensors")}
+    hub = type("Hub", (FakeHub,), {"files": files})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), hub)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "t"),
+           "HF_ENDPOINT": f"http://127.0.0.1:{srv.server_address[1]}"}
+    for var in ("FPDM_BENCH_OFFLINE", "FPDM_BENCH_MIRROR", "FPDM_BENCH_WEIGHTS", "HF_HUB_CACHE"):
+        env.pop(var, None)
+    try:
+        out = subprocess.run([sys.executable, "-c", FETCH_DINOV2], env=env, capture_output=True, text=True,
+                             timeout=120)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["hidden"] == 32 and got["path"].startswith(str(tmp_path / "hf"))
+    assert {p.name for p in (tmp_path / "hf").rglob("*") if p.is_file() and "snapshots" in p.parts} >= set(files)
+
+    env["HF_ENDPOINT"] = gone_host()  # the Hub is gone: n/a with the reason, in bounded time
+    env["HF_HOME"] = str(tmp_path / "hf2")
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "fpdm_bench", "weights", "fetch", "dinov2"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and time.monotonic() - t0 < 60
+    assert "facebook/dinov2-large" in out.stderr and "Traceback" not in out.stderr

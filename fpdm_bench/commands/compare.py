@@ -3,7 +3,8 @@
 For every metric both runs report: the difference new - base, its 95 % CI and a verdict, better /
 no change / WORSE. WORSE needs both the CI to exclude 0 on the bad side and the difference to exceed
 the metric's tolerance. The CI comes from the paired bootstrap of per-pair differences (per-sample
-metrics), the joint bootstrap of stored features (FID, KID), FID∞ when the runs scored different
+metrics), the paired bootstrap of per-video differences (sequence metrics), the joint bootstrap of
+stored features (FID, KID, precision/recall/density/coverage), FID∞ when the runs scored different
 numbers of images, or, for runs without per-sample data, the two results.json CIs. The statistics
 live in :mod:`fpdm_bench.stats` (see :mod:`fpdm_bench.stats.comparison` for which CI a metric gets and
 :mod:`fpdm_bench.stats.verdict` for the rule and the tolerances).
@@ -22,8 +23,6 @@ import sys
 from pathlib import Path
 
 import click
-
-from fpdm_bench.errors import BenchError
 
 
 def compare_results(base, cand, rtol: float | None = None, atol: float | None = None, **options) -> list[dict]:
@@ -58,12 +57,14 @@ def compare_results(base, cand, rtol: float | None = None, atol: float | None = 
 @click.option("--resamples", type=int, default=2000, show_default=True,
               help="Paired-bootstrap resamples for the per-sample metrics.")
 @click.option("--set-replicates", type=int, default=50, show_default=True,
-              help="Joint-bootstrap replicates for FID/KID on stored features.")
+              help="Joint-bootstrap replicates for the set metrics on stored features (FID, KID, PRDC).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap.")
 @click.option("--no-features", is_flag=True,
-              help="FID/KID from the results.json CIs only (skip the feature bootstrap and FID∞).")
+              help="Set metrics (FID, KID, PRDC) from the results.json CIs only (skip the feature bootstrap and FID∞).")
 @click.option("--no-fid-inf", is_flag=True, help="Do not compute FID∞ when the runs scored the same number of images.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "csv"]), default="text", show_default=True,
+              help="text: the table and notes; markdown: a CI summary; json: everything; csv: one row per metric "
+                   "(the columns of fpdm_bench.api.compare's DataFrame). A FAIL line goes to stderr in every format.")
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False),
               help="Also append the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY, a PR comment body).")
 def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exact, no_ci, resamples, set_replicates,
@@ -71,29 +72,28 @@ def compare_cmd(baseline, candidate, tolerance, tolerance_file, rtol, atol, exac
     """Regression check: compare CANDIDATE (new) with BASELINE (run folders or results.json files).
 
     \b
-    Per metric: the difference, its 95 % CI (paired bootstrap over pairs, joint bootstrap of the
-    stored FID/KID features, FID∞ when the numbers of images differ) and a verdict:
+    Per metric: the difference, its 95 % CI (paired bootstrap over pairs, or over videos for the
+    sequence metrics; joint bootstrap of the stored features for FID, KID and precision/recall/
+    density/coverage; FID∞ when the numbers of images differ) and a verdict:
       WORSE      the CI excludes 0 on the bad side and |difference| > tolerance
       better     the same on the good side
       no change  otherwise
     Exit status 1 when a metric is WORSE (or differs at all, with --exact).
     """
+    from fpdm_bench.api import comparison
     from fpdm_bench.stats import summary
-    from fpdm_bench.stats import verdict as V
-    from fpdm_bench.stats.comparison import Options, compare_runs
 
-    tolerances = V.load_file(tolerance_file) if tolerance_file else {}
-    tolerances.update(V.parse_spec(tolerance))
-    if resamples < 2 or set_replicates < 2:
-        raise BenchError("--resamples and --set-replicates need at least 2")
-    opts = Options(tolerances=tolerances, rtol=rtol, atol=atol, resamples=resamples, set_replicates=set_replicates,
-                   seed=seed, features=not no_features, fid_infinity=not no_fid_inf, use_ci=not no_ci)
-    c = compare_runs(baseline, candidate, opts, labels=(baseline, candidate))
-    if not c.rows:
-        raise BenchError("the two results have no metric in common")
+    c = comparison(baseline, candidate, tolerance=tolerance, tolerance_file=tolerance_file, rtol=rtol, atol=atol,
+                   resamples=resamples, set_replicates=set_replicates, seed=seed, features=not no_features,
+                   fid_infinity=not no_fid_inf, use_ci=not no_ci)
     failed = bool(c.failures(exact))
     if fmt == "text":  # the last line, OK or FAIL, goes to stdout or (FAIL) stderr, as it always did
         click.echo(summary.text(c, exact, with_headline=False))
+    elif fmt == "csv":
+        from fpdm_bench.io import csv_text
+        from fpdm_bench.stats.comparison import COLUMNS
+
+        click.echo(csv_text(c.records(), COLUMNS), nl=False)
     else:
         click.echo((summary.markdown if fmt == "markdown" else summary.as_json)(c, exact).rstrip("\n"))
     if markdown_file:

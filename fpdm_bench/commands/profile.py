@@ -4,8 +4,6 @@ The measurement itself is fpdm_bench.profile (see its docstring); this is the co
 """
 from __future__ import annotations
 
-import json
-
 import click
 
 from fpdm_bench.commands.options import existing_data_root, parse_key_values, valid_device
@@ -71,20 +69,15 @@ def profile_cmd(model, dataset, data_root, split, checkpoint, model_arg, batch_s
     \b
     Keep the machine otherwise idle; set OMP_NUM_THREADS to fix the CPU threads (recorded).
     """
-    import torch
+    from fpdm_bench.api import profile
+    from fpdm_bench.profile import format_table, parse_int_list
 
-    from fpdm_bench.io import atomic_write_text
-    from fpdm_bench.profile import ProfileConfig, format_table, parse_int_list, profile
-
-    cfg = ProfileConfig(model=model, dataset=dataset, data_root=data_root, split=split, checkpoint=checkpoint,
-                        model_args=parse_key_values(model_arg, "--model-arg"),
-                        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
-                        steps=parse_int_list(steps, "--steps") if steps is not None else None,
-                        dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                        repeats=repeats, warmup=warmup, protocol=protocol, seed=seed, metric_pass=not no_metrics)
-    report = profile(cfg, log=lambda m: click.echo(m, err=True))
-    if out:
-        atomic_write_text(out, json.dumps(report, indent=2, default=str) + "\n")
+    report = profile(model, out=out, dataset=dataset, data_root=data_root, split=split, checkpoint=checkpoint,
+                     model_args=parse_key_values(model_arg, "--model-arg"),
+                     batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
+                     steps=parse_int_list(steps, "--steps") if steps is not None else None, dtype=dtype,
+                     device=device, repeats=repeats, warmup=warmup, protocol=protocol, seed=seed,
+                     metric_pass=not no_metrics, log=lambda m: click.echo(m, err=True))
     click.echo(format_table(report))
     if out:
         click.echo(f"report: {out}", err=True)

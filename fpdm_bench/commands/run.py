@@ -29,16 +29,11 @@ def run_cmd(steps, guidance, scheduler, **options):
     rank 0 writes results.json:
       torchrun --nproc_per_node 8 $(which fpdm-bench) run --model fpdm --dataset deepfashion --out runs/df
     """
-    import torch
-
+    from fpdm_bench.api import run
     from fpdm_bench.report import format_table
-    from fpdm_bench.runner import run
 
     values = config_values(RunConfig, options)
-    values["model_args"] = {**values["model_args"], **{k: v for k, v in (("steps", steps), ("guidance", guidance),
-                                                                         ("scheduler", scheduler)) if v is not None}}
-    values["device"] = values["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
-    results = run(RunConfig(**values), log=lambda m: click.echo(m, err=True))
+    results = run(**values, steps=steps, guidance=guidance, scheduler=scheduler, log=lambda m: click.echo(m, err=True))
     if results is not None:
         click.echo(format_table([results]))
         click.echo(f"results: {Path(values['out']) / 'results.json'}", err=True)

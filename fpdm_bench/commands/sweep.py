@@ -50,18 +50,15 @@ def sweep_cmd(models, perturbations, severities, out, **options):
     cell. The long-format table (model, perturbation, severity, metric, value, ci95) goes to
     OUT/sweep.csv and OUT/sweep.json; a summary is printed.
     """
-    import torch
-
-    from fpdm_bench.sweep import format_sweep, sweep
+    from fpdm_bench.api import sweep
+    from fpdm_bench.sweep import format_sweep
 
     try:
         sevs = [int(s) for s in _names(severities, "--severities")]
     except ValueError:
         raise BenchError(f"--severities: expected integers 0-5, got {severities!r}") from None
     values = config_values(RunConfig, options)  # the settings every cell's run shares
-    values["device"] = values["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
-    base = RunConfig(model="", out="", **values)
-    rows = sweep(base, _names(models, "--model"), _names(perturbations, "--perturb"), sevs, out,
-                 log=lambda m: click.echo(m, err=True))
+    rows = sweep(_names(models, "--model"), _names(perturbations, "--perturb"), out, sevs,
+                 log=lambda m: click.echo(m, err=True), **values)
     click.echo(format_sweep(rows, summary_metrics(rows)))
     click.echo(f"table: {out}/sweep.csv", err=True)

@@ -22,6 +22,11 @@ class PairRecord:
     pair_id: str
     source: str  # image key (file name as the annotation names it)
     target: str
+    # A dataset of video frames declares the target's video and its position in it (frame order), so
+    # the sequence metrics can group pairs into videos (fpdm_bench.sequences); None: not a video frame.
+    # Not part of pairs_sha256 (the pairs are the same pairs whether or not they are grouped).
+    sequence: str | None = None
+    frame: int | None = None
 
 
 def pair_id_for(source: str, target: str) -> str:

@@ -12,7 +12,9 @@ Layout (the release's frame folders and corpus files, plus one keypoint file per
 Pairs follow FPDM's PHOENIX test: each video's first frame is the source for every frame of that
 video, the first frame included (FPDM's README: 642 test videos give 64,627 pairs, the number of
 test frames), so a video of F frames gives F pairs. FID reference: the test frames (FPDM's eval
-script defaults to ``FID_real_dataset = 'test'``).
+script defaults to ``FID_real_dataset = 'test'``). Each pair declares its video (``sequence``) and
+its target's place in it (``frame``: the index in the keypoint file's frame list; in FPDM's layout,
+the rank of the file name in its folder), which the sequence metrics group by.
 
 FPDM itself stores sign data differently (its ``A1.*`` scripts): ``{split}_pairs_data.json`` like
 its DeepFashion layout, and one ``pose/<...>.txt`` per frame with 133 ``x y`` lines, 0 = missing, in
@@ -197,7 +199,7 @@ def _open_phoenix_layout(ds: Phoenix, skip_bad: bool) -> None:
         if missing and not skip_bad:
             raise DataError(ds.image_path(f"{video}/{missing[0]}"), f"frame not found (listed in {jpath})")
         first = f"{video}/{frames[0]}"
-        for f, p, s in zip(frames, xy, score):
+        for index, (f, p, s) in enumerate(zip(frames, xy, score)):  # index: the frame's place in the video
             key = f"{video}/{f}"
             ds._keypoints[key], ds.scores[key] = p, s
             pid = f"{frame_id(video, frames[0])}_2_{frame_id(video, f)}"
@@ -207,7 +209,7 @@ def _open_phoenix_layout(ds: Phoenix, skip_bad: bool) -> None:
             if pid in seen:  # only possible when sanitising merged two names
                 raise DataError(jpath, f"pair id {pid} is also produced by {seen[pid]}")
             seen[pid] = str(jpath)
-            ds.pairs.append(PairRecord(pid, first, key))
+            ds.pairs.append(PairRecord(pid, first, key, sequence=video, frame=index))
 
 
 def _open_fpdm_layout(ds: Phoenix, skip_bad: bool, pose_size: tuple[int, int]) -> None:
@@ -220,6 +222,7 @@ def _open_fpdm_layout(ds: Phoenix, skip_bad: bool, pose_size: tuple[int, int]) -
     entries = read_fpdm_pairs(pairs_json, entry_problems)
     for err in entry_problems or []:
         ds.skip(None, err)
+    place = frame_order(tgt for _, _, tgt in entries)
     for i, src, tgt in entries:
         for rel in (src, tgt):
             if rel in ds._keypoints or rel in bad:
@@ -243,8 +246,21 @@ def _open_fpdm_layout(ds: Phoenix, skip_bad: bool, pose_size: tuple[int, int]) -
         if reason:
             ds.skip(pid, reason)
             continue
-        ds.pairs.append(PairRecord(pid, src, tgt))
+        ds.pairs.append(PairRecord(pid, src, tgt, *place[tgt]))
     ds.check_pairs(pairs_json, skip_bad=skip_bad)
+
+
+def frame_order(targets) -> dict[str, tuple[str, int]]:
+    """FPDM's layout names no frame order: a target's video is its folder, and its place is its rank
+    among the video's targets by file name, numbers compared as numbers (images0002 < images0010)."""
+    by: dict[str, list[str]] = {}
+    for t in dict.fromkeys(targets):
+        by.setdefault(str(Path(t).parent), []).append(t)
+
+    def natural(t):
+        return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", Path(t).name)]
+
+    return {t: (video, k) for video, ts in by.items() for k, t in enumerate(sorted(ts, key=natural))}
 
 
 def open_phoenix(root: Path, split: str = "test", size: tuple[int, int] | None = None, skip_bad: bool = False,

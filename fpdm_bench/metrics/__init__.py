@@ -3,6 +3,7 @@
 They are registered through the ``fpdm_bench.metrics`` entry points (pyproject.toml) and found by
 name through ``METRICS`` (did-you-mean on typos).
 """
-from fpdm_bench.metrics.base import METRICS, Metric, MetricContext, MetricUnavailable, PairedMetric, SetMetric
+from fpdm_bench.metrics.base import (METRICS, Metric, MetricContext, MetricUnavailable, PairedMetric, SequenceMetric,
+                                     SetMetric)
 
-__all__ = ["METRICS", "Metric", "MetricContext", "MetricUnavailable", "PairedMetric", "SetMetric"]
+__all__ = ["METRICS", "Metric", "MetricContext", "MetricUnavailable", "PairedMetric", "SequenceMetric", "SetMetric"]

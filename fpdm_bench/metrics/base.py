@@ -6,8 +6,10 @@ its tables, figures, comparisons and weight files work like the built-ins'. It d
 
 - ``name``: its registry name (what a protocol writes), ``higher_is_better`` and ``kind``:
   ``paired`` (each generated image against its target; one value per sample, kept in dataset order
-  so every mean gets a bootstrap CI) or ``set`` (the distribution of generated images against a
-  reference set of real images, through a feature network);
+  so every mean gets a bootstrap CI), ``set`` (the distribution of generated images against a
+  reference set of real images, through a feature network) or ``sequence`` (the frames of one video
+  against its ground-truth frames, in frame order: one value per video, averaged with a CI over
+  videos; datasets that declare no videos leave it out);
 - ``weights``: the weight files it needs, as :class:`fpdm_bench.weights.WeightSpec` records (metrics
   sharing a network refer to one record: FID and KID use ``metrics.inception.INCEPTION_WEIGHTS``);
   ``fpdm-bench weights`` lists the weights of every registered metric;
@@ -35,7 +37,10 @@ and how statistics treat it:
   difference of two runs: ``"paired"`` (:data:`PAIRED_BOOTSTRAP`: a paired bootstrap of the
   per-sample differences), ``"frechet"`` (:data:`FRECHET_BOOTSTRAP`: a joint bootstrap of the stored
   features with a Fréchet distance per replicate, plus FID∞), ``"kid"`` (:data:`KID_BOOTSTRAP`: a
-  joint bootstrap of the stored features with the KID estimator), None (the two results.json CIs);
+  joint bootstrap of the stored features with the KID estimator), ``"prdc"`` (:data:`PRDC_BOOTSTRAP`:
+  a joint bootstrap of the stored features with the k-NN balls fixed), ``"sequence"``
+  (:data:`SEQUENCE_BOOTSTRAP`: a paired bootstrap of the per-video differences kept in
+  ``sequences.jsonl``), None (the two results.json CIs);
 
 and implements ``update`` (a batch), ``merge`` (another process's or shard's state) and
 ``compute`` → ``{key: {"value", "ci95", "n", ...}}``. Settings come from the protocol
@@ -51,6 +56,7 @@ Metrics are registered through the ``fpdm_bench.metrics`` entry-point group (``n
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -68,6 +74,8 @@ METRICS = Registry("metric", entry_point_group="fpdm_bench.metrics")
 PAIRED_BOOTSTRAP = "paired"
 FRECHET_BOOTSTRAP = "frechet"
 KID_BOOTSTRAP = "kid"
+PRDC_BOOTSTRAP = "prdc"
+SEQUENCE_BOOTSTRAP = "sequence"
 
 
 class MetricUnavailable(Exception):
@@ -116,7 +124,7 @@ class Metric:
     sweep_summary: ClassVar[bool] = False
     #: the value depends on the number of images (never ranked across different n)
     depends_on_n: ClassVar[bool] = False
-    #: how compare resamples a difference: PAIRED_BOOTSTRAP, FRECHET_BOOTSTRAP, KID_BOOTSTRAP or None
+    #: how compare resamples a difference: PAIRED_BOOTSTRAP, FRECHET_BOOTSTRAP, KID_BOOTSTRAP, PRDC_BOOTSTRAP, … or None
     resample: ClassVar[str | None] = None
     drop_remainder: int = 0  # k > 0: the last N % k images (in the protocol's file order) are left out
     view: dict | None = None  # the protocol's extra resize for this metric (see protocols.apply.apply_view)
@@ -254,6 +262,52 @@ class SetMetric(Metric):
 
     def reference_drops(self) -> tuple[int, ...]:
         return ()
+
+
+class SequenceMetric(Metric):
+    """One value per video: its generated frames against its ground-truth frames, in frame order.
+
+    The scorer (:mod:`fpdm_bench.sequences`) calls ``update(video, runs)`` once per video, in
+    dataset order, with the video's runs of consecutive frames (a pair the run did not score splits
+    a video in two): ``runs`` is a list of (generated, target) tensors [F, 3, H, W] in [0, 1], prepared
+    as the paired metrics' images. Subclasses implement ``transitions(generated, target)``: one value
+    per consecutive pair of frames (t-1, t) of a run, [F-1]. A video's value is the mean of its
+    transitions (a video without one has no value and is not counted); ``compute`` averages the
+    videos' values with a bootstrap 95 % CI over videos (``n`` = videos), so a long video weighs as
+    much as a short one, and ``compare`` bootstraps the per-video differences (``sequences.jsonl``).
+    """
+
+    kind = "sequence"
+    resample = SEQUENCE_BOOTSTRAP
+
+    def __init__(self, key: str | None = None):
+        super().__init__(key)
+        self.values: dict[str, float] = {}  # video -> value, in the order the videos were added
+
+    def transitions(self, generated: torch.Tensor, target: torch.Tensor):
+        raise NotImplementedError
+
+    def update(self, video: str, runs: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+        """Score one video: ``{"value": mean of its transitions or None, "per_frame": one entry per
+        frame, in order: the transition from the frame before, None where there is none (the first
+        frame of each run)}``."""
+        per_run = [np.asarray(self.transitions(g, t), np.float64).reshape(-1) if len(g) > 1 else np.zeros(0)
+                   for g, t in runs]
+        per_frame = [v for r in per_run for v in (None, *map(float, r))]
+        flat = np.concatenate(per_run) if per_run else np.zeros(0)
+        if flat.size == 0:
+            return {"value": None, "per_frame": per_frame}
+        self.values[video] = math.fsum(flat.tolist()) / flat.size
+        return {"value": self.values[video], "per_frame": per_frame}
+
+    def merge(self, other: "SequenceMetric") -> None:
+        self.values.update(other.values)
+
+    def compute(self) -> dict[str, dict]:
+        """{key: {value, ci95, n (videos), metric, unit}}; {} when no video had two consecutive frames."""
+        if not self.values:
+            return {}
+        return {self.key: {**summarize(list(self.values.values())), "metric": self.name, "unit": "videos"}}
 
 
 def remainder(n: int, k: int) -> int:

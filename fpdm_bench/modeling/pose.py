@@ -236,11 +236,22 @@ def draw_fpdm_skeleton(canvas_kp: np.ndarray, canvas: tuple[int, int], stickwidt
 
 
 def pil_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 -> (H, W) with PIL's bicubic resize (the official ``Image.resize(..., BICUBIC)``)."""
+    """RGB uint8 -> (H, W) with PIL's bicubic resize as Pillow 10.3 (the official pin) computes it.
+
+    Pillow resizes in two 8-bit passes. 10.3 always runs the horizontal pass first; later releases
+    (13.0 here) pick the order, and since each pass rounds to 8 bits the other order moves values by
+    up to ~20 levels (measured on 256x176 -> 224x224 and 1101x750 -> 512x512). Two single-axis resizes,
+    width first, give 10.3's result under any Pillow (each runs exactly one pass with the same weights).
+    """
     h, w = int(size[0]), int(size[1])
     if img.shape[:2] == (h, w):
         return img
-    return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+    out = Image.fromarray(img)
+    if out.width != w:
+        out = out.resize((w, out.height), Image.BICUBIC)
+    if out.height != h:
+        out = out.resize((w, h), Image.BICUBIC)
+    return np.asarray(out)
 
 
 def render_skeleton_fpdm(kp: np.ndarray, frame: tuple[int, int], canvas: tuple[int, int] | None = None,

@@ -214,3 +214,51 @@ STANDARD_DINOV2 = STANDARD.with_changes(
     notes=STANDARD.notes + " fd_dinov2: Fréchet distance on DINOv2 ViT-L/14 CLS features (needs the "
           "facebook/dinov2-large folder, see `fpdm-bench weights`); same reference set as FID.",
 )
+
+STANDARD_PLUS = STANDARD_DINOV2.with_changes(
+    name="standard-plus",
+    description="standard-dinov2 plus precision/recall/density/coverage (on FID's Inception features) and CMMD",
+    source="standard-dinov2 + clovaai/generative-evaluation-prdc prdc/prdc.py (PRDC) + google-research/"
+           "google-research cmmd/ (CMMD)",
+    metrics={**STANDARD_DINOV2.metrics, "prdc": {"backbone": "fid-inception", "nearest_k": 5}, "cmmd": {}},
+    citations={**STANDARD_DINOV2.citations,
+               "prdc": "clovaai/generative-evaluation-prdc prdc/prdc.py compute_prdc (k-NN radii = the (k+1)-th "
+                       "smallest distance, itself included; strict <); nearest_k 5: Naeem et al. 2020's default",
+               "cmmd": "google-research/google-research cmmd/distance.py (_SIGMA 10, _SCALE 1000, biased MMD²), "
+                       "cmmd/embedding.py (vit_l14_336px, CLIP mean/std), cmmd/io_util.py (centre crop, PIL bicubic "
+                       "336)"},
+    notes=STANDARD_DINOV2.notes + " prdc: precision, recall, density and coverage (k = 5) of the generated images' "
+          "FID Inception features (the features FID and KID use, extracted once) against FID's reference set (every "
+          "reference image up to 10,000, else 10,000 evenly spaced, KID's subset). cmmd: MMD of L2-normalised CLIP "
+          "ViT-L/14@336 embeddings, Gaussian kernel sigma 10, x1000 (needs the openai/clip-vit-large-patch14-336 "
+          "folder, see `fpdm-bench weights`); same reference set.",
+)
+
+# Video datasets (PHOENIX): line numbers thunil/TecoGAN @bc747a4, universome/stylegan-v @3fecd69.
+PHOENIX = STANDARD.with_changes(
+    name="phoenix",
+    description="PHOENIX videos: standard's metrics (what the PHOENIX bench scores) plus the sequence metrics "
+                "over each video's frames: flicker, TecoGAN's tOF and tLP, FVD on 16-frame clips",
+    source="standard + thunil/TecoGAN metrics.py (tOF, tLP) + universome/stylegan-v "
+           "src/metrics/frechet_video_distance.py (FVD's I3D and its arguments)",
+    metrics={**STANDARD.metrics, "fvd": {"clip_length": 16, "clip_stride": 16}, "flicker": {},
+             "tof": {"crop": "tecogan"}, "tlp": {"net": "alex", "crop": "tecogan"}},
+    citations={**STANDARD.citations,
+               "tof": "thunil/TecoGAN metrics.py:136-137,144-145 (8-bit RGB -> cv2 RGB2GRAY), 147-148 "
+                      "(cv2.calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)), 149-150 + 77-92 "
+                      "(crop_8x8), 151,166-168 (mean over pixels of the L2 norm of the flow difference)",
+               "tlp": "thunil/TecoGAN metrics.py:115 (LPIPS net-lin alex), 174-175 (crop_8x8), 194-200 "
+                      "(|LPIPS(y_t-1, y_t) - LPIPS(g_t-1, g_t)|, printed x100; not scaled here)",
+               "fvd": "universome/stylegan-v src/metrics/frechet_video_distance.py:19-23 (i3d_torchscript.pt, "
+                      "rescale=True, resize=True, return_features=True), 54-56 (Fréchet distance); "
+                      "src/metrics/metric_utils.py:122-127 (population covariance), 231-245 (uint8 clips "
+                      "[b, c, t, h, w] to the detector); 16-frame clips (FVD16)"},
+    notes=STANDARD.notes + " Sequence metrics (datasets whose pairs declare a video and a frame order; elsewhere "
+          "n/a with the reason): computed when the run's results are written, from the stored frames and the "
+          "ground-truth frames at the evaluation size, per video in frame order, then averaged over videos with a "
+          "bootstrap 95 % CI over videos (FVD: one distance over all clips, CI by resampling videos). flicker: mean "
+          "|(g_t - g_t-1) - (y_t - y_t-1)|; tof: TecoGAN's tOF with its Farneback flow (OpenCV, no download); "
+          "tlp: TecoGAN's tLP with the LPIPS alex weights (n/a without them, as LPIPS); fvd: non-overlapping "
+          "16-frame clips, StyleGAN-V's TorchScript I3D (n/a without i3d_torchscript.pt). TecoGAN leaves out the "
+          "first and last two frames of its clips (cutfr = 2); here every consecutive pair counts.",
+)

@@ -10,6 +10,8 @@ stage1_eval.json; also ``stage1=``). What is made, one module per kind:
                  curves.py     robustness-<metric>.png/.pdf/.svg from sweeps
                  timing.py     timing-stages / timing-steps from profiles
                  stage1.py     stage1-ranking from a stage-1 evaluation
+    videos/      videos.py     for datasets of video frames (PHOENIX): video-<k>-<id>.webp animations,
+                               and figures/video-<k>-<id>-per-frame.* metric curves per frame
     index.html   html.py       every table and figure, relative links only, no script
     report.json                the artefacts, their files and the options used
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from fpdm_bench.errors import BenchError, DataError
 from fpdm_bench.reporting.tables import Row, group_key
 
-__all__ = ["build_report", "classify", "is_floor", "parse_labels"]
+__all__ = ["build_report", "classify", "is_floor", "parse_labels", "run_groups"]
 
 
 def is_floor(model: str, floors=None) -> bool:
@@ -142,6 +144,19 @@ def _labels(rows: list[Row]) -> None:
             r.label = f"{label} ({where.name if where else '?'})"
 
 
+def run_groups(paths, floors=None, labels: dict[Path, str] | None = None) -> list[list[Row]]:
+    """The runs at ``paths`` (run directories or results.json files) as the report's tables hold
+    them: one group per (dataset, split, protocol, perturbation, pairs), in the order given; each run
+    named by its label (``labels``: what ``parse_labels`` returns; unique within a table) and marked
+    floor or not (``floors``: see ``is_floor``)."""
+    rows = [_run_row(Path(p), floors, labels) for p in paths]
+    _labels(rows)
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(group_key(r.results), []).append(r)
+    return list(groups.values())
+
+
 def _prepare(out: Path, force: bool) -> Path:
     """A fresh temporary sibling folder of ``out``; refuses to replace a folder that is not a report."""
     if out.exists():
@@ -159,14 +174,18 @@ def _prepare(out: Path, force: bool) -> Path:
 def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, rows: int = 6,
                  baseline: str | None = None, k: int = 4, sample_metric: str | None = None,
                  cell_height: int | None = None, floors=None, title: str | None = None, force: bool = False,
-                 seed: int = 0, command: str = "fpdm-bench report", labels=None, log=print) -> dict:
+                 seed: int = 0, command: str = "fpdm-bench report", labels=None, videos: int = 4,
+                 video_fps: float | None = None, log=print) -> dict:
     """Write the report of ``inputs`` to ``out``; returns the manifest (report.json). ``labels``: the
     name each run goes by in tables and figures, as ``RUN=NAME`` strings (``--label``) or a
     {run: name} dict (see ``parse_labels``); runs without one go by their model name. ``floors``:
     the models shown below the tables' rule and never ranked; None: the registered floors
-    (``fpdm_bench.models.floor_names()``)."""
+    (``fpdm_bench.models.floor_names()``). ``videos``: for runs on a dataset of video frames, how
+    many videos get an animation and a per-frame figure (the first in dataset order; 0: none),
+    played at ``video_fps`` (default ``videos.FPS``)."""
     from fpdm_bench import __version__
-    from fpdm_bench.reporting import curves, grid, html, per_sample, stage1 as stage1_mod, tables, timing
+    from fpdm_bench.reporting import (curves, grid, html, per_sample, stage1 as stage1_mod, tables, timing,
+                                      videos as videos_mod)
 
     out = Path(out)
     kinds: dict[str, list[Path]] = {"run": [], "sweep": [], "profile": [], "stage1": []}
@@ -181,18 +200,16 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
     if isinstance(labels, dict):
         labels = list(labels.items())
     given = parse_labels(labels, kinds["run"])
-    run_rows = [_run_row(p, floors, given) for p in kinds["run"]]
-    _labels(run_rows)
-    groups: dict[tuple, list[Row]] = {}
-    for r in run_rows:
-        groups.setdefault(group_key(r.results), []).append(r)
+    groups = run_groups(kinds["run"], floors, given)
+    run_rows = [r for g in groups for r in g]
 
     tmp = _prepare(out, force)
     try:
         arts = []
+        colours: dict[str, str] = {}
         if groups:
-            arts += tables.write_tables(list(groups.values()), tmp / "tables", seed=seed, log=log)
-            first = next((g for g in groups.values() if any(r.run_dir for r in g)), None)
+            arts += tables.write_tables(groups, tmp / "tables", seed=seed, log=log)
+            first = next((g for g in groups if any(r.run_dir for r in g)), None)
             if len(groups) > 1 and first:
                 log("grid and per-sample view: drawn for the first group of runs with samples only "
                     f"({first[0].results.dataset}, {first[0].results.protocol})")
@@ -206,7 +223,15 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
                     log(f"grid: {len(arts[-1].meta['pairs'])} pairs x {len(arts[-1].meta['columns'])} columns")
                     arts += per_sample.write_per_sample(with_samples, baseline, tmp, k=k, metric=sample_metric,
                                                         cell_height=cell_height, log=log)
-        colours: dict[str, str] = {}
+            # videos: the first group of runs on a dataset of video frames (one table's runs, same pairs)
+            for g in groups if videos > 0 else ():
+                with_samples = [r for r in g if r.run_dir and (r.run_dir / "samples").is_dir()]
+                got = videos_mod.write_videos(with_samples, tmp, n=videos, cell_height=cell_height,
+                                              fps=video_fps or videos_mod.FPS, sample_metric=sample_metric,
+                                              colours=colours, log=log)
+                arts += got
+                if got:
+                    break
         if kinds["sweep"]:
             arts += curves.write_curves(kinds["sweep"], tmp, log=log, colours=colours)
         if kinds["profile"]:
@@ -225,6 +250,8 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
                                 "seed": seed, "labels": {str(p): given[_run_dir(p)] for p in kinds["run"]
                                            if _run_dir(p) in given}},
                     "artefacts": [a.to_json() for a in arts]}
+        if any(a.section == "videos" for a in arts):  # only then: reports without videos stay as they were
+            manifest["options"].update(videos=videos, video_fps=video_fps or videos_mod.FPS)
         (tmp / "report.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)
         if out.exists():

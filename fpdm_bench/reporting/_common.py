@@ -86,6 +86,17 @@ def style():
     return matplotlib.rc_context(RC)
 
 
+def legend_above(fig, axes) -> None:
+    """One legend above the panels for all of ``axes``: each label once, in the order first drawn."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6))
+
+
 def save_figure(fig, out: Path, stem: str, vector: bool = True) -> tuple[dict[str, str], tuple[int, int]]:
     """Write ``stem``.png (DPI) and, if ``vector``, ``stem``.pdf and ``stem``.svg under ``out``.
     Returns the file names by kind and the PNG's (width, height)."""
@@ -106,6 +117,15 @@ def save_figure(fig, out: Path, stem: str, vector: bool = True) -> tuple[dict[st
             files.update(pdf=f"{stem}.pdf", svg=f"{stem}.svg")
     w, h = fig.get_size_inches()
     return files, (int(round(w * DPI)), int(round(h * DPI)))
+
+
+def records(data) -> list[dict]:
+    """The rows of ``data``: a list of dicts as it is, or a pandas DataFrame's rows with its missing
+    values as None, so the figures of the report and of the Python API (``fpdm_bench.api``) are drawn
+    by one function from the same rows (a frame's rows are the CSV's rows)."""
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame (pandas is not imported here)
+        return data.astype(object).where(data.notna(), None).to_dict("records")
+    return list(data)
 
 
 def slug(text: str) -> str:

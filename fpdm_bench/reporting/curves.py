@@ -12,7 +12,8 @@ from pathlib import Path
 from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.io import write_csv
-from fpdm_bench.reporting._common import WIDTH_2COL, Artefact, model_colour, new_figure, save_figure, slug, style
+from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, legend_above, model_colour, new_figure, records, save_figure, slug,
+                                        style)
 from fpdm_bench.reporting.tables import title
 
 CSV_COLUMNS = ["metric", "perturbation", "model", "severity", "value", "ci95_low", "ci95_high", "n", "level", "unit"]
@@ -52,9 +53,11 @@ def _direction(metric: str) -> bool | None:
         return None
 
 
-def curve_data(rows: list[dict], metric: str) -> list[dict]:
+def curve_data(rows, metric: str) -> list[dict]:
     """The plotted points of one metric: per (perturbation, model, severity), sorted; rows without
-    a finite value are left out."""
+    a finite value are left out. ``rows``: the sweep's rows (sweep.json, or the DataFrame of
+    ``fpdm_bench.api.load_sweep``)."""
+    rows = records(rows)
     out = []
     for r in rows:
         v = r.get("value")
@@ -72,7 +75,8 @@ def curve_data(rows: list[dict], metric: str) -> list[dict]:
 
 
 def build_figure(data: list[dict], metric: str, colours: dict | None = None):
-    """The figure of one metric from ``curve_data`` rows (and nothing else)."""
+    """The figure of one metric from ``curve_data`` rows (a list or a DataFrame; nothing else)."""
+    data = records(data)
     colours = {} if colours is None else colours
     perts = list(dict.fromkeys(d["perturbation"] for d in data))
     models = list(dict.fromkeys(d["model"] for d in data))
@@ -101,13 +105,7 @@ def build_figure(data: list[dict], metric: str, colours: dict | None = None):
             ax.set_title(pert)
             ax.set_xlabel("severity" + (f" ({unit})" if unit else ""))
         axes[0].set_ylabel(title(metric) + arrow)
-        handles, labels = axes[0].get_legend_handles_labels()
-        for ax in axes[1:]:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6))
+        legend_above(fig, axes)
     return fig
 
 

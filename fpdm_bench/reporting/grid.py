@@ -115,9 +115,9 @@ def make_grid(columns: list[tuple[str, list[np.ndarray]]], cell: tuple[int, int]
     n_rows = len(columns[0][1])
     titles = [t for t, _ in columns]
     if font_size:
-        font, size, lines, header = header_layout(titles, widths, font_size, header)
+        font, _, lines, header = header_layout(titles, widths, font_size, header)
     else:
-        font, size, lines = None, None, None
+        font, lines = None, None
     out = Image.new("RGB", (sum(widths), header + h * n_rows), "white")
     draw = ImageDraw.Draw(out)
     x0 = 0

@@ -13,11 +13,12 @@ from pathlib import Path
 from fpdm_bench.reporting._common import DPI, Artefact
 
 SECTIONS = [("tables", "Tables"), ("grid", "Qualitative grid"), ("per_sample", "Per-sample: where two models differ most"),
+            ("videos", "Videos"),
             ("robustness", "Robustness curves"), ("timing", "What each model costs"),
             ("stage1", "Stage-1 similarity ranking")]
 LINK_NAMES = {"md": "Markdown", "tex": "LaTeX", "csv": "data (CSV)", "csv_hist": "histogram data (CSV)",
               "summary_csv": "summary (CSV)", "significance": "significance tests (CSV)", "png": "PNG (300 dpi)",
-              "pdf": "PDF", "svg": "SVG"}
+              "webp": "animated WebP", "gif": "animated GIF", "pdf": "PDF", "svg": "SVG"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1180px;
@@ -58,6 +59,10 @@ def _figure(a: Artefact) -> str:
         scale = 1.5 * 96 / DPI if vector else 1.0
         dims = f' width="{round(w * scale)}" height="{round(h * scale)}"' if w else ""
         img = (f'<a href="{e(a.files["png"])}"><img src="{e(a.files["png"])}" alt="{e(a.title)}"{dims}></a>')
+    elif "webp" in a.files or "gif" in a.files:  # an animation (videos.py): at 1:1, played by the browser, no script
+        w, h = a.meta["size"]
+        src = a.files.get("webp") or a.files["gif"]
+        img = f'<img src="{e(src)}" alt="{e(a.title)}" width="{w}" height="{h}">'
     # a table's notes are part of its HTML; a figure gets its caption
     caption = "" if a.html else f"<figcaption>{e(a.caption)}</figcaption>"
     return (f'<figure id="{e(a.name)}"><h3>{e(a.title)}</h3>{a.html or ""}{img}{caption}{_links(a.files)}</figure>')

@@ -79,6 +79,47 @@ def differences(base: Row, other: Row, key: str) -> list[dict]:
     return out
 
 
+def rank(base: Row, other: Row, key: str, k: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(every pair's row of ``CSV_COLUMNS``, best first, ``shown`` set; the ``k`` pairs most in
+    ``other``'s favour; the ``k`` most in ``base``'s, worst first): the view's CSV and its rows."""
+    diffs = differences(base, other, key)
+    kk = min(k, len(diffs) // 2) or min(k, len(diffs))
+    best, worst = diffs[:kk], diffs[-kk:][::-1] if len(diffs) > kk else []
+    shown = {d["pair_id"]: "best" for d in best} | {d["pair_id"]: "worst" for d in worst}
+    for d in diffs:
+        d["shown"] = shown.get(d["pair_id"], "")
+    return diffs, best, worst
+
+
+def pairing(rows: list[Row], baseline: str | None = None) -> tuple[Row | None, list[Row]]:
+    """The baseline of the view (the run of model or label ``baseline``, else the first model that is
+    not a floor) and the models compared with it, among the runs with per-sample values."""
+    usable = [r for r in rows if r.per_sample()]
+    if baseline:
+        base = next((r for r in usable if r.label == baseline or r.results.model == baseline), None)
+        if base is None:
+            raise BenchError(f"--baseline {baseline}: no run of that model with per-sample values among "
+                             + ", ".join(r.label for r in usable))
+    else:
+        base = next((r for r in usable if not r.floor), None)
+    return base, [r for r in usable if not r.floor and r is not base]
+
+
+#: One row per (run, pair, per-sample metric): the DataFrame of ``fpdm_bench.api.load_samples``.
+SAMPLE_COLUMNS = ["model", "pair_id", "metric", "value", "run"]
+
+
+def sample_rows(row: Row) -> list[dict]:
+    """The per-sample values of a run as rows of ``SAMPLE_COLUMNS``, in the run's order: from its
+    samples*.jsonl, or for the results.json of `score` the per-sample records it holds."""
+    per = row.per_sample()
+    if per is None:
+        per = {r["pair_id"]: r.get("metrics", {}) for r in row.results.data.get("per_sample") or []}
+    run = str(row.results.path) if row.results.path else None
+    return [{"model": row.label, "pair_id": p, "metric": k, "value": v, "run": run}
+            for p, metrics in per.items() for k, v in metrics.items()]
+
+
 LINE_GAP = 4  # px between the lines of a text cell
 TEXT_PAD = 6  # px left clear at each side of a text cell
 
@@ -112,15 +153,7 @@ def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int =
                      cell_height: int | None = None, log=print) -> list[Artefact]:
     out = Path(root) / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    usable = [r for r in rows if r.per_sample()]
-    if baseline:
-        base = next((r for r in usable if r.label == baseline or r.results.model == baseline), None)
-        if base is None:
-            raise BenchError(f"--baseline {baseline}: no run of that model with per-sample values among "
-                             + ", ".join(r.label for r in usable))
-    else:
-        base = next((r for r in usable if not r.floor), None)
-    others = [r for r in usable if not r.floor and r is not base]
+    base, others = pairing(rows, baseline)
     if base is None or not others:
         log("per-sample view: skipped (needs a baseline and another model with samples.jsonl)")
         return []
@@ -129,12 +162,8 @@ def write_per_sample(rows: list[Row], baseline: str | None, root: Path, k: int =
     src = GridSource([base.results] + [o.results for o in others], [base.run_dir] + [o.run_dir for o in others])
     arts = []
     for j, other in enumerate(others, 1):
-        diffs = differences(base, other, key)
-        kk = min(k, len(diffs) // 2) or min(k, len(diffs))
-        best, worst = diffs[:kk], diffs[-kk:][::-1] if len(diffs) > kk else []
-        shown = {d["pair_id"]: "best" for d in best} | {d["pair_id"]: "worst" for d in worst}
-        for d in diffs:
-            d["shown"] = shown.get(d["pair_id"], "")
+        diffs, best, worst = rank(base, other, key, k)
+        kk = len(best)
         picked = best + worst
         native = tuple(src.sample(0, picked[0]["pair_id"]).shape[:2])
         cell = cell_size(native, cell_height)

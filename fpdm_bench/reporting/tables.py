@@ -86,6 +86,7 @@ class Table:
     perturbation: str | None
     hidden: dict[str, str]  # metric key -> why no run has a value
     number: int = 1
+    tested: bool = True  # the significance tests ran (the report always runs them)
 
     # --- text parts shared by the renderers ---------------------------------------------------
     def where(self) -> str:
@@ -135,8 +136,10 @@ def group_key(r: Results) -> tuple:
             r.protocol, r.perturbation or "", r.pairs_sha256 or "")
 
 
-def build_table(rows: list[Row], seed: int = SEED) -> Table:
-    """The table model of runs on the same pairs under the same protocol (see the module doc)."""
+def build_table(rows: list[Row], seed: int = SEED, test: bool = True) -> Table:
+    """The table model of runs on the same pairs under the same protocol (see the module doc).
+    ``test=False`` leaves the significance tests out (no mark; they bootstrap, which a quick look at the
+    numbers does not need)."""
     results = [r.results for r in rows]
     keys = metric_names(results)
     hidden = {}
@@ -159,7 +162,7 @@ def build_table(rows: list[Row], seed: int = SEED) -> Table:
             order = sorted(cand, key=lambda i: -sign * results[i].value(k))
             top = results[order[0]].value(k)
             col.best = {i for i in cand if results[i].value(k) == top}
-            if len(order) >= 2 and len(col.best) == 1:
+            if test and len(order) >= 2 and len(col.best) == 1:
                 col.sig = significance(rows[order[0]], rows[order[1]], k, seed)
                 if col.sig.get("significant"):
                     col.marked = {order[0]}
@@ -170,7 +173,18 @@ def build_table(rows: list[Row], seed: int = SEED) -> Table:
                  n_pairs=first.data.get("dataset", {}).get("n_pairs_run", first.n), pairs_sha256=first.pairs_sha256,
                  protocol=first.protocol,
                  protocol_description=str(proto.get("description", "")) if isinstance(proto, dict) else "",
-                 perturbation=first.perturbation, hidden=hidden)
+                 perturbation=first.perturbation, hidden=hidden, tested=test)
+
+
+def build_tables(groups: list[list[Row]], seed: int = SEED, test: bool = True) -> list[Table]:
+    """One table per group of rows (``fpdm_bench.reporting.run_groups``), numbered from 1 as the
+    report numbers them."""
+    tables = []
+    for n, rows in enumerate(groups, 1):
+        table = build_table(rows, seed, test)
+        table.number = n
+        tables.append(table)
+    return tables
 
 
 def significance(best: Row, second: Row, key: str, seed: int = SEED) -> dict:
@@ -325,19 +339,52 @@ def to_html(table: Table) -> str:
             f'<ul class="notes">{notes}</ul>')
 
 
-def csv_rows(table: Table) -> tuple[list[dict], list[str]]:
-    cols = ["model", "role", "n"]
-    for c in table.columns:
-        cols += [c.key, f"{c.key}_ci95_low", f"{c.key}_ci95_high", f"{c.key}_best", f"{c.key}_significant"]
-    rows = []
+#: The long format of the tables, one row per (run, metric): the DataFrame of ``fpdm_bench.api.load_runs``.
+#: A table's CSV is these rows of one ``table`` pivoted on ``metric`` (``csv_rows``); ``dataset``,
+#: ``split``, ``protocol`` and ``perturbation`` are what the table names under it, ``higher_is_better``
+#: its column's arrow.
+RUN_COLUMNS = ["table", "dataset", "split", "protocol", "perturbation", "model", "role", "n", "metric",
+               "higher_is_better", "value", "ci95_low", "ci95_high", "best", "significant", "run"]
+
+
+def _run_fields(table: Table, i: int) -> dict:
+    r = table.rows[i]
+    return {"model": r.label, "role": "floor" if r.floor else "model", "n": r.results.n}
+
+
+def long_rows(table: Table) -> list[dict]:
+    """The table as rows of ``RUN_COLUMNS``, in the table's order (runs, then metrics): ``best`` 1 for
+    the bold cells, ``significant`` 1 for the marked ones (None when the tests were left out)."""
+    where = {"table": table.number, "dataset": table.dataset, "split": table.split, "protocol": table.protocol,
+             "perturbation": table.perturbation}
+    out = []
     for i, r in enumerate(table.rows):
-        d = {"model": r.label, "role": "floor" if r.floor else "model", "n": r.results.n}
         for c in table.columns:
             entry = r.results.metrics.get(c.key) or {}
             ci = entry.get("ci95") or [None, None]
-            d.update({c.key: entry.get("value"), f"{c.key}_ci95_low": ci[0], f"{c.key}_ci95_high": ci[1],
-                      f"{c.key}_best": int(i in c.best), f"{c.key}_significant": int(i in c.marked)})
-        rows.append(d)
+            out.append({**where, **_run_fields(table, i), "metric": c.key, "higher_is_better": c.up,
+                        "value": entry.get("value"),
+                        "ci95_low": ci[0], "ci95_high": ci[1], "best": int(i in c.best),
+                        "significant": int(i in c.marked) if table.tested else None,
+                        "run": str(r.results.path) if r.results.path else None})
+    return out
+
+
+def csv_rows(table: Table) -> tuple[list[dict], list[str]]:
+    """The table's CSV: ``long_rows`` pivoted, one row per run: model, role, n, then per metric its
+    value, ci95_low, ci95_high, best and significant."""
+    cols = ["model", "role", "n"]
+    for c in table.columns:
+        cols += [c.key, f"{c.key}_ci95_low", f"{c.key}_ci95_high", f"{c.key}_best", f"{c.key}_significant"]
+    long, k = long_rows(table), len(table.columns)
+    rows = []
+    for i in range(len(table.rows)):
+        row = _run_fields(table, i)
+        for d in long[i * k:(i + 1) * k]:
+            m = d["metric"]
+            row.update({m: d["value"], f"{m}_ci95_low": d["ci95_low"], f"{m}_ci95_high": d["ci95_high"],
+                        f"{m}_best": d["best"], f"{m}_significant": d["significant"]})
+        rows.append(row)
     return rows, cols
 
 
@@ -349,9 +396,8 @@ def write_tables(groups: list[list[Row]], out: Path, seed: int = SEED, log=print
     plus significance.csv; returns the artefacts (paths relative to ``out``'s parent)."""
     out.mkdir(parents=True, exist_ok=True)
     arts, sig_rows = [], []
-    for n, rows in enumerate(groups, 1):
-        table = build_table(rows, seed)
-        table.number = n
+    for table in build_tables(groups, seed):
+        n, rows = table.number, table.rows
         stem = f"table{n}-{slug(table.dataset)}-{slug(table.protocol)}" + (
             f"-{slug(table.perturbation)}" if table.perturbation else "")
         (out / f"{stem}.md").write_text(to_markdown(table))

@@ -24,8 +24,8 @@ from fpdm_bench.data.base import read_json
 from fpdm_bench.errors import DataError
 from fpdm_bench.io import write_csv
 from fpdm_bench.models.random_init import label
-from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, model_colour, new_figure, renderer, save_figure,
-                                        style)
+from fpdm_bench.reporting._common import (WIDTH_2COL, Artefact, model_colour, new_figure, records, renderer,
+                                        save_figure, style)
 
 STAGE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
                  "#ccb974", "#64b5cd"]
@@ -135,7 +135,10 @@ def bar_data(profiles: list[dict]) -> list[dict]:
     return out
 
 
-def build_bar_figure(data: list[dict]):
+def build_bar_figure(data):
+    """The latency-per-stage chart from ``bar_data`` rows (a list, or the DataFrame of
+    ``fpdm_bench.api.load_profile_stages``)."""
+    data = records(data)
     bars = list(dict.fromkeys((d["model"], d["steps"], d["batch_size"]) for d in data))
     segments = list(dict.fromkeys(d["segment"] for d in data if d["segment"] != "metric pass"))
     colours = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(segments)}
@@ -189,7 +192,10 @@ def step_data(profiles: list[dict]) -> list[dict]:
     return sorted(out, key=lambda d: (d["model"], d["batch_size"], -1 if d["steps"] is None else d["steps"]))
 
 
-def build_steps_figure(data: list[dict], colours: dict | None = None):
+def build_steps_figure(data, colours: dict | None = None):
+    """The latency-vs-steps chart from ``step_data`` rows (a list, or the DataFrame of
+    ``fpdm_bench.api.load_profiles``)."""
+    data = records(data)
     colours = {} if colours is None else colours
     lines = list(dict.fromkeys((d["model"], d["batch_size"]) for d in data))
     sizes = sorted({d["batch_size"] for d in data})

@@ -5,11 +5,14 @@ two runs hold, as the metric class declares (``Metric.resample``, see ``fpdm_ben
 
 1. ``"paired"`` (per-sample metrics: SSIM, PSNR, MAE, LPIPS, pose, …) of two run directories: the
    paired bootstrap of the per-pair differences over the pairs both runs scored (:mod:`.paired`);
+   ``"sequence"`` (per-video metrics: flicker, tOF, tLP): the same over the videos both runs scored
+   (their sequences.jsonl);
 2. ``"frechet"`` (Fréchet distances: FID, FD-DINOv2) with stored features: the joint bootstrap of the
    difference (:mod:`.setmetric`), plus each run's FID∞ (:mod:`.fid_infinity`) as an extra row
    ``<key>_inf``. When the two runs scored different numbers of images (skipped pairs), raw FIDs are
    not ranked: the verdict is on FID∞ and says so;
 3. ``"kid"`` (KID) with stored features: the joint bootstrap of the difference;
+   ``"prdc"`` (precision, recall, density, coverage) the same, with the k-NN balls fixed (:mod:`.prdc`);
 4. otherwise (``None``; or the data above is not there: results.json files only, runs from before
    features were stored, reference statistics no longer cached): the two results.json CIs, taken as
    independent (wider than a paired interval), with a note saying why; with no CI at all, the fixed
@@ -95,6 +98,16 @@ class Comparison:
         return [r for r in self.rows if (r.gating and r.verdict == V.WORSE)
                 or (exact and not r.exact and r.metric in self.base.results.metrics)]
 
+    def records(self) -> list[dict]:
+        """The rows as ``COLUMNS`` (the CI and the n split in two; no timings, so the same runs always
+        give the same rows): `compare --format csv` and the DataFrame of ``fpdm_bench.api.compare``."""
+        return [{"base_run": self.base.label, "new_run": self.new.label, "metric": r.metric, "base": r.base,
+                 "new": r.new, "delta": r.delta, "ci95_low": r.ci95[0] if r.ci95 else None,
+                 "ci95_high": r.ci95[1] if r.ci95 else None, "tolerance": r.tolerance,
+                 "tolerance_rule": r.tolerance_rule, "verdict": r.verdict, "gating": r.gating, "exact": r.exact,
+                 "higher_is_better": r.higher_is_better, "n_base": r.n[0], "n_new": r.n[1], "method": r.method,
+                 "reason": r.reason} for r in self.rows]
+
     def to_dict(self) -> dict:
         return {"base": self.base.label, "new": self.new.label, "protocol": self.base.results.protocol,
                 "dataset": self.base.results.dataset, "compared_pairs": self.compared_pairs, "changed": self.changed,
@@ -102,6 +115,11 @@ class Comparison:
                 "regressions": [r.metric for r in self.regressions],
                 "settings": {k: v for k, v in asdict(self.options).items() if k != "tolerances"}
                 | {"tolerances": {k: str(v) for k, v in self.options.tolerances.items()}}}
+
+
+#: The long format of a comparison, one row per metric (``Comparison.records``).
+COLUMNS = ["base_run", "new_run", "metric", "base", "new", "delta", "ci95_low", "ci95_high", "tolerance",
+           "tolerance_rule", "verdict", "gating", "exact", "higher_is_better", "n_base", "n_new", "method", "reason"]
 
 
 CONFIG_FIELDS = ("model", "checkpoint", "model_args", "seed", "batch_size", "dtype", "device", "limit", "split",
@@ -132,6 +150,7 @@ class _Comparer:
         self.b, self.c, self.o = base, new, options
         self.notes: list[str] = []
         self.match = None
+        self._prdc: dict = {}  # protocol key -> the joint bootstrap of its four outputs (or why not)
         sb, sc = base.pair_status(), new.pair_status()
         if sb is not None and sc is not None:
             self.match = match_pairs(sb, sc)
@@ -173,18 +192,23 @@ class _Comparer:
         if not (math.isfinite(bv) and math.isfinite(cv)):
             delta = 0.0 if bv == cv else cv - bv
             return [self.row(key, bv, cv, delta, None, "not finite: compared by value", up, n)]
-        from fpdm_bench.metrics.base import FRECHET_BOOTSTRAP, KID_BOOTSTRAP, PAIRED_BOOTSTRAP
+        from fpdm_bench.metrics.base import (FRECHET_BOOTSTRAP, KID_BOOTSTRAP, PAIRED_BOOTSTRAP, PRDC_BOOTSTRAP,
+                                             SEQUENCE_BOOTSTRAP)
 
         cls = b.metric_class(key)
         how = getattr(cls, "resample", None)
         try:
             if how == PAIRED_BOOTSTRAP and self.match is not None:
                 return [self.paired(key, bv, cv, up, n)]
+            if how == SEQUENCE_BOOTSTRAP and self.match is not None:
+                return [self.sequence(key, bv, cv, up, n)]
             if self.o.features and self.match is not None:
                 if how == FRECHET_BOOTSTRAP:
                     return self.frechet(key, bv, cv, up, n)
                 if how == KID_BOOTSTRAP:
                     return [self.kid(key, bv, cv, up, n)]
+                if how == PRDC_BOOTSTRAP:
+                    return [self.prdc(key, bv, cv, up, n)]
         except Unavailable as e:
             self.notes.append(f"{key}: {e}; its CI comes from the two results.json CIs instead")
             if e.hint and e.hint not in self.notes:
@@ -223,6 +247,27 @@ class _Comparer:
             self.notes.append(f"{key}: Δ is over the {pd.n} pairs both runs scored ({pd.delta:+.4g}); the results.json "
                               f"values are over {n[0]} and {n[1]} pairs ({cv - bv:+.4g})")
         return self.row(key, bv, cv, pd.delta, pd.ci95, pd.method, up, n)
+
+    def sequence(self, key, bv, cv, up, n) -> Row:
+        """A sequence metric: the paired bootstrap of the per-video differences over the videos both
+        runs scored (their sequences.jsonl), the video being the unit as in the runs' own CIs."""
+        b, c = self.b, self.c
+        vb, vc = b.video_values(key), c.video_values(key)
+        for run, vals, value in ((b, vb, bv), (c, vc, cv)):
+            if not vals:
+                raise Unavailable(f"{run.label}: no per-video values of {key} (sequences.jsonl)")
+            own = [v for v in vals.values() if math.isfinite(v)]
+            mean = math.fsum(own) / len(own) if own else float("nan")
+            if not math.isclose(mean, value, rel_tol=1e-9, abs_tol=1e-12):
+                raise Unavailable(f"{run.label}'s per-video values give a mean of {mean:.6g}, not its results.json "
+                                  f"{value:.6g} (sequences.jsonl and results.json out of step?)")
+        keep, xb, xc = finite_pairs(vb, vc, [v for v in vb if v in vc])
+        if len(keep) < max(len(vb), len(vc)):
+            self.notes.append(f"{key}: {max(len(vb), len(vc)) - len(keep)} video(s) without a value in both runs "
+                              f"left out; Δ is over the {len(keep)} both have")
+        pd = paired_bootstrap(xb, xc, self.o.resamples, self.o.seed)
+        return self.row(key, bv, cv, pd.delta, pd.ci95,
+                        f"paired bootstrap over videos, {pd.resamples} resamples of {pd.n} videos", up, n)
 
     def _projection(self, run: RunData, key: str, ids: list[str], ref: dict):
         from fpdm_bench.stats.frechet import FrechetProjection
@@ -299,6 +344,56 @@ class _Comparer:
         sd = kid_difference(b.features(key, common), c.features(key, common), ref, cv - bv, size,
                             o.set_replicates, seed=o.seed)
         return self.row(key, bv, cv, sd.delta, sd.ci95, sd.method, up, n, seconds=time.perf_counter() - t0)
+
+    def prdc(self, key, bv, cv, up, n) -> Row:
+        """One output (precision, recall, density, coverage) of a PRDC-type metric: the joint bootstrap of
+        the stored features (stats/prdc.py), done once for the four outputs of the protocol key behind it."""
+        name = self.b.entry(key).get("metric") or key
+        used = self.b.results.data.get("protocol", {}).get("metrics_used", {})
+        pkey = next((k for k, s in used.items() if (s or {}).get("metric") == name), None)
+        if pkey is None:
+            raise Unavailable(f"{self.b.label}: results.json records no settings of the {name} metric behind {key}")
+        if pkey not in self._prdc:
+            try:
+                self._prdc[pkey] = self._prdc_bootstrap(pkey)
+            except Unavailable as e:
+                self._prdc[pkey] = e
+        done = self._prdc[pkey]
+        if isinstance(done, Unavailable):
+            raise done
+        deltas, seconds, same = done
+        sd = deltas[key]
+        done[1] = None  # the time of the four outputs' one bootstrap goes on the first row only
+        if same:  # the table shows results.json's numbers (= the recomputed ones, checked)
+            delta = cv - bv
+            ci = [delta - 1.96 * sd.sd, delta + 1.96 * sd.sd] if sd.sd is not None else None
+        else:
+            delta, ci = sd.delta, sd.ci95
+        return self.row(key, bv, cv, delta, ci, sd.method, up, n, seconds=seconds)
+
+    def _prdc_bootstrap(self, pkey: str):
+        from fpdm_bench.metrics.neighbours import Balls
+        from fpdm_bench.stats.prdc import prdc_difference
+
+        b, c, o = self.b, self.c, self.o
+        t0 = time.perf_counter()
+        kb, kc = self.kept(b, pkey), self.kept(c, pkey)
+        common = sorted(set(kb) & set(kc))
+        ref = b.reference(pkey, o.cache)["kid_features"]
+        k = int(b.settings(pkey).get("nearest_k") or 5)
+        balls = [Balls(ref, run.features(pkey, common), k) for run in (b, c)]
+        same = set(kb) == set(kc)
+        if same:
+            for run, ball in zip((b, c), balls):
+                for out, again in ball.values().items():
+                    value = run.results.value(out)
+                    if value is not None and not math.isclose(again, value, rel_tol=RECOMPUTE_RTOL, abs_tol=1e-9):
+                        raise Unavailable(f"{run.label}'s stored features give {out} = {again:.6g}, not its "
+                                          f"results.json {value:.6g} (features or reference features changed?)")
+        else:
+            self.notes.append(f"{pkey}: the runs scored different pairs; Δ and its CI are over the {len(common)} "
+                              f"pairs both scored")
+        return [prdc_difference(*balls, o.set_replicates, o.seed), time.perf_counter() - t0, same]
 
 
 def compare_runs(base, new, options: Options | None = None, labels: tuple[str, str] | None = None,

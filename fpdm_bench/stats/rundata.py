@@ -76,6 +76,20 @@ class RunData:
                 out[pid] = float(v)
         return out
 
+    @cached_property
+    def sequences(self) -> list[dict] | None:
+        """The run's sequences.jsonl rows (one per video); None without a run directory or the file."""
+        if self.dir is None:
+            return None
+        from fpdm_bench.rundir import read_sequences
+
+        return read_sequences(self.dir)
+
+    def video_values(self, key: str) -> dict[str, float]:
+        """video id -> the per-video value of sequence metric ``key`` (videos that have one)."""
+        return {row["video"]: float(row["metrics"][key]) for row in self.sequences or []
+                if row.get("metrics", {}).get(key) is not None}
+
     # --- metric settings -------------------------------------------------------------------------
     def entry(self, key: str) -> dict:
         e = self.results.metrics.get(key)

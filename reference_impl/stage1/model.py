@@ -23,6 +23,9 @@ Inputs (config keys of the ``stage1`` section):
   ``clip_crop`` (the CLIP processor's shortest-edge resize + centre crop, what official stage-1
   training does). Stage 2 can ask ``fuse`` for another one (official stage 2 squashes; see
   ``Stage2Model.fusion``).
+- ``resample``: ``torch`` (absent; the shipped tiny checkpoint): antialiased bicubic ``F.interpolate``
+  on the float images. ``pil`` (the paper config): as the official code and the CLIP processor do it,
+  on 8 bits with PIL's bicubic filter (``fpdm_bench_reference.preprocess``).
 - ``pose_render``: how target poses are drawn (``fpdm_bench.modeling.pose.PoseStyle``); absent = the
   bench renderer (what the shipped tiny checkpoint was trained with); the paper config draws them as
   the official pre-rendered pose images (1101x750 canvas, JPEG quality 100, PIL-bicubic to S x S).
@@ -39,6 +42,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm
 from fpdm_bench.modeling.pretrained import load_matching, read_config, read_weights, save_folder
+from fpdm_bench_reference import preprocess as official_inputs
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -46,6 +50,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "fpdm-bench/stage1-fusion"
 PREPROCESS_MODES = ("squash", "clip_crop")
+RESAMPLE_MODES = ("torch", "pil")
 
 
 class Combiner(nn.Module):
@@ -110,6 +115,9 @@ class FusionModel(nn.Module):
         self.preprocess = self.config.get("preprocess", "squash")
         if self.preprocess not in PREPROCESS_MODES:
             raise BenchError(f"stage1 config: preprocess must be 'squash' or 'clip_crop', not {self.preprocess!r}")
+        self.resample = self.config.get("resample") or "torch"
+        if self.resample not in RESAMPLE_MODES:
+            raise BenchError(f"stage1 config: resample must be one of {RESAMPLE_MODES}, not {self.resample!r}")
         pose_cfg = self.config.get("pose_render")
         if isinstance(pose_cfg, dict) and "train" in pose_cfg:
             raise BenchError("stage1 config: pose_render.train is a stage-2 setting (stage 1 draws its poses one way)")
@@ -142,6 +150,11 @@ class FusionModel(nn.Module):
         crop = (self.preprocess == "clip_crop") if crop is None else crop
         if (h, w) == (s, s):
             return pixels
+        if self.resample == "pil":  # 8 bits, PIL bicubic, the processor's geometry (official)
+            u8 = official_inputs.to_uint8(pixels)
+            out = (official_inputs.processor_images(u8, s, crop=True) if crop
+                   else official_inputs.resize(u8, (s, s)))
+            return official_inputs.to_float(out, pixels.device).to(pixels.dtype)
         if not crop:
             return F.interpolate(pixels, size=(s, s), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         scale = s / min(h, w)

@@ -28,6 +28,16 @@ Inputs drawn / resized here (config keys of the ``stage2`` section):
   ``clip_crop``; absent = the stage-1 model's own ``preprocess``). Official stage 2 squashes it to
   224x224 (CLIP processor with ``do_center_crop=False``) although stage-1 training centre-crops.
 
+- ``preprocess``: how the source reaches the encoders. ``tensor`` (absent; the shipped tiny checkpoints):
+  float resizes (antialiased bicubic ``F.interpolate``) straight to each encoder's size. ``official``
+  (the paper config): the official ``FPDM.data_load`` path, ``fpdm_bench_reference.preprocess``: 8 bits, PIL
+  bicubic to ``source_size`` (input_s_img_size, 512x512) once, then to the DINOv2 input
+  (``source_encoder.image_size``) and to CLIP's 224x224, and the processors' arithmetic. (The pose
+  images follow ``pose_render``; the official style is PIL-resized from its canvas either way.)
+- ``source_encoder.pos_interpolation``: ``installed`` (absent) or ``official``: DINOv2's position
+  embeddings resampled for a non-native input as transformers 4.40.1, the official pin, does it
+  (``legacy_pos_interpolation``); the installed transformers (4.57, 5.x) samples the grid elsewhere.
+
 - ``prior`` (``fpdm_bench_reference.stage2.prior``; absent = ``none``, the paper): with ``keypoint-warp``
   the model diffuses the residual of the target over a keypoint warp of the source, sees that warp
   as three more channels of the pose embedding's input, and its output is warp + residual.
@@ -39,6 +49,8 @@ DINOv2 folder), local files only.
 from __future__ import annotations
 
 import copy
+import math
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +66,7 @@ from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
 from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm
 from fpdm_bench.modeling.pretrained import load_matching, read_config, read_weights, save_folder
+from fpdm_bench_reference import preprocess as official_inputs
 from fpdm_bench_reference.stage2.prior import check_prior, prior_images
 
 FORMAT = "fpdm-bench/stage2-diffusion"
@@ -61,6 +74,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+PREPROCESS_MODES = ("tensor", "official")
+POS_INTERPOLATIONS = ("installed", "official")
 
 #: Modules whose weights are trained in stage 2 (the VAE and DINOv2 stay frozen, as officially;
 #: ``stage2.source_encoder.trainable: true`` adds the source encoder, see ``Stage2Model.trainable_modules``).
@@ -133,6 +149,34 @@ def _build_unet(cfg: dict) -> UNet2DConditionModel:
     raise BenchError(f"stage2 config: unknown unet kind {kind!r} (expected 'tiny' or 'pretrained')")
 
 
+def legacy_pos_interpolation(embeddings: nn.Module, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """DINOv2's position embeddings for a ``height`` x ``width`` input, resampled as transformers 4.40.1
+    (the official pin) does it: bicubic with ``scale_factor = (patches + 0.1) / grid`` (the DINO "+0.1"
+    against floating-point error) rather than ``size = patches``. Same output grid, other sample
+    points: 4.57 and 5.x move every interpolated embedding (tokens off by up to 0.03 at the paper's 512x512,
+    measured on a random dinov2-large; docs/models/fpdm.md).
+    Bound to a ``Dinov2Embeddings`` as its ``interpolate_pos_encoding`` (``use_legacy_pos_interpolation``)."""
+    pos = embeddings.position_embeddings
+    n_patches, n_positions = tokens.shape[1] - 1, pos.shape[1] - 1
+    if n_patches == n_positions and height == width:
+        return pos
+    grid = int(math.sqrt(n_positions))
+    patch = embeddings.config.patch_size
+    h, w = height // patch + 0.1, width // patch + 0.1
+    grid_pos = pos[:, 1:].reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
+    out = F.interpolate(grid_pos.float(), scale_factor=(float(h / math.sqrt(n_positions)), float(w / math.sqrt(n_positions))),
+                        mode="bicubic", align_corners=False).to(pos.dtype)
+    if out.shape[-2:] != (int(h), int(w)):
+        raise BenchError(f"DINOv2 position embeddings: {tuple(out.shape[-2:])} after resampling, expected {(int(h), int(w))}")
+    return torch.cat([pos[:, :1], out.permute(0, 2, 3, 1).reshape(1, -1, pos.shape[-1])], dim=1)
+
+
+def use_legacy_pos_interpolation(encoder: Dinov2Model) -> Dinov2Model:
+    """Make ``encoder`` resample its position embeddings as transformers 4.40.1 (see above)."""
+    encoder.embeddings.interpolate_pos_encoding = types.MethodType(legacy_pos_interpolation, encoder.embeddings)
+    return encoder
+
+
 def _build_source_encoder(cfg: dict) -> Dinov2Model:
     kind = cfg.get("kind", "tiny")
     if kind == "tiny":
@@ -195,6 +239,25 @@ class Stage2Model(nn.Module):
         fusion_pre = self.config.get("fusion_preprocess")
         if fusion_pre not in (None, "squash", "clip_crop"):
             raise BenchError(f"stage2 config: fusion_preprocess must be 'squash', 'clip_crop' or null, not {fusion_pre!r}")
+        self.preprocess = self.config.get("preprocess") or "tensor"
+        if self.preprocess not in PREPROCESS_MODES:
+            raise BenchError(f"stage2 config: preprocess must be one of {PREPROCESS_MODES}, not {self.preprocess!r}")
+        if self.preprocess == "official":
+            if fusion_pre == "clip_crop":
+                raise BenchError("stage2 config: preprocess 'official' feeds CLIP the squashed source (as the official "
+                                 "stage 2 does); fusion_preprocess 'clip_crop' contradicts it")
+            if len(self.config.get("source_size") or ()) != 2:
+                raise BenchError("stage2 config: preprocess 'official' needs source_size [H, W] (the official "
+                                 "input_s_img_size, 512x512), the size the source is resized to first")
+        interp = self.config.get("source_encoder", {}).get("pos_interpolation") or "installed"
+        if interp not in POS_INTERPOLATIONS:
+            raise BenchError(f"stage2 config: source_encoder.pos_interpolation must be one of {POS_INTERPOLATIONS}, "
+                             f"not {interp!r}")
+        if interp == "official":
+            use_legacy_pos_interpolation(self.source_encoder)
+        #: whether save_pretrained writes the source encoder's weights (a converted official checkpoint
+        #: carries its own DINOv2, see store_source_encoder); else the default rule of _save_source_encoder
+        self.stores_source_encoder = False
 
         self.vae.requires_grad_(False)
         self.source_encoder.requires_grad_(self.source_encoder_trainable)
@@ -281,15 +344,27 @@ class Stage2Model(nn.Module):
         """Stage-1 fusion vectors [B, D] with this stage's inputs: the frozen ``fusion_model``
         (a stage-1 ``FusionModel``) sees the source preprocessed by ``fusion_preprocess`` and, in the
         official pose style, the same pose drawing as the UNet, resized to its tower (official stage 2
-        feeds CLIP one ``t_pose`` image for both). With neither key set (the tiny config) this is
-        exactly ``fusion_model.fuse(source, kps, size=frame)``.
+        feeds CLIP one ``t_pose`` image for both). With ``preprocess: official`` the source reaches CLIP
+        as in ``FPDM.data_load`` (resized to ``source_size`` first, then to the tower). With none of these
+        keys set (the tiny config) this is exactly ``fusion_model.fuse(source, kps, size=frame)``.
         """
         pose_images = None
         if self.pose_style(train).official:
             s = fusion_model.image_size
             pose_images = self.pose_image(kps, frame, size=(s, s), train=train).to(source.device)
+        if self.preprocess == "official":
+            # CLIP sees the source resized to source_size first, then to 224 (FPDM.data_load)
+            clip_in = official_inputs.stage2_clip_input(self.official_source(source), fusion_model.image_size,
+                                                        source.device)
+            pose_emb = (fusion_model.embed_pose(kps, tuple(frame)) if pose_images is None
+                        else fusion_model.embed_tower_inputs(pose_images))
+            return fusion_model.fuse_embeddings(fusion_model.embed_tower_inputs(clip_in), pose_emb)
         return fusion_model.fuse(source, kps, size=tuple(frame), preprocess=self.config.get("fusion_preprocess"),
                                  pose_images=pose_images)
+
+    def official_source(self, pixels: torch.Tensor):
+        """Source images [B,3,H,W] in [0,1] as 8 bits at ``source_size`` (``preprocess: official``)."""
+        return official_inputs.stage2_source(pixels, tuple(self.config["source_size"]))
 
     # --- encoders -----------------------------------------------------------------------------
     @property
@@ -301,7 +376,10 @@ class Stage2Model(nn.Module):
     def source_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """Source images [B,3,H,W] in [0,1] -> the encoder's input (squashed to its size, ImageNet-normalised)."""
         size = tuple(self.config.get("source_encoder", {}).get("image_size", (224, 224)))
-        x = self.resize(pixels.to(self.enc_mean.device), size)
+        if self.preprocess == "official":
+            x = official_inputs.stage2_encoder_input(self.official_source(pixels), size, self.enc_mean.device)
+        else:
+            x = self.resize(pixels.to(self.enc_mean.device), size)
         return ((x - self.enc_mean) / self.enc_std).to(self.source_encoder.dtype)
 
     def encode_source_pixels(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,6 +395,9 @@ class Stage2Model(nn.Module):
         """What the VAE encodes, in [-1, 1] at the model resolution: the image, or with a prior the
         residual ``pixels - prior`` (taken at their common size, then resized)."""
         if not self.has_prior:
+            if self.preprocess == "official":  # the target as the official dataset reads it: 8 bits, PIL bicubic
+                pixels = official_inputs.to_float(official_inputs.resize(official_inputs.to_uint8(pixels),
+                                                                         self.resolution), pixels.device)
             return self.resize(pixels) * 2 - 1
         self._require_prior(prior)
         return self.resize(pixels - prior.to(pixels.device, pixels.dtype), clamp=False)
@@ -418,9 +499,17 @@ class Stage2Model(nn.Module):
                 "source_encoder_config": self.source_encoder.config.to_dict(),
                 "source_encoder_saved": self._save_source_encoder()}
 
+    def store_source_encoder(self) -> None:
+        """Make save_pretrained write the source encoder's weights even when it is a frozen pretrained
+        one: a converted official checkpoint carries its own DINOv2 (``src_image_encoder.*``), which need
+        not equal the folder it was built from."""
+        self.stores_source_encoder = True
+
     def _save_source_encoder(self) -> bool:
-        # A frozen pretrained DINOv2 (300M params) is read from its folder again; a tiny or trained one is saved.
-        return self.config.get("source_encoder", {}).get("kind", "tiny") != "pretrained" or self.source_encoder_trainable
+        # A frozen pretrained DINOv2 (300M params) that is the folder's own is read from that folder again;
+        # a tiny, trained or converted one is saved.
+        return (self.stores_source_encoder or self.source_encoder_trainable
+                or self.config.get("source_encoder", {}).get("kind", "tiny") != "pretrained")
 
     def save_pretrained(self, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write config.json + model.safetensors (``dtype``: storage dtype for floating tensors, e.g. fp16)."""
@@ -444,7 +533,16 @@ class Stage2Model(nn.Module):
             enc = dict(saved["source_encoder_config"])
             modules["source_encoder"] = Dinov2Model(Dinov2Config(**{k: v for k, v in enc.items()
                                                                     if k not in ("transformers_version", "architectures")}))
+        else:  # a frozen pretrained DINOv2 is read from its folder again
+            enc = saved["stage2"].get("source_encoder", {})
+            # one kept inside this folder (as `weights fetch fpdm` writes it) is named relative to it,
+            # so the checkpoint folder can be moved
+            inside = path / str(enc.get("path") or "")
+            if enc.get("path") and not Path(enc["path"]).is_absolute() and (inside / "config.json").is_file():
+                saved["stage2"]["source_encoder"] = {**enc, "path": str(inside)}
         model = cls(saved["stage2"], saved["fusion_dim"], modules=modules)
+        if saved.get("source_encoder_saved", True):
+            model.stores_source_encoder = True  # saved again as it was loaded
         state = read_weights(weights, "FPDM stage-2 checkpoint", float32=True)
         load_matching(model, state, weights, "FPDM stage-2 model",
                       None if saved.get("source_encoder_saved", True) else "source_encoder.")
