@@ -33,16 +33,16 @@ def grid_cmd(runs, out, rows, pairs, labels, force):
 
     if Path(out).exists() and not force:
         raise DataError(out, "exists; choose another --out or pass --force to overwrite it")
-    from fpdm_bench.reporting import _run_dir, parse_labels
+    from fpdm_bench.reporting import run_folder, parse_labels
 
     results = [Results.load(r) for r in runs]
     given = parse_labels(labels, runs)
-    named = [given.get(_run_dir(r)) for r in runs]
+    named = [given.get(run_folder(r)) for r in runs]
     titles = [n or res.label for n, res in zip(named, results)]
     for t in set(n for n in named if n):
         if named.count(t) > 1:
             raise BenchError(f"--label: {named.count(t)} runs are labelled {t!r}; give each its own")
-    titles = [t if n or titles.count(t) == 1 else f"{t} ({_run_dir(r).name})" for t, n, r in zip(titles, named, runs)]
+    titles = [t if n or titles.count(t) == 1 else f"{t} ({run_folder(r).name})" for t, n, r in zip(titles, named, runs)]
     src = GridSource(results, runs)
     chosen = src.choose([p.strip() for p in pairs.split(",")] if pairs else None, rows)
     columns = [("source", [src.source(p) for p in chosen]), ("target", [src.target(p) for p in chosen])]

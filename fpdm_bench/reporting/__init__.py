@@ -70,7 +70,8 @@ def classify(path) -> str:
                        "(`fpdm-bench profile --out`) or a stage-1 evaluation (stage1_eval.json)")
 
 
-def _run_dir(path: Path) -> Path:
+def run_folder(path: Path) -> Path:
+    """The run folder of a run input (the folder itself, or its results.json), resolved."""
     p = Path(path)
     return (p if p.is_dir() else p.parent).resolve()
 
@@ -81,7 +82,7 @@ def parse_labels(specs, runs) -> dict[Path, str]:
     side names one of ``runs``, so a NAME may hold ``=``. A RUN that matches no run input, or more than
     one, and two labels for one run are errors."""
     runs = [Path(r) for r in runs]
-    folders = [_run_dir(r) for r in runs]
+    folders = [run_folder(r) for r in runs]
     out: dict[Path, str] = {}
     for spec in specs or ():
         if isinstance(spec, tuple):
@@ -93,7 +94,7 @@ def parse_labels(specs, runs) -> dict[Path, str]:
             raise BenchError(f"--label {spec}: give RUN=NAME (RUN: a run directory of the inputs or its folder name)")
         hit = None
         for key, name in cands:
-            by_path = {f for r, f in zip(runs, folders) if key and _run_dir(key) == f} if key else set()
+            by_path = {f for r, f in zip(runs, folders) if key and run_folder(key) == f} if key else set()
             matches = by_path or {f for f in folders if key and f.name == key}
             if len(matches) > 1:
                 raise BenchError(f"--label {spec}: {key!r} is the folder name of {len(matches)} runs; give its path")
@@ -118,7 +119,7 @@ def _run_row(path: Path, floors, labels: dict[Path, str] | None = None) -> Row:
 
     res = Results.load(path)
     run_dir = path if path.is_dir() else path.parent
-    given = (labels or {}).get(_run_dir(path))
+    given = (labels or {}).get(run_folder(path))
     if not any(run_dir.glob("samples*.jsonl")):
         run_dir = None
     return Row(label=given or res.label, results=res, floor=is_floor(res.model, floors), run_dir=run_dir,
@@ -247,8 +248,8 @@ def build_report(inputs, out, *, stage1=None, pairs: list[str] | None = None, ro
                     "options": {"pairs": pairs, "rows": rows, "baseline": baseline, "k": k,
                                 "sample_metric": sample_metric, "cell_height": cell_height,
                                 "floors": _floor_list(floors, run_rows),
-                                "seed": seed, "labels": {str(p): given[_run_dir(p)] for p in kinds["run"]
-                                           if _run_dir(p) in given}},
+                                "seed": seed, "labels": {str(p): given[run_folder(p)] for p in kinds["run"]
+                                           if run_folder(p) in given}},
                     "artefacts": [a.to_json() for a in arts]}
         if any(a.section == "videos" for a in arts):  # only then: reports without videos stay as they were
             manifest["options"].update(videos=videos, video_fps=video_fps or videos_mod.FPS)
