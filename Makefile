@@ -25,12 +25,20 @@ CFLD_DIR := baselines/cfld/checkpoints
 CFLD_OUT ?= runs/train-tiny-cfld
 POCOLD_DIR := baselines/pocold/checkpoints
 POCOLD_OUT ?= runs/train-tiny-pocold
+# the like-for-like sets (docs/training.md): SET=paper|prior, trained into $(LFL_OUT)/$(SET)
+SET ?=
+LFL_OUT ?= runs/like-for-like
+# extra arguments for every train command / every model run of the like-for-like targets, e.g. a smoke
+# test: LFL_ARGS="--max-steps 2" LFL_RUN_ARGS="--steps 2" LIMIT=2 LFL_PROTOCOL=paired RUNS=/tmp/runs
+LFL_ARGS ?=
+LFL_RUN_ARGS ?=
+LFL_PROTOCOL ?=
 
 REPORT_OUT ?= reports/example
 REPORT_MODELS := fpdm pidm cfld pocold
 PROFILES := $(RUNS)/profile-synthetic
 
-.PHONY: help install test test-fast test-published bench-published gpu-wheels gpu-check bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold grids report
+.PHONY: help install test test-fast test-published bench-published gpu-wheels gpu-check bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold train-tiny-all train-like-for-like bench-like-for-like grids report
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -46,6 +54,9 @@ help:
 	@echo "make train-tiny-pidm [PIDM_OUT=dir]  retrain the shipped tiny PIDM (synthetic DeepFashion; ~30 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-cfld [CFLD_OUT=dir]  retrain the shipped tiny CFLD (synthetic DeepFashion; ~15 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~10 min on 2 CPU cores) and compare it with the shipped one"
+	@echo "make train-tiny-all          all four train-tiny* targets in turn (~80 min on 2 CPU cores): every shipped tiny checkpoint retrained into its scratch folder and compared with the shipped one; the wall time of each, the shipped weights' total size"
+	@echo "make train-like-for-like SET=paper|prior [LFL_OUT=dir]  train one like-for-like set (FPDM on both embedded sets, PIDM, CFLD, PoCoLD; one budget, seed 0; docs/training.md) into LFL_OUT/SET, with each model's wall time"
+	@echo "make bench-like-for-like SET=paper|prior [LFL_OUT=dir] [LIMIT=n] [LFL_PROTOCOL=p]  bench that set with the floors: one table per embedded set (rows named model-SET) and a report with significance marks under $(RUNS)/like-for-like/SET/"
 	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw docs/grid-*.png (README, docs/embedded-benchmark.md)"
 	@echo "make report [REPORT_OUT=dir]  bench all models, a small sweep, profiles and the stage-1 ablation on the embedded default and write the example report (tables, figures, index.html) to $(REPORT_OUT)"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
@@ -147,6 +158,78 @@ train-tiny-cfld: install
 
 train-tiny-pocold: install
 	$(call train_baseline,pocold,$(POCOLD_DIR),$(POCOLD_OUT))
+
+# Every shipped tiny checkpoint, retrained by its own target (each compares with the shipped metrics);
+# all run even if one fails, which then fails the whole. Prints each target's wall time and the total
+# size of the shipped weights.
+TINY_ALL := train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold
+SHIPPED_WEIGHTS = $(wildcard $(TINY_DIR)/*/stage*/model.safetensors $(PIDM_DIR)/tiny/model.safetensors \
+  $(CFLD_DIR)/tiny/*.bin $(CFLD_DIR)/tiny/vae/model.safetensors $(POCOLD_DIR)/tiny/*/diffusion_pytorch_model.bin \
+  $(POCOLD_DIR)/tiny/vae/model.safetensors)
+
+train-tiny-all: install
+	@failed=""; times=""; for t in $(TINY_ALL); do \
+	  start=$$(date +%s); $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; s=$$(( $$(date +%s) - start )); \
+	  times="$$times$$t: $$((s / 60)) min $$((s % 60)) s\n"; \
+	done; printf "\nwall time per target (this machine, $$(nproc) cores):\n$$times"; \
+	echo "shipped tiny weights: $$(du -ch --apparent-size $(SHIPPED_WEIGHTS) | tail -1 | cut -f1) in $(words $(SHIPPED_WEIGHTS)) files"; \
+	test -z "$$failed" || { echo "failed:$$failed" >&2; exit 1; }
+
+# The like-for-like sets (issue 29, docs/training.md "The like-for-like sets"): every model trained on
+# the same embedded data with one budget, 32,000 training examples (steps x batch), seed 0. SET=paper:
+# each model generates the image itself (its published recipe at toy scale); SET=prior: each diffuses
+# the residual over the keypoint warp (fpdm_bench/modeling/warp_prior.py). The baselines' recipes are
+# their configs/tiny-$(SET).yaml; FPDM's are its shipped tiny configs at LFL_FPDM_STEPS x 16, with the
+# prior turned off and the paper's sampler (DDPM 20, guidance 2) for SET=paper, on both embedded sets;
+# its stage 1 (the same in both sets) is the shipped one, which `make train-tiny` reproduces byte for
+# byte. A model whose folder is finished is not retrained.
+LFL_FPDM_STEPS := 2000
+LFL_FPDM_paper := --set stage2.prior=none --set 'stage2.sampling={scheduler: ddpm, steps: 20, guidance: 2.0, source_strength: 1.0}'
+LFL_FPDM_prior :=
+LFL_SETS := paper prior
+lfl_check = @case " $(LFL_SETS) " in *" $(SET) "*) ;; *) echo "usage: make $@ SET=paper|prior [LFL_OUT=dir]" >&2; exit 2;; esac
+
+train-like-for-like: install
+	$(lfl_check)
+	@set -e; out=$(LFL_OUT)/$(SET); mkdir -p $$out; times=""; \
+	for c in tiny tiny-phoenix; do \
+	  d=synthetic; [ $$c = tiny ] || d=synthetic-phoenix; f=$$out/fpdm-$$c; \
+	  test -f $$f/stage2/train_info.json && continue; start=$$(date +%s); \
+	  rm -rf $$f/stage1 && mkdir -p $$f && cp -r $(TINY_DIR)/$$c/stage1 $$f/stage1; \
+	  $(BIN)/fpdm-bench train stage2 --config $$c --dataset $$d --seed 0 --stage1 $$f/stage1 --out $$f/stage2 \
+	    --set train.max_steps=$(LFL_FPDM_STEPS) $(LFL_FPDM_$(SET)) --set train.save_dtype=float16 \
+	    --set train.keep_checkpoint=false --quiet $(LFL_ARGS); \
+	  s=$$(( $$(date +%s) - start )); times="$$times""fpdm-$$c: $$((s / 60)) min $$((s % 60)) s\n"; \
+	done; \
+	for m in pidm cfld pocold; do \
+	  test -f $$out/$$m/train_info.json && continue; start=$$(date +%s); \
+	  $(BIN)/fpdm-bench $$m train --config tiny-$(SET) --dataset synthetic --seed 0 --out $$out/$$m --quiet $(LFL_ARGS); \
+	  s=$$(( $$(date +%s) - start )); times="$$times$$m: $$((s / 60)) min $$((s % 60)) s\n"; \
+	done; if [ -n "$$times" ]; then printf "$$times" | tee -a $$out/wall_times.txt; else echo "$$out: every model already trained"; fi
+
+# $(call lfl_bench,DATASET,MODEL:FOLDER ...): the floors (the `make bench` runs, reused) and each model of
+# the set on DATASET under LFL_PROTOCOL (default: the dataset's, as `make bench`) into a report (rows named
+# model-SET; --label needs a report folder) whose Markdown tables, with significance marks, are printed.
+define lfl_bench
+	@set -e; d=$(1); runs=""; labels=""; p=standard; case $$d in *phoenix) p=phoenix;; esac; \
+	sfx=""; if [ -n "$(LFL_PROTOCOL)" ] && [ "$(LFL_PROTOCOL)" != $$p ]; then p=$(LFL_PROTOCOL); sfx=-$$p; fi; \
+	for m in $$($(BIN)/fpdm-bench models --floors); do \
+	  $(BIN)/fpdm-bench run --model $$m --dataset $$d --protocol $$p --out $(RUNS)/$$d/$$m$$sfx $(if $(LIMIT),--limit $(LIMIT)) > /dev/null; \
+	  runs="$$runs $(RUNS)/$$d/$$m$$sfx"; \
+	done; \
+	for mf in $(2); do m=$${mf%%:*}; run=$(RUNS)/like-for-like/$(SET)/$$d/$$m$$sfx; \
+	  $(BIN)/fpdm-bench run --model $$m --checkpoint $(LFL_OUT)/$(SET)/$${mf#*:} --dataset $$d --protocol $$p \
+	    --out $$run $(if $(LIMIT),--limit $(LIMIT)) $(LFL_RUN_ARGS) > /dev/null; \
+	  runs="$$runs $$run"; labels="$$labels --label $$run=$$m-$(SET)"; \
+	done; \
+	rep=$(RUNS)/like-for-like/$(SET)/report-$$d$$sfx; \
+	$(BIN)/fpdm-bench report $$runs $$labels --out $$rep --force > /dev/null; cat $$rep/tables/*.md; echo
+endef
+
+bench-like-for-like: install
+	$(lfl_check)
+	$(call lfl_bench,synthetic,fpdm:fpdm-tiny pidm:pidm cfld:cfld pocold:pocold)
+	$(call lfl_bench,synthetic-phoenix,fpdm:fpdm-tiny-phoenix)
 
 # The qualitative grids of the README and docs/embedded-benchmark.md: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld |
 # pocold on the DeepFashion-style set, the only one the tiny baselines were trained on), six pairs evenly

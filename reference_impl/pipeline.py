@@ -183,7 +183,7 @@ class FPDMPipeline:
         model's conditional mean: what paired metrics (MAE, PSNR, SSIM) reward, at the cost of
         detail. ddpm still draws its per-step noise at full scale.
         residual_threshold: with a prior, the decoded residual is soft-thresholded by it
-        (``fpdm_bench_reference.stage2.model.soft_threshold``); 0 = not.
+        (``fpdm_bench.modeling.warp_prior.soft_threshold``); 0 = not.
         """
         B = source.shape[0]
         if len(generators) != B:

@@ -147,7 +147,7 @@ def test_adapter_profiles_the_prior_as_a_stage(warp_pipeline, tmp_path):
 
 def test_soft_threshold_and_sampling_checks():
     from fpdm_bench_reference.pipeline import check_sampling
-    from fpdm_bench_reference.stage2.model import soft_threshold
+    from fpdm_bench.modeling.warp_prior import soft_threshold
 
     x = torch.tensor([-0.1, -0.02, 0.0, 0.03, 0.2])
     torch.testing.assert_close(soft_threshold(x, 0.05), torch.tensor([-0.05, 0.0, 0.0, 0.0, 0.15]))

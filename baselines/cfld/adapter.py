@@ -16,6 +16,11 @@ Per batch, as the official test does (docs/models/cfld.md):
    global RNG, so its samples depend on the batch);
 4. the 512x512 output (the tiny one's 64x64) is squeezed to the batch's frame with antialiased
    bicubic and truncated to 8 bits (what the official scores).
+
+A folder trained over a warp prior (its config.json has ``prior``) generates the residual over the
+keypoint warp of the source: the warp (at the batch's size) joins the pose map at its canvas, and the
+output is the warp plus the upsampled residual (soft-thresholded by ``--model-arg
+residual_threshold=``, default the checkpoint's), truncated to 8 bits.
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ class CFLDAdapter(ModelAdapter):
     colour = "#2ca02c"
 
     def __init__(self, pipeline: CFLDPipeline, checkpoint: str | Path | None, steps: int = 50, guidance: float = 2.0,
-                 pose_guidance: float = 2.0, init_seed: int | None = None):
+                 pose_guidance: float = 2.0, init_seed: int | None = None, residual_threshold: float | None = None):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"cfld: steps must be in 1..1000, got {steps}")
@@ -52,15 +57,17 @@ class CFLDAdapter(ModelAdapter):
         self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.steps, self.guidance, self.pose_guidance = int(steps), float(guidance), float(pose_guidance)
         self.resolution = pipeline.gen_size
+        self.warp = pipeline.warp.at_threshold(residual_threshold, "cfld")
         self._sha = None
 
     @classmethod
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, vae: str | None = None,
-                        pose_guidance: float | None = None) -> "CFLDAdapter":
+                        pose_guidance: float | None = None, residual_threshold: float | None = None) -> "CFLDAdapter":
         """path_or_config: a released-layout folder (None = the shipped tiny CFLD). Sampling settings
-        left None come from the folder's ``sampling`` (else the official ones)."""
+        left None come from the folder's ``sampling`` (else the official ones). ``residual_threshold``:
+        a folder with a warp prior only (default: its own)."""
         from fpdm_bench_baselines.cfld.pipeline import FILES, CFLDPipeline  # diffusers: imported when a model is built
 
         if scheduler not in (None, "ddpm"):
@@ -72,7 +79,8 @@ class CFLDAdapter(ModelAdapter):
         pipe = CFLDPipeline.from_pretrained(path, vae, device=device, dtype=dtype)
         saved = {**SAMPLING_DEFAULTS, **(pipe.meta.get("sampling") or {})}
         given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
-        return cls(pipe, path, **{k: v if v is not None else saved[k] for k, v in given.items()})
+        return cls(pipe, path, residual_threshold=residual_threshold,
+                   **{k: v if v is not None else saved[k] for k, v in given.items()})
 
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
@@ -99,7 +107,12 @@ class CFLDAdapter(ModelAdapter):
         cfg = self.pipeline.conditioner.config
         src = resize(source.float().cpu(), (cfg.cond_size, cfg.cond_size), "pil", "bicubic") * 2 - 1
         pose = render_batch(batch["target_kp"], frame, (cfg.pose_size, cfg.pose_size), cfg.pose_sigma)
-        return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance)
+        prior = None
+        if self.warp.enabled:
+            prior = self.warp.images(source.float().cpu(), batch["source_kp"], batch["target_kp"])
+            pose = self.warp.condition_input(pose, prior)
+        return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance, prior=prior,
+                             residual_threshold=self.warp.threshold)
 
     def stages(self) -> dict:
         """Per-batch stages (``fpdm-bench profile``): the 21-channel pose drawing, the condition
@@ -139,4 +152,5 @@ class CFLDAdapter(ModelAdapter):
                 "vae": type(p.vae).__name__, "vae_dir": str(p.vae_dir) if p.vae_dir else None,
                 "nfe_counts": "3 UNet calls per step + 1 condition-network pass",
                 "noise": "per pair (not the official single global RNG)",
+                **({"prior": self.warp.to_config()} if self.warp.enabled else {}),
                 **random_info(self.init_seed, SAMPLING_DEFAULTS["steps"])}

@@ -15,6 +15,10 @@ pass its folder (diffusers ``AutoencoderKL`` layout), or keep it as ``vae/`` in 
 folder. The shipped tiny CFLD keeps a patch-PCA autoencoder there instead
 (``fpdm_bench/modeling/patch_pca.py``: no pretrained VAE exists offline); the latent shape
 follows the UNet's ``in_channels`` and the VAE's downsampling factor.
+
+A folder trained over a warp prior (``config.json`` ``prior``, ``fpdm_bench.modeling.warp_prior``)
+decodes a residual, not an image: the output is the prior (the keypoint warp at ``out_size``) plus the
+upsampled residual, then the same 8-bit truncation.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.modeling.patch_pca import latent_factor, load_autoencoder
+from fpdm_bench.modeling.warp_prior import WarpPrior
 from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
 from fpdm_bench_baselines.cfld.model import CFLDConditioner, CFLDConfig
@@ -46,6 +51,7 @@ class CFLDPipeline:
         self.vae = vae.to(self.device, self.dtype).eval()
         self.gen_size = tuple(int(v) for v in gen_size)
         self.meta, self.vae_dir = {}, None  # the folder's config.json and the VAE folder, when loaded from one
+        self.warp = WarpPrior()  # the folder's prior (none: the model generates the image)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, vae: str | Path | None, device="cpu", dtype=torch.float32):
@@ -69,6 +75,7 @@ class CFLDPipeline:
         vae_model = load_autoencoder(vae_dir)
         pipe = cls(conditioner, unet, vae_model, meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
         pipe.meta, pipe.vae_dir = meta, vae_dir
+        pipe.warp = WarpPrior.from_config(meta.get("prior"), str(folder / "config.json"))
         return pipe
 
     @classmethod
@@ -90,8 +97,11 @@ class CFLDPipeline:
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, out_size, steps: int = 50,
                  pose_scale: float = 2.0, appearance_scale: float = 2.0, latents: torch.Tensor | None = None,
-                 progress=None) -> torch.Tensor:
-        """source [B,3,S,S] in [-1,1], pose [B,21,P,P] in [0,1] -> images [B,3,*out_size] in [0,1], 8-bit."""
+                 progress=None, prior: torch.Tensor | None = None,
+                 residual_threshold: float | None = None) -> torch.Tensor:
+        """source [B,3,S,S] in [-1,1], pose [B,21,P,P] in [0,1] (with a prior: and its 3 channels) ->
+        images [B,3,*out_size] in [0,1], 8-bit. ``prior``: the prior images at ``out_size`` (a folder
+        with a prior only); ``residual_threshold``: None = the folder's."""
         null, text, pose_res, app = self.conditioner(source.to(self.device, self.dtype), pose.to(self.device, self.dtype))
         if latents is None:
             f = latent_factor(self.vae)
@@ -99,6 +109,12 @@ class CFLDPipeline:
                                        generators, self.device, self.dtype)
         latents = sample(self.unet, latents, null, text, pose_res, app, generators, steps, pose_scale,
                          appearance_scale, progress)
-        img = (self.vae.decode(latents / self.vae.config.scaling_factor).sample * 0.5 + 0.5).clamp(0, 1)
-        img = F.interpolate(img.float(), size=tuple(out_size), mode="bicubic", antialias=True, align_corners=False)
+        decoded = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        if self.warp.enabled:
+            if prior is None or tuple(prior.shape[-2:]) != tuple(out_size):
+                raise BenchError(f"cfld: this checkpoint has the {self.warp.kind} prior: pass its images at {out_size}")
+            img = self.warp.compose(prior.to(self.device), decoded, residual_threshold)
+        else:
+            img = (decoded * 0.5 + 0.5).clamp(0, 1)
+            img = F.interpolate(img.float(), size=tuple(out_size), mode="bicubic", antialias=True, align_corners=False)
         return (img * 255.0).clamp(0, 255).to(torch.uint8).float() / 255.0

@@ -15,6 +15,12 @@ Outputs in ``out_dir``: the released layout (``pytorch_model.bin`` = condition n
 ``pytorch_model_1.bin`` = UNet under ``model.``, ``config.json``, ``vae/`` = the fitted patch-PCA
 autoencoder), ``train_info.json`` and ``train_log.jsonl``; ``checkpoint.pt`` (tensors only) every
 ``checkpoint_every`` steps, from which a rerun of the same command resumes.
+
+With a ``prior:`` section (``fpdm_bench.modeling.warp_prior``; ``configs/tiny-prior.yaml``) the UNet
+diffuses the latent of each example's residual over the keypoint warp of its source (both the
+source -> source and the source -> target example), with the patch-PCA autoencoder fitted on those
+residuals as the tiny FPDM's is, and the pose encoder sees the warp as three more channels of the pose
+map (``cfld.pose.pose_channels`` 24); config.json records the prior, so the adapter adds the warp back.
 """
 from __future__ import annotations
 
@@ -29,9 +35,10 @@ import torch.nn.functional as F
 from fpdm_bench.errors import BenchError
 from fpdm_bench.modeling import training
 from fpdm_bench.modeling.pretrained import save_state_bin
+from fpdm_bench.modeling.warp_prior import TrainingPriors, WarpPrior
 from fpdm_bench_baselines.cfld.model import CFLDConditioner, CFLDConfig
 from fpdm_bench_baselines.cfld.pipeline import FILES
-from fpdm_bench_baselines.cfld.pose import render_pose
+from fpdm_bench_baselines.cfld.pose import POSE_CHANNELS, render_pose
 from fpdm_bench_baselines.cfld.sampler import SCHEDULER
 from fpdm_bench_baselines.cfld.unet import CFLDUNet
 from fpdm_bench_baselines.training import make_train_command
@@ -60,12 +67,22 @@ def _tensors(dataset, names: list[str], cfg: dict) -> tuple[torch.Tensor, torch.
     return torch.stack(imgs), torch.stack(conds), torch.stack(poses)
 
 
-def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype) -> None:
+def check_channels(config: CFLDConfig, warp: WarpPrior) -> None:
+    """The pose encoder's input: the 21-channel pose map and the prior's condition channels."""
+    need = POSE_CHANNELS + warp.condition_channels()
+    if int(config.pose["pose_channels"]) != need:
+        raise BenchError(f"cfld config: cfld.pose.pose_channels is {config.pose['pose_channels']}, but the "
+                         f"{POSE_CHANNELS}-channel pose map + the prior's {warp.condition_channels()} make {need}")
+
+
+def _save(out_dir: Path, cfg: dict, conditioner, unet, vae, dtype, warp: WarpPrior) -> None:
     save_state_bin(out_dir / FILES[0], conditioner.state_dict(), dtype)
     save_state_bin(out_dir / FILES[1], unet.state_dict(), dtype)
     vae.save_pretrained(out_dir / "vae")
     meta = {"cfld": CFLDConfig(**cfg["cfld"]).to_dict(), "unet": cfg["unet"], "gen_size": list(cfg["gen_size"]),
-            "sampling": cfg.get("sampling", {}), "format": "CFLD released layout (pytorch_model.bin, pytorch_model_1.bin) + vae/ (patch-PCA)"}
+            "sampling": cfg.get("sampling", {}),
+            "format": "CFLD released layout (pytorch_model.bin, pytorch_model_1.bin) + vae/ (patch-PCA)",
+            **({"prior": warp.to_config()} if warp.enabled else {})}
     from fpdm_bench.io import atomic_write_text
 
     atomic_write_text(out_dir / "config.json", json.dumps(meta, indent=2) + "\n")
@@ -78,12 +95,23 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
     from fpdm_bench.io import files_sha256
 
     out_dir, tc, total, device, names, pairs, data_sha = training.open_run(cfg, dataset, out_dir, max_steps, device)
+    warp = WarpPrior.from_config(cfg.get("prior"), "cfld config")
+    check_channels(CFLDConfig(**cfg["cfld"]), warp)
     identity = {"cfld": cfg["cfld"], "unet": cfg["unet"], "gen_size": cfg["gen_size"], "vae": cfg["vae"],
                 "train": training.shaping(tc), "seed": seed, "data": data_sha}
+    if warp.enabled:
+        identity["prior"] = warp.to_config()
 
     t0 = time.perf_counter()
     images, conds, poses = _tensors(dataset, names, cfg)
-    vae, latents, vae_summary = training.fit_latent_space(cfg["vae"], images)
+    priors = None
+    if warp.enabled:  # every example: source -> source and source -> target
+        c = CFLDConfig(**cfg["cfld"])
+        both = torch.cat([pairs[:, :1].repeat(1, 2), pairs])
+        priors = TrainingPriors(warp, dataset, names, both, tuple(cfg["gen_size"]), (c.pose_size, c.pose_size))
+        vae, latents, vae_summary = training.fit_latent_space(cfg["vae"], priors.residuals, warp.residual_scale)
+    else:
+        vae, latents, vae_summary = training.fit_latent_space(cfg["vae"], images)
     prep_seconds = time.perf_counter() - t0
 
     torch.manual_seed(seed)
@@ -108,7 +136,11 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             flip = torch.rand(len(cond), generator=gen) < float(tc.get("cond_hflip", 0.5))
             cond = torch.where(flip[:, None, None, None], cond.flip(-1), cond)
             both = torch.cat([src_i, tgt_i])
-            z0, pose = latents[both], poses[both]
+            if priors is None:
+                z0, pose = latents[both], poses[both]
+            else:  # latents of the examples' residuals; the prior joins the pose map
+                rows = priors.rows(torch.cat([src_i, src_i]), both)
+                z0, pose = latents[rows], warp.condition_input(poses[both], priors.priors[rows])
             drop = (torch.rand(bs, generator=gen) < float(tc.get("u_cond_percent", 0.2)))[:, None, None]
             u = torch.rand(bs, generator=gen)
             t = ((1 - u ** 3) * n_t).long().clamp(0, n_t - 1) if tc.get("cubic_timesteps", True) else (u * n_t).long()
@@ -121,7 +153,7 @@ def train_cfld(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             eps = unet(noise_scheduler.add_noise(z0, noise, t), t, text, pose=conditioner.pose_encoder(pose),
                        appearance=appearance)
             loop.update(F.mse_loss(eps.float(), noise.float()))
-    _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, training.save_dtype(tc))
+    _save(out_dir, cfg, ema["conditioner"].cpu(), ema["unet"].cpu(), vae, training.save_dtype(tc), warp)
     summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1), **vae_summary,
                "checkpoint_sha256": files_sha256(out_dir, [out_dir / f for f in FILES])}
     training.write_info(out_dir, command=command, seed=seed, device=device, cfg=cfg, dataset=dataset,

@@ -17,6 +17,11 @@ is given). Per batch:
    256x256 canvas (the squeeze undone the way it was made, and how the ``images`` adapter reads
    PIDM's released files; under the ``pidm`` protocol the frame is 256x256 and nothing is resized),
    antialiased torch bicubic for the tiny one (as for the tiny FPDM).
+
+A folder trained over a warp prior (its config.json has ``prior``, ``fpdm_bench.modeling.warp_prior``)
+generates the residual over the keypoint warp of the source: the warp (at the batch's size) joins the
+pose channels at the canvas, and the output is the warp plus the upsampled residual, soft-thresholded
+by ``--model-arg residual_threshold=`` (default: the checkpoint's), then truncated to 8 bits.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from pathlib import Path
 import torch
 
 from fpdm_bench.io import checkpoint_sha256
+from fpdm_bench.modeling.warp_prior import WarpPrior
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
 from fpdm_bench.seeding import per_sample_randn
@@ -46,7 +52,7 @@ class PIDMAdapter(ModelAdapter):
 
     def __init__(self, model, checkpoint: str | Path | None, canvas, output_resize: str, device="cpu",
                  dtype=torch.float32, scheduler: str = "ddim", steps: int = 100, guidance: float = 2.0,
-                 info: dict | None = None, init_seed: int | None = None):
+                 info: dict | None = None, init_seed: int | None = None, warp: WarpPrior = WarpPrior()):
         from fpdm_bench.errors import BenchError
 
         super().__init__(device=device, dtype=dtype if torch.device(device).type == "cuda" else torch.float32)
@@ -66,6 +72,7 @@ class PIDMAdapter(ModelAdapter):
         self.output_resize = output_resize
         self.scheduler, self.steps, self.guidance = scheduler, int(steps), float(guidance)
         self.diffusion = GaussianDiffusion.pidm()
+        self.warp = warp
         self._load_info = info or {}
         self._sha = None
 
@@ -77,10 +84,12 @@ class PIDMAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, scheduler: str | None = None, steps: int | None = None,
                         guidance: float | None = None, weights: str = "ema", canvas=None,
-                        output_resize: str | None = None, num_heads: int | None = None) -> "PIDMAdapter":
+                        output_resize: str | None = None, num_heads: int | None = None,
+                        residual_threshold: float | None = None) -> "PIDMAdapter":
         """path_or_config: an official last.pt or our folder (None = the shipped tiny PIDM). Sampling
         settings left None come from the folder's ``sampling`` (else the official ones). ``num_heads``:
-        the attention heads of a last.pt whose pickled config does not say them (the weights cannot)."""
+        the attention heads of a last.pt whose pickled config does not say them (the weights cannot).
+        ``residual_threshold``: a folder with a warp prior only (default: its own)."""
         from fpdm_bench_baselines.pidm.checkpoint import load_any
 
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
@@ -90,7 +99,8 @@ class PIDMAdapter(ModelAdapter):
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         canvas = canvas or meta.get("canvas") or OFFICIAL["canvas"]
         output_resize = output_resize or meta.get("output_resize") or OFFICIAL["output_resize"]
-        return cls(model, path, canvas, output_resize, device=device, dtype=dtype, info=meta, **chosen)
+        warp = WarpPrior.from_config(meta.get("prior"), f"{path}").at_threshold(residual_threshold, "pidm")
+        return cls(model, path, canvas, output_resize, device=device, dtype=dtype, info=meta, warp=warp, **chosen)
 
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
@@ -123,12 +133,18 @@ class PIDMAdapter(ModelAdapter):
         canvas = self.resolution
         src = resize(source.float().cpu(), canvas, "pil", "bicubic") * 2 - 1
         pose = render_batch(batch["target_kp"], frame, canvas)
+        prior = None
+        if self.warp.enabled:
+            prior = self.warp.images(source.float().cpu(), batch["source_kp"], batch["target_kp"])
+            pose = self.warp.condition_input(pose, prior)
         src, pose = src.to(self.device, self.dtype), pose.to(self.device, self.dtype)
         noise = per_sample_randn((3, *canvas), generators, self.device, torch.float32)
         if self.scheduler == "ddim":
             x = ddim_sample(self.model, src, pose, noise, self.steps, self.guidance, self.diffusion)
         else:
             x = ancestral_sample(self.model, src, pose, noise, generators, self.steps, self.guidance, self.diffusion)
+        if prior is not None:  # the residual over the warp, at the batch's size; then the same truncation
+            return (self.warp.compose(prior, x.float().cpu()) * 255).floor() / 255
         img = ((x.float().clamp(-1, 1) + 1) / 2 * 255).floor() / 255  # the official uint8 truncation
         lib, filt, aa = OUTPUT_RESIZES[self.output_resize]
         return resize(img.cpu(), frame, lib, filt, aa).clamp(0, 1)
@@ -173,4 +189,5 @@ class PIDMAdapter(ModelAdapter):
                 "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
                 "checkpoint_sha256": self._sha,
                 "checkpoint_format": self._load_info.get("format", "pidm folder"), "trained_on": self._trained_on(),
+                **({"prior": self.warp.to_config()} if self.warp.enabled else {}),
                 **random_info(self.init_seed, SAMPLING_DEFAULTS["steps"])}

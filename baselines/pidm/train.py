@@ -9,6 +9,12 @@ probability ``cond_drop`` (0.1, ``train.py:307``); loss = eps MSE + the variance
 which is what gets saved. The tiny config only changes sizes, learning rate and EMA decay (from
 scratch on 2 CPU cores: the recipe and budget of the tiny FPDM).
 
+With a ``prior:`` section (``fpdm_bench.modeling.warp_prior``; ``configs/tiny-prior.yaml``) the UNet
+diffuses, in pixel space, the residual of each direction's target over the keypoint warp of its
+source (pixel units, times ``residual_scale``) instead of the target, and sees the warp as three more
+channels after the 20 pose channels (``pidm.in_channels`` 26); config.json records the prior, so the
+adapter adds the warp back.
+
 Outputs in ``out_dir``: ``config.json`` + ``model.safetensors`` (the adapter's folder format, EMA
 weights), ``train_info.json`` (recipe, data hash, versions, time) and ``train_log.jsonl``;
 ``checkpoint.pt`` (tensors only, read with ``weights_only=True``) every ``checkpoint_every`` steps and
@@ -25,10 +31,11 @@ import torch
 
 from fpdm_bench.errors import BenchError
 from fpdm_bench.modeling import training
+from fpdm_bench.modeling.warp_prior import TrainingPriors, WarpPrior
 from fpdm_bench_baselines.pidm.checkpoint import save_pretrained
 from fpdm_bench_baselines.pidm.diffusion import GaussianDiffusion
 from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
-from fpdm_bench_baselines.pidm.pose import render_pose
+from fpdm_bench_baselines.pidm.pose import POSE_CHANNELS, render_pose
 from fpdm_bench_baselines.training import make_train_command
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -52,9 +59,18 @@ def _tensors(dataset, names: list[str], canvas) -> tuple[torch.Tensor, torch.Ten
     return torch.stack(imgs), torch.stack(poses)
 
 
-def _identity(cfg: dict, seed: int, data_sha: str) -> dict:
-    return {"pidm": cfg["pidm"], "canvas": cfg["canvas"], "train": training.shaping(cfg["train"]), "seed": seed,
-            "data": data_sha}
+def _identity(cfg: dict, seed: int, data_sha: str, warp: WarpPrior) -> dict:
+    out = {"pidm": cfg["pidm"], "canvas": cfg["canvas"], "train": training.shaping(cfg["train"]), "seed": seed,
+           "data": data_sha}
+    return {**out, "prior": warp.to_config()} if warp.enabled else out
+
+
+def check_channels(config: PIDMConfig, warp: WarpPrior) -> None:
+    """The UNet input: noisy RGB, the 20 pose channels and the prior's condition channels."""
+    need = 3 + POSE_CHANNELS + warp.condition_channels()
+    if config.in_channels != need:
+        raise BenchError(f"pidm config: pidm.in_channels is {config.in_channels}, but noisy RGB + {POSE_CHANNELS} pose "
+                         f"channels + the prior's {warp.condition_channels()} make {need}")
 
 
 def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: str = "cpu",
@@ -63,7 +79,9 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
 
     out_dir, tc, total, device, names, pairs, data_sha = training.open_run(cfg, dataset, out_dir, max_steps, device)
     canvas = tuple(int(v) for v in cfg["canvas"])
-    identity = _identity(cfg, seed, data_sha)
+    warp = WarpPrior.from_config(cfg.get("prior"), "pidm config")
+    check_channels(PIDMConfig(**cfg["pidm"]), warp)
+    identity = _identity(cfg, seed, data_sha, warp)
 
     torch.manual_seed(seed)
     model = PIDMUNet(PIDMConfig(**cfg["pidm"])).to(device).train()
@@ -76,6 +94,9 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
 
     t0 = time.perf_counter()
     images, poses = _tensors(dataset, names, canvas)
+    priors = None
+    if warp.enabled:  # both directions of every pair are drawn
+        priors = TrainingPriors(warp, dataset, names, torch.cat([pairs, pairs.flip(1)]), canvas)
     prep_seconds = time.perf_counter() - t0
     bs = int(tc["batch_size"])
     if bs % 2:
@@ -86,6 +107,9 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             src_i = torch.cat([pick[:, 0], pick[:, 1]])
             tgt_i = torch.cat([pick[:, 1], pick[:, 0]])
             src, tgt, pose = images[src_i], images[tgt_i], poses[tgt_i].float() / 255
+            if priors is not None:  # x0 is the residual; the prior joins the pose channels
+                rows = priors.rows(src_i, tgt_i)
+                tgt, pose = priors.residuals[rows], warp.condition_input(pose, priors.priors[rows])
             flip = torch.rand(bs, generator=gen) < float(tc.get("hflip", 0.5))
             src, tgt, pose = (torch.where(flip[:, None, None, None], v.flip(-1), v) for v in (src, tgt, pose))
             keep = (torch.rand(bs, generator=gen) >= float(tc.get("cond_drop", 0.1))).float()[:, None, None, None]
@@ -96,7 +120,8 @@ def train_pidm(cfg: dict, dataset, out_dir: str | Path, seed: int = 0, device: s
             out = model(torch.cat([xt, pose], 1), t.float(), model.encode(src))
             loop.update(diffusion.training_losses(out, tgt, xt, t, noise)["loss"].mean())
     meta = {"canvas": list(canvas), "output_resize": cfg.get("output_resize", "bicubic"),
-            "sampling": cfg.get("sampling", {}), "format": "pidm folder"}
+            "sampling": cfg.get("sampling", {}), "format": "pidm folder",
+            **({"prior": warp.to_config()} if warp.enabled else {})}
     save_pretrained(ema.cpu(), out_dir, extra=meta, dtype=training.save_dtype(tc))
     summary = {**loop.finish(), "prepare_seconds": round(prep_seconds, 1),
                "checkpoint_sha256": sha256_file(out_dir / "model.safetensors")}

@@ -19,6 +19,11 @@ tiny PoCoLD (``checkpoints/tiny``, made by ``make train-tiny-pocold``). Per batc
    constant w); NFE = 3 x 51 UNet calls + 1 pass of the VAE encoder and reference encoder;
 4. the 8-bit output is resized to the batch's frame with PIL bicubic (the official repository
    does not contain its resize from 512x384 to 256x176).
+
+A folder trained over a warp prior (its ``fpdm_bench.json`` has ``prior``) generates the residual over
+the keypoint warp of the source: the warp (at the batch's size), pixel-unshuffled to the latent grid,
+joins the part one-hot, and the output is the warp plus the upsampled residual (soft-thresholded by
+``--model-arg residual_threshold=``, default the checkpoint's) at the batch's size, rounded to 8 bits.
 """
 from __future__ import annotations
 
@@ -57,7 +62,7 @@ class PoCoLDAdapter(ModelAdapter):
 
     def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path | None, steps: int, guidance: float,
                  end_guidance: float, decay: bool, densepose: str | Path | None = None,
-                 init_seed: int | None = None):
+                 init_seed: int | None = None, residual_threshold: float | None = None):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"pocold: steps must be in 1..1000, got {steps}")
@@ -66,6 +71,7 @@ class PoCoLDAdapter(ModelAdapter):
         self.steps, self.guidance, self.end_guidance, self.decay = int(steps), float(guidance), float(end_guidance), decay
         self.densepose = Path(densepose) if densepose else None
         self.resolution = pipeline.gen_size
+        self.warp = pipeline.warp.at_threshold(residual_threshold, "pocold")
         self._files: dict[str, Path] = {}
         self._sha = None
 
@@ -73,9 +79,10 @@ class PoCoLDAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, end_guidance: float | None = None, decay=None,
-                        densepose: str | None = None) -> "PoCoLDAdapter":
+                        densepose: str | None = None, residual_threshold: float | None = None) -> "PoCoLDAdapter":
         """path_or_config: a pipeline folder (None = the shipped tiny PoCoLD). Sampling settings left
-        None come from the folder's ``fpdm_bench.json`` (else the official ones)."""
+        None come from the folder's ``fpdm_bench.json`` (else the official ones). ``residual_threshold``:
+        a folder with a warp prior only (default: its own)."""
         from fpdm_bench_baselines.pocold.pipeline import PUBLISHED_SAMPLING, PoCoLDPipeline
 
         if scheduler not in (None, "pndm"):
@@ -89,7 +96,7 @@ class PoCoLDAdapter(ModelAdapter):
         given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay}
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         chosen["decay"] = _flag(chosen["decay"])
-        return cls(pipe, path, densepose=densepose, **chosen)
+        return cls(pipe, path, densepose=densepose, residual_threshold=residual_threshold, **chosen)
 
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
@@ -153,8 +160,12 @@ class PoCoLDAdapter(ModelAdapter):
         source = batch["source"].float().cpu()
         frame = tuple(source.shape[-2:])
         src = resize(source, self.resolution, "pil", "bilinear") * 2 - 1
-        img = self.pipeline(src, self._pose(batch, frame), generators, self.steps, self.guidance, self.end_guidance,
-                            self.decay)
+        pose, prior = self._pose(batch, frame), None
+        if self.warp.enabled:
+            prior = self.warp.images(source, batch["source_kp"], batch["target_kp"])
+            pose = self.warp.condition_input(pose, prior, self.pipeline.latent_factor())
+        img = self.pipeline(src, pose, generators, self.steps, self.guidance, self.end_guidance, self.decay,
+                            prior=prior, residual_threshold=self.warp.threshold)
         if tuple(img.shape[-2:]) == frame:
             return img
         return resize(img.cpu(), frame, "pil", "bicubic")
@@ -163,10 +174,11 @@ class PoCoLDAdapter(ModelAdapter):
         """Per-batch stages (``fpdm-bench profile``): the target part maps (rendered, or read from
         the DensePose files), the VAE encoder on the source, the reference encoder, the channel mapper
         (pose + latents into the UNet input: twice per evaluation), the UNet (twice per evaluation:
-        null + cat batched, then full) and the VAE decoder."""
+        null + cat batched, then full) and the VAE decoder (with a prior: the residuals' autoencoder)."""
         p = self.pipeline
+        decoder = p.vae if p.residual_vae is None else p.residual_vae
         return {"pose_render": (self, "_pose"), "vae_encode": (p.vae, "encode"), "reference_encoder": p.rie,
-                "pose_encoder": p.cm, "denoiser": p.unet, "vae_decode": (p.vae, "decode")}
+                "pose_encoder": p.cm, "denoiser": p.unet, "vae_decode": (decoder, "decode")}
 
     def sampler_steps(self) -> int:
         """Scheduler evaluations (PNDM with skip_prk_steps: 50 steps are 51)."""
@@ -182,7 +194,7 @@ class PoCoLDAdapter(ModelAdapter):
         root, files = self.checkpoint, []  # a random build has no files
         if root is not None:
             files = sorted(p for name in (*COMPONENTS, "vae") for p in (root / name).glob("diffusion_pytorch_model.*"))
-            files += sorted((root / "vae").glob("model.safetensors"))
+            files += sorted(p for d in ("vae", "residual_vae") for p in (root / d).glob("model.safetensors"))
         if self._sha is None and root is not None:
             self._sha = files_sha256(root, files)
         p = self.pipeline
@@ -198,6 +210,7 @@ class PoCoLDAdapter(ModelAdapter):
                 "pose_input": f"densepose maps from {self.densepose}" if self.densepose
                 else "part maps rendered from the target keypoints (parts.render_parts; not DensePose)",
                 "nfe_counts": "3 UNet calls per scheduler evaluation + 1 reference pass",
+                **({"prior": self.warp.to_config()} if self.warp.enabled else {}),
                 "noise": "per pair (the official: one generator re-seeded per batch of 32, and the VAE posterior "
                          "from the unseeded global RNG)",
                 **random_info(self.init_seed, PUBLISHED_SAMPLING["steps"])}

@@ -19,6 +19,11 @@ Facts (github.com/BrandonHanx/PoCoLD at c5c7bb7, ``src/pipeline.py:204-470``, ``
   no noise after the initial latents, NFE 3 x 51;
 - decode: ``vae.decode(latents / scaling_factor)``, /2 + 0.5, clamped, rounded to 8 bits (the saved
   PNG, ``numpy_to_pil``).
+
+A folder trained over a warp prior (``fpdm_bench.json`` ``prior``, ``fpdm_bench.modeling.warp_prior``;
+not PoCoLD's) also holds ``residual_vae/``: the latents are a residual's, decoded by it, and the output
+is the prior (the keypoint warp at the batch's size) plus the upsampled residual, rounded to 8 bits.
+The source is still encoded by ``vae/``.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from pathlib import Path
 import torch
 
 from fpdm_bench.errors import BenchError, WeightsMissing
+from fpdm_bench.modeling.warp_prior import WarpPrior
 from fpdm_bench.models.state import load_strict, read_state_dict
 from fpdm_bench.seeding import per_sample_randn
 from fpdm_bench_baselines.pocold.network import (ChannelMapper, DoubleAttentionUNet, ReferenceEncoder,
@@ -109,6 +115,7 @@ class PoCoLDPipeline:
         self.scheduler_config = dict(scheduler_config)
         self.gen_size = tuple(int(v) for v in gen_size)
         self.meta: dict = {}
+        self.warp, self.residual_vae = WarpPrior(), None  # a folder's prior and the autoencoder of its residuals
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device="cpu", dtype=torch.float32) -> "PoCoLDPipeline":
@@ -132,6 +139,12 @@ class PoCoLDPipeline:
         pipe = cls(modules["unet"], modules["rie"], modules["channel_mapper"], vae, json.loads(sched.read_text()),
                    meta.get("gen_size", PUBLISHED_GEN_SIZE), device, dtype)
         pipe.meta = meta
+        pipe.warp = WarpPrior.from_config(meta.get("prior"), str(meta_path))
+        if pipe.warp.enabled:
+            if not (folder / "residual_vae" / "config.json").is_file():
+                raise BenchError(f"{folder / 'residual_vae'} missing: a PoCoLD folder trained over a prior keeps the "
+                                 "autoencoder of its residuals there")
+            pipe.residual_vae = load_autoencoder(folder / "residual_vae").to(pipe.device, pipe.dtype).eval()
         return pipe
 
     @classmethod
@@ -175,8 +188,11 @@ class PoCoLDPipeline:
     @torch.no_grad()
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, steps: int = 50, guidance: float = 5.0,
                  end_guidance: float = 3.0, decay: bool = True, ref_latents: torch.Tensor | None = None,
-                 latents: torch.Tensor | None = None, progress=None) -> torch.Tensor:
-        """source [B,3,*gen_size] in [-1,1], pose one-hot [B,25,h,w] -> images [B,3,*gen_size] in [0,1], 8-bit."""
+                 latents: torch.Tensor | None = None, progress=None, prior: torch.Tensor | None = None,
+                 residual_threshold: float | None = None) -> torch.Tensor:
+        """source [B,3,*gen_size] in [-1,1], pose one-hot [B,25,h,w] (with a prior: and its channels) ->
+        images [B,3,*gen_size] in [0,1], 8-bit; with a prior at the size of ``prior`` (its images),
+        soft-thresholded by ``residual_threshold`` (None = the folder's)."""
         if ref_latents is None:
             ref_latents = self.encode_reference(source, generators)
         references = self.rie(ref_latents.to(self.device, self.dtype))
@@ -191,5 +207,11 @@ class PoCoLDPipeline:
             latents = scheduler.step(eps, t, latents).prev_sample
             if progress:
                 progress()
-        img = (self.vae.decode(latents / self.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
+        if self.warp.enabled:
+            if prior is None:
+                raise BenchError(f"pocold: this checkpoint has the {self.warp.kind} prior: pass its images")
+            residual = self.residual_vae.decode(latents / self.residual_vae.config.scaling_factor).sample
+            img = self.warp.compose(prior.to(self.device), residual, residual_threshold)
+        else:
+            img = (self.vae.decode(latents / self.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
         return (img.float() * 255).round() / 255

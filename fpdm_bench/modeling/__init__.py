@@ -5,6 +5,8 @@ baselines (``fpdm_bench_baselines``), which import it and never each other:
   colours, limbs and official FPDM drawing);
 - ``keypoint_warp``: the per-part affine warp of a person from source to target keypoints (the
   keypoint-warp floor; the tiny FPDM's prior);
+- ``warp_prior``: that warp as a recipe option of every tiny model (the prior, the residual target,
+  the composition at sampling, the ``prior:`` config record);
 - ``patch_pca``: the patch-PCA autoencoder of the tiny recipes (FPDM, CFLD, PoCoLD);
 - ``resize``: resizing model inputs and outputs as the official code does;
 - ``pretrained``: model folders (``config.json`` + ``model.safetensors``) written and read one way;

@@ -56,18 +56,36 @@ def apply_overrides(cfg: dict, overrides: list[str] | tuple[str, ...] | None) ->
     return out
 
 
-def load_config(name_or_path: str, configs: Path, what: str, overrides: list[str] = ()) -> dict:
-    """A preset name (``configs/NAME.yaml``) or a YAML file, with dotted ``key=value`` overrides."""
+def merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` laid on top: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else copy.deepcopy(v)
+    return out
+
+
+def load_config(name_or_path: str, configs: Path, what: str, overrides: list[str] = (), _seen: tuple = ()) -> dict:
+    """A preset name (``configs/NAME.yaml``) or a YAML file, with dotted ``key=value`` overrides.
+
+    A file with ``base: NAME`` (a preset, or a file relative to it) holds only what differs from that
+    config (``merge``), so a variant recipe restates nothing of the one it varies."""
     path = Path(name_or_path)
     if not path.suffix:
         path = configs / f"{name_or_path}.yaml"
     if not path.is_file():
         known = ", ".join(p.stem for p in sorted(configs.glob("*.yaml")))
         raise BenchError(f"{what} config {name_or_path!r} not found (presets: {known}; or a YAML file)")
+    if path.resolve() in _seen:
+        raise BenchError(f"{path}: its base chain comes back to itself")
     try:
         cfg = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise BenchError(f"{path}: invalid YAML ({e})") from None
+    base = cfg.pop("base", None)
+    if base is not None:
+        ref = str(base) if not Path(str(base)).suffix else str(path.parent / str(base))
+        parent = load_config(ref, configs, what, (), (*_seen, path.resolve()))
+        cfg = merge({k: v for k, v in parent.items() if k != "_source"}, cfg)
     cfg = apply_overrides(cfg, overrides)
     cfg["_source"] = str(path)
     return cfg
@@ -244,10 +262,12 @@ def pair_index(dataset) -> tuple[list[str], torch.Tensor, str]:
     return names, pairs, pairs_sha256(dataset.pairs)
 
 
-def fit_latent_space(vae_cfg: dict, images: torch.Tensor):
+def fit_latent_space(vae_cfg: dict, images: torch.Tensor, units_per_pixel: float = 2.0):
     """The tiny recipe's patch-PCA autoencoder fitted on ``images`` [N,3,H,W] in [-1,1], its latent
     scale set to 1 / std of the training latents (as SD's 0.18215 was chosen), and those scaled
-    latents. Returns (vae, latents, summary fields)."""
+    latents. Returns (vae, latents, summary fields). ``units_per_pixel``: how many input units one
+    pixel unit is, for the reconstruction MAE (2 for images as 2x - 1; a warp prior's residuals:
+    its ``residual_scale``)."""
     from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
 
     vae = PatchPCAAutoencoder(**vae_cfg)
@@ -258,7 +278,7 @@ def fit_latent_space(vae_cfg: dict, images: torch.Tensor):
     latents = latents * vae.config.scaling_factor
     recon = vae.decode(latents / vae.config.scaling_factor).sample
     return vae, latents, {"vae_explained_variance": round(fit["explained_variance"], 5),
-                          "vae_recon_mae": round(float(((recon - images).abs() / 2).mean()), 5),
+                          "vae_recon_mae": round(float(((recon - images).abs() / units_per_pixel).mean()), 5),
                           "vae_scaling_factor": vae.config.scaling_factor}
 
 

@@ -66,6 +66,7 @@ from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.modeling.patch_pca import PatchPCAAutoencoder
 from fpdm_bench.modeling.pose import PoseStyle, render_batch, render_batch_fpdm
 from fpdm_bench.modeling.pretrained import load_matching, read_config, read_weights, save_folder
+from fpdm_bench.modeling.warp_prior import compose, residual
 from fpdm_bench_reference import preprocess as official_inputs
 from fpdm_bench_reference.stage2.prior import check_prior, prior_images
 
@@ -256,7 +257,7 @@ class Stage2Model(nn.Module):
         if interp == "official":
             use_legacy_pos_interpolation(self.source_encoder)
         #: whether save_pretrained writes the source encoder's weights (a converted official checkpoint
-        #: carries its own DINOv2, see store_source_encoder); else the default rule of _save_source_encoder
+        #: carries its own DINOv2, see store_source_encoder); else the default rule of saves_source_encoder
         self.stores_source_encoder = False
 
         self.vae.requires_grad_(False)
@@ -400,7 +401,7 @@ class Stage2Model(nn.Module):
                                                                          self.resolution), pixels.device)
             return self.resize(pixels) * 2 - 1
         self._require_prior(prior)
-        return self.resize(pixels - prior.to(pixels.device, pixels.dtype), clamp=False)
+        return residual(pixels, prior, self.resolution)
 
     def encode_latents(self, pixels: torch.Tensor, generator: torch.Generator | None = None,
                        sample: bool = True, prior: torch.Tensor | None = None) -> torch.Tensor:
@@ -413,13 +414,12 @@ class Stage2Model(nn.Module):
                        residual_threshold: float = 0.0) -> torch.Tensor:
         """Images [B,3,H,W] in [0,1] from scaled latents: at the model resolution, or with a prior
         ``prior + residual`` at the prior's size (the residual upsampled, bicubic, then
-        soft-thresholded by ``residual_threshold``, see ``soft_threshold``)."""
+        soft-thresholded by ``residual_threshold``: ``fpdm_bench.modeling.warp_prior.compose``)."""
         x = self.vae.decode((latents / self.scaling_factor).to(self.vae.dtype)).sample.float()
         if not self.has_prior:
             return (x / 2 + 0.5).clamp(0, 1)
         self._require_prior(prior)
-        residual = F.interpolate(x, size=tuple(prior.shape[-2:]), mode="bicubic", align_corners=False)
-        return (prior.float() + soft_threshold(residual, residual_threshold)).clamp(0, 1)
+        return compose(prior, x, residual_threshold)
 
     # --- conditioning -------------------------------------------------------------------------
     def project(self, source_tokens: torch.Tensor, fusion: torch.Tensor, pose_image: torch.Tensor,
@@ -497,7 +497,7 @@ class Stage2Model(nn.Module):
                 "vae_config": self.vae.to_dict() if isinstance(self.vae, PatchPCAAutoencoder) else dict(self.vae.config),
                 "unet_config": dict(self.unet.config),
                 "source_encoder_config": self.source_encoder.config.to_dict(),
-                "source_encoder_saved": self._save_source_encoder()}
+                "source_encoder_saved": self.saves_source_encoder()}
 
     def store_source_encoder(self) -> None:
         """Make save_pretrained write the source encoder's weights even when it is a frozen pretrained
@@ -505,7 +505,7 @@ class Stage2Model(nn.Module):
         not equal the folder it was built from."""
         self.stores_source_encoder = True
 
-    def _save_source_encoder(self) -> bool:
+    def saves_source_encoder(self) -> bool:
         # A frozen pretrained DINOv2 (300M params) that is the folder's own is read from that folder again;
         # a tiny, trained or converted one is saved.
         return (self.stores_source_encoder or self.source_encoder_trainable
@@ -513,7 +513,7 @@ class Stage2Model(nn.Module):
 
     def save_pretrained(self, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write config.json + model.safetensors (``dtype``: storage dtype for floating tensors, e.g. fp16)."""
-        keep_encoder = self._save_source_encoder()
+        keep_encoder = self.saves_source_encoder()
         state = {k: v for k, v in self.state_dict().items() if keep_encoder or not k.startswith("source_encoder.")}
         return save_folder(out_dir, state, self.saved_config(), dtype=dtype, metadata={"format": FORMAT},
                            weights_name=WEIGHTS_NAME, config_name=CONFIG_NAME, json_default=_json_default)
@@ -547,19 +547,6 @@ class Stage2Model(nn.Module):
         load_matching(model, state, weights, "FPDM stage-2 model",
                       None if saved.get("source_encoder_saved", True) else "source_encoder.")
         return model.to(device=device, dtype=dtype).eval()
-
-
-def soft_threshold(x: torch.Tensor, tau: float) -> torch.Tensor:
-    """sign(x) max(|x| - tau, 0): shrinks every value towards 0 by tau, zeroing the small ones.
-
-    For a residual over a prior: most of it is zero where the prior is right (the still parts of a
-    video frame), and a low-resolution residual spills small values there (its upsampling, the
-    model's error). Soft-thresholding is the MAP estimate of a sparse (Laplace-distributed) signal
-    under small Gaussian noise; ``tau`` is chosen per checkpoint on its *training* pairs (docs/models/fpdm.md).
-    """
-    if tau <= 0:
-        return x
-    return torch.sign(x) * (x.abs() - tau).clamp(min=0)
 
 
 def _strip(cfg: dict) -> dict:

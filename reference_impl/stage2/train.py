@@ -170,7 +170,7 @@ def _save_checkpoint(out_dir: Path, model: Stage2Model, opt, sched, ema: dict | 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-               if not (k.startswith("source_encoder.") and not model._save_source_encoder())}
+               if not (k.startswith("source_encoder.") and not model.saves_source_encoder())}
     if ema is not None:
         tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.items()})
     opt_state = opt.state_dict()
