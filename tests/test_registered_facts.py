@@ -18,7 +18,6 @@ import fpdm_bench
 from fpdm_bench import weights as W
 from fpdm_bench.metrics.base import FRECHET_BOOTSTRAP, METRICS, PairedMetric, SetMetric
 from fpdm_bench.models import MODELS, ModelAdapter, floor_names, model_fact
-from fpdm_bench.registry import Registry
 from fpdm_bench.results import Results, metric_names
 
 PACKAGE = Path(fpdm_bench.__file__).parent
