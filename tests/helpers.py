@@ -243,3 +243,12 @@ def closed_port_url() -> str:
     port = s.getsockname()[1]
     s.close()
     return f"http://127.0.0.1:{port}"
+
+
+def warp_inputs(n, seed=0, size=(40, 28)):
+    """``n`` random source images at ``size`` and two sets of 18 keypoints inside the middle of the
+    frame (so a warp moves real parts): (source, source keypoints, target keypoints)."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.rand(n, 3, *size, generator=g)
+    scale, offset = torch.tensor([size[1] * 0.6, size[0] * 0.6]), torch.tensor([size[1] * 0.2, size[0] * 0.2])
+    return src, torch.rand(n, 18, 2, generator=g) * scale + offset, torch.rand(n, 18, 2, generator=g) * scale + offset

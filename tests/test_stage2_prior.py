@@ -9,6 +9,7 @@ import fpdm_bench  # noqa: E402,F401  (torchvision shim first)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from helpers import FUSION_DIM, micro_config, save_micro_stage1  # noqa: E402
+from helpers import warp_inputs as _inputs  # noqa: E402
 
 from fpdm_bench.errors import BenchError  # noqa: E402
 from fpdm_bench_baselines.keypoint_warp import KeypointWarp  # noqa: E402
@@ -16,15 +17,6 @@ from fpdm_bench_reference.pipeline import FPDMPipeline  # noqa: E402
 from fpdm_bench_reference.stage2.model import build_model, build_scheduler  # noqa: E402
 
 WARP = "stage2.prior=keypoint-warp"
-
-
-def _inputs(n, seed=0, size=(40, 28)):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.rand(n, 3, *size, generator=g)
-    # keypoints inside the middle of the frame, so the warp moves real parts
-    kp = lambda: torch.rand(n, 18, 2, generator=g) * torch.tensor([size[1] * 0.6, size[0] * 0.6]) + torch.tensor(  # noqa: E731
-        [size[1] * 0.2, size[0] * 0.2])
-    return src, kp(), kp()
 
 
 def test_unknown_prior_is_refused_at_build_time():
