@@ -37,7 +37,7 @@ from fpdm_bench import __version__
 from fpdm_bench.errors import BenchError
 from fpdm_bench.io import atomic_write_text, sha256_file
 from fpdm_bench.releases import Release, ReleaseFile
-from fpdm_bench.weights_fetch import FetchFailed, download, is_offline, locked
+from fpdm_bench.weights_fetch import FetchFailed, download, first_line, hf_snapshot, is_offline, locked
 
 PROVENANCE = "provenance.json"
 VERIFIED_BY = ("no published sha256: verified by the converter's strict load (a truncated, damaged or "
@@ -182,7 +182,7 @@ def _gdown(rel: Release, f: ReleaseFile, target: Path, timeout: float, progress:
     try:
         got = gdown.download(id=file_id, output=str(part), resume=True, **kwargs)
     except Exception as e:  # noqa: BLE001  (gdown raises many kinds: quota, permission, network)
-        raise FetchFailed(f"{label}: gdown could not fetch Drive file {file_id}: {_first_line(e)}; {by_hand}") from None
+        raise FetchFailed(f"{label}: gdown could not fetch Drive file {file_id}: {first_line(e)}; {by_hand}") from None
     if not got or not part.is_file():
         raise FetchFailed(f"{label}: gdown fetched nothing for Drive file {file_id}; {by_hand}")
     os.replace(part, target)
@@ -197,7 +197,7 @@ def _drive_folder_file(gdown, rel: Release, f: ReleaseFile, folder: Path, kwargs
     try:
         entries = gdown.download_folder(id=f.drive_folder, output=str(folder / "drive"), skip_download=True, **kwargs)
     except Exception as e:  # noqa: BLE001
-        raise FetchFailed(f"{label}: gdown could not list Drive folder {f.drive_folder}: {_first_line(e)}; {by_hand}") from None
+        raise FetchFailed(f"{label}: gdown could not list Drive folder {f.drive_folder}: {first_line(e)}; {by_hand}") from None
     found = [e for e in entries or [] if Path(e.path).name == f.name]
     if len(found) > 1:
         raise BenchError(f"{label}: Drive folder {f.drive_folder} holds {len(found)} files of that name "
@@ -231,7 +231,7 @@ def _part(rel: Release, part, folder: Path, mirror, offline: bool, local: str | 
                     download(f"{source}{rel_path}", target, label=f"{label}/{rel_path}", timeout=timeout, progress=progress)
     else:
         repo = local or part.repo
-        path = _hf_snapshot(label, repo, part.files, offline, timeout)
+        path = hf_snapshot(label, repo, part.files, offline, timeout)
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
         source, revision = f"{endpoint}/{repo}", path.name if path.parent.name == "snapshots" else None
     absent = [p for p in part.files if not (path / p).is_file()]
@@ -241,18 +241,3 @@ def _part(rel: Release, part, folder: Path, mirror, offline: bool, local: str | 
     return {"name": part.name, "path": path, "repo": repo, "official_repo": part.official_repo, "source": source,
             "revision": revision,
             "files": [{"path": p, "sha256": sha256_file(path / p), "size": (path / p).stat().st_size} for p in part.files]}
-
-
-def _hf_snapshot(label: str, repo: str, files, offline: bool, timeout: float) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
-
-        # its etag and read timeouts bound the wait; HF_ENDPOINT selects a mirror
-        return Path(snapshot_download(repo, allow_patterns=list(files), local_files_only=offline, etag_timeout=timeout))
-    except Exception as e:  # noqa: BLE001  (huggingface_hub raises many kinds; all mean "not fetched")
-        why = "offline, and it is not in the Hugging Face cache" if offline else _first_line(e)
-        raise FetchFailed(f"{label}: cannot fetch Hugging Face repo {repo}: {why}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__

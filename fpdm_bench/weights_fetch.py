@@ -138,11 +138,22 @@ def download(url: str, target: Path, *, label: str, sha256: str | None = None, t
 
 
 def _fetch_hf(spec, timeout: float) -> Path:
+    return hf_snapshot(spec.filename, spec.hf_repo, HF_FILES, offline=False, timeout=timeout)
+
+
+def hf_snapshot(label: str, repo: str, files, offline: bool, timeout: float) -> Path:
+    """``files`` of Hugging Face repo ``repo`` through huggingface_hub (its cache; ``offline``: the
+    cache only); FetchFailed naming ``label`` and the repo otherwise."""
     try:
         from huggingface_hub import snapshot_download
 
         # its etag and read timeouts bound the wait; HF_ENDPOINT selects a mirror
-        return Path(snapshot_download(spec.hf_repo, allow_patterns=HF_FILES, etag_timeout=timeout))
+        return Path(snapshot_download(repo, allow_patterns=list(files), local_files_only=offline, etag_timeout=timeout))
     except Exception as e:  # noqa: BLE001  (huggingface_hub raises many kinds; all mean "not fetched")
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise FetchFailed(f"{spec.filename}: cannot fetch Hugging Face repo {spec.hf_repo}: {msg}") from None
+        why = "offline, and it is not in the Hugging Face cache" if offline else first_line(e)
+        raise FetchFailed(f"{label}: cannot fetch Hugging Face repo {repo}: {why}") from None
+
+
+def first_line(e: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none)."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
