@@ -33,12 +33,16 @@ LFL_OUT ?= runs/like-for-like
 LFL_ARGS ?=
 LFL_RUN_ARGS ?=
 LFL_PROTOCOL ?=
+# training pairs each like-for-like checkpoint's sampling search runs on (tools/sampling_search.py)
+LFL_SEARCH_PAIRS ?= 32
+# where bench-like-for-like draws its grids (the README's)
+LFL_GRIDS ?= docs
 
 REPORT_OUT ?= reports/example
 REPORT_MODELS := fpdm pidm cfld pocold
 PROFILES := $(RUNS)/profile-synthetic
 
-.PHONY: help install test test-fast test-published bench-published gpu-wheels gpu-check bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold train-tiny-all train-like-for-like bench-like-for-like grids report
+.PHONY: help install test test-fast test-published bench-published gpu-wheels gpu-check bench regress clean bench-scoring bench-kernels bench-runner train-tiny train-tiny-pidm train-tiny-cfld train-tiny-pocold train-tiny-all train-like-for-like search-like-for-like bench-like-for-like grids report
 
 help:
 	@echo "make install                 create $(VENV) and install fpdm-bench with everything it needs (offline-capable)"
@@ -56,7 +60,8 @@ help:
 	@echo "make train-tiny-pocold [POCOLD_OUT=dir]  retrain the shipped tiny PoCoLD (synthetic DeepFashion, rendered part maps; ~10 min on 2 CPU cores) and compare it with the shipped one"
 	@echo "make train-tiny-all          all four train-tiny* targets in turn (~80 min on 2 CPU cores): every shipped tiny checkpoint retrained into its scratch folder and compared with the shipped one; the wall time of each, the shipped weights' total size"
 	@echo "make train-like-for-like SET=paper|prior [LFL_OUT=dir]  train one like-for-like set (FPDM on both embedded sets, PIDM, CFLD, PoCoLD; one budget, seed 0; docs/training.md) into LFL_OUT/SET, with each model's wall time"
-	@echo "make bench-like-for-like SET=paper|prior [LFL_OUT=dir] [LIMIT=n] [LFL_PROTOCOL=p]  bench that set with the floors: one table per embedded set (rows named model-SET) and a report with significance marks under $(RUNS)/like-for-like/SET/"
+	@echo "make search-like-for-like SET=paper|prior [LFL_SEARCH_PAIRS=32]  the same sampling search for every model of the set (sampler, temperature, guidance; tau with the prior) on training pairs; the choice goes to LFL_OUT/SET/search/<model>/"
+	@echo "make bench-like-for-like SET=paper|prior [LFL_OUT=dir] [LIMIT=n] [LFL_PROTOCOL=p]  bench that set with the floors (each model at its searched sampling, if searched): one table per embedded set (rows named model-SET) and a report with significance marks under $(RUNS)/like-for-like/SET/"
 	@echo "make grids                   bench the floors + fpdm (+ pidm, cfld, pocold) on the embedded datasets and redraw docs/grid-*.png (README, docs/embedded-benchmark.md)"
 	@echo "make report [REPORT_OUT=dir]  bench all models, a small sweep, profiles and the stage-1 ablation on the embedded default and write the example report (tables, figures, index.html) to $(REPORT_OUT)"
 	@echo "make bench-scoring           pytest-benchmark: one-pass scorer vs the reference libraries one by one"
@@ -218,13 +223,29 @@ define lfl_bench
 	  runs="$$runs $(RUNS)/$$d/$$m$$sfx"; \
 	done; \
 	for mf in $(2); do m=$${mf%%:*}; run=$(RUNS)/like-for-like/$(SET)/$$d/$$m$$sfx; \
+	  chosen=$(LFL_OUT)/$(SET)/search/$${mf#*:}/chosen.args; args=$$(cat $$chosen 2>/dev/null || true); \
 	  $(BIN)/fpdm-bench run --model $$m --checkpoint $(LFL_OUT)/$(SET)/$${mf#*:} --dataset $$d --protocol $$p \
-	    --out $$run $(if $(LIMIT),--limit $(LIMIT)) $(LFL_RUN_ARGS) > /dev/null; \
+	    --out $$run $(if $(LIMIT),--limit $(LIMIT)) $$args $(LFL_RUN_ARGS) > /dev/null; \
 	  runs="$$runs $$run"; labels="$$labels --label $$run=$$m-$(SET)"; \
 	done; \
 	rep=$(RUNS)/like-for-like/$(SET)/report-$$d$$sfx; \
-	$(BIN)/fpdm-bench report $$runs $$labels --out $$rep --force > /dev/null; cat $$rep/tables/*.md; echo
+	$(BIN)/fpdm-bench report $$runs $$labels --out $$rep --force > /dev/null; cat $$rep/tables/*.md; echo; \
+	grid=$(LFL_GRIDS)/grid-like-for-like-$(SET)-$$d.png; \
+	$(BIN)/fpdm-bench grid $$(echo $$runs | tr ' ' '\n' | grep -v '/oracle') $$labels --rows 6 --out $$grid --force; \
+	echo "grid: $$grid"
 endef
+
+# The sampling search the tiny FPDM got (docs/models/fpdm.md), the same for every model of the set:
+# published sampler / deterministic at temperature 0 / ... (tools/sampling_search.py), on the first
+# LFL_SEARCH_PAIRS training pairs, lowest MAE kept; bench-like-for-like then runs each at its choice.
+search-like-for-like: install
+	$(lfl_check)
+	@set -e; for mfd in fpdm:fpdm-tiny:synthetic fpdm:fpdm-tiny-phoenix:synthetic-phoenix pidm:pidm:synthetic \
+	    cfld:cfld:synthetic pocold:pocold:synthetic; do \
+	  m=$${mfd%%:*}; rest=$${mfd#*:}; f=$${rest%%:*}; d=$${rest#*:}; \
+	  $(BIN)/python tools/sampling_search.py --model $$m --checkpoint $(LFL_OUT)/$(SET)/$$f --dataset $$d \
+	    --out $(LFL_OUT)/$(SET)/search/$$f --limit $(LFL_SEARCH_PAIRS) $(if $(filter prior,$(SET)),--prior); \
+	done
 
 bench-like-for-like: install
 	$(lfl_check)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from fpdm_bench.errors import BenchError, WeightsMissing
-from fpdm_bench.seeding import per_sample_randn
+from fpdm_bench.seeding import check_temperature, per_sample_randn
 
 SCHEDULERS = ("ddpm", "ddim", "dpmpp")
 
@@ -74,8 +74,7 @@ def steps_run(num_inference_steps: int, source_strength: float, who: str = "FPDM
 def check_sampling(temperature: float, residual_threshold: float, has_prior: bool, who: str = "FPDM pipeline") -> None:
     """Raise for a temperature outside [0, 1] or a residual threshold that is negative (or NaN) or
     given to a model without a prior."""
-    if not 0.0 <= float(temperature) <= 1.0:  # also refuses NaN
-        raise BenchError(f"{who}: temperature must be in [0, 1], got {temperature}")
+    check_temperature(temperature, who)
     if not float(residual_threshold) >= 0.0:
         raise BenchError(f"{who}: residual_threshold must be >= 0, got {residual_threshold}")
     if float(residual_threshold) > 0 and not has_prior:

@@ -30,7 +30,7 @@ def test_runs_through_the_runner_with_per_pair_noise(fixture_root, tmp_path):
 
 
 def test_errors_are_one_line(tmp_path):
-    with pytest.raises(BenchError, match="scheduler 'ddim' is not offered"):
-        CFLDAdapter.from_pretrained(str(tmp_path), scheduler="ddim")
+    with pytest.raises(BenchError, match="unknown scheduler 'dpm' .expected one of ddpm, ddim"):
+        CFLDAdapter.from_pretrained(str(tmp_path), scheduler="dpm")
     with pytest.raises(BenchError, match="pytorch_model.bin missing"):
         CFLDAdapter.from_pretrained(str(tmp_path))

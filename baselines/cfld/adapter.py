@@ -32,6 +32,7 @@ import torch
 from fpdm_bench.errors import BenchError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
+from fpdm_bench.seeding import check_temperature
 from fpdm_bench_baselines.cfld.pose import render_batch
 
 if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built, not to read the class's facts
@@ -39,7 +40,15 @@ if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built,
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (pose_transfer_test.py, defaults/deepfashion.py: DDPM 50 steps, both scales 2)
-SAMPLING_DEFAULTS = {"steps": 50, "guidance": 2.0, "pose_guidance": 2.0}
+SAMPLING_DEFAULTS = {"steps": 50, "guidance": 2.0, "pose_guidance": 2.0, "scheduler": "ddpm", "temperature": 1.0}
+
+
+def _scheduler(name: str) -> str:
+    from fpdm_bench_baselines.cfld.sampler import SCHEDULERS
+
+    if name not in SCHEDULERS:
+        raise BenchError(f"cfld: unknown scheduler {name!r} (expected one of {', '.join(SCHEDULERS)}; ddpm is the official)")
+    return name
 
 
 class CFLDAdapter(ModelAdapter):
@@ -49,10 +58,12 @@ class CFLDAdapter(ModelAdapter):
     colour = "#2ca02c"
 
     def __init__(self, pipeline: CFLDPipeline, checkpoint: str | Path | None, steps: int = 50, guidance: float = 2.0,
-                 pose_guidance: float = 2.0, init_seed: int | None = None, residual_threshold: float | None = None):
+                 pose_guidance: float = 2.0, init_seed: int | None = None, residual_threshold: float | None = None,
+                 scheduler: str = "ddpm", temperature: float = 1.0):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"cfld: steps must be in 1..1000, got {steps}")
+        self.scheduler, self.temperature = _scheduler(scheduler), check_temperature(temperature, "cfld")
         self.pipeline, self.checkpoint = pipeline, Path(checkpoint) if checkpoint is not None else None
         self.init_seed = init_seed  # not None: a random-weight build (from_random)
         self.steps, self.guidance, self.pose_guidance = int(steps), float(guidance), float(pose_guidance)
@@ -64,37 +75,39 @@ class CFLDAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, vae: str | None = None,
-                        pose_guidance: float | None = None, residual_threshold: float | None = None) -> "CFLDAdapter":
+                        pose_guidance: float | None = None, residual_threshold: float | None = None,
+                        temperature: float | None = None) -> "CFLDAdapter":
         """path_or_config: a released-layout folder (None = the shipped tiny CFLD). Sampling settings
         left None come from the folder's ``sampling`` (else the official ones). ``residual_threshold``:
-        a folder with a warp prior only (default: its own)."""
+        a folder with a warp prior only (default: its own). ``scheduler``: ddpm (official) or ddim;
+        ``temperature``: the initial noise's scale (1 = the official)."""
         from fpdm_bench_baselines.cfld.pipeline import FILES, CFLDPipeline  # diffusers: imported when a model is built
 
-        if scheduler not in (None, "ddpm"):
-            raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
+        _scheduler(scheduler or "ddpm")  # before any file is read
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
         if path_or_config is None and not (path / FILES[0]).is_file():
             raise WeightsMissing("the shipped tiny CFLD", str(path / FILES[0]),
                                  f"{path} (make train-tiny-cfld CFLD_OUT={path.parent}), or pass --checkpoint DIR")
         pipe = CFLDPipeline.from_pretrained(path, vae, device=device, dtype=dtype)
         saved = {**SAMPLING_DEFAULTS, **(pipe.meta.get("sampling") or {})}
-        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
+        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance, "scheduler": scheduler,
+                 "temperature": temperature}
         return cls(pipe, path, residual_threshold=residual_threshold,
                    **{k: v if v is not None else saved[k] for k, v in given.items()})
 
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
                     steps: int | None = None, guidance: float | None = None, scheduler: str | None = None,
-                    pose_guidance: float | None = None) -> "CFLDAdapter":
+                    pose_guidance: float | None = None, temperature: float | None = None) -> "CFLDAdapter":
         """The published CFLD (condition network, SD 1.5 UNet and VAE, 512x512) with random weights,
         seeded, sampled as the official test does (DDPM, 50 steps, both scales 2) unless told
         otherwise: ``--model-arg init=random``."""
         from fpdm_bench_baselines.cfld.pipeline import CFLDPipeline
 
-        if scheduler not in (None, "ddpm"):
-            raise BenchError(f"cfld: the official sampler is DDPM; scheduler {scheduler!r} is not offered")
+        _scheduler(scheduler or "ddpm")
         pipe = CFLDPipeline.from_random(seed, device=device, dtype=dtype)
-        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance}
+        given = {"steps": steps, "guidance": guidance, "pose_guidance": pose_guidance, "scheduler": scheduler,
+                 "temperature": temperature}
         return cls(pipe, None, init_seed=int(seed),
                    **{k: v if v is not None else SAMPLING_DEFAULTS[k] for k, v in given.items()})
 
@@ -112,7 +125,8 @@ class CFLDAdapter(ModelAdapter):
             prior = self.warp.images(source.float().cpu(), batch["source_kp"], batch["target_kp"])
             pose = self.warp.condition_input(pose, prior)
         return self.pipeline(src, pose, generators, frame, self.steps, self.pose_guidance, self.guidance, prior=prior,
-                             residual_threshold=self.warp.threshold)
+                             residual_threshold=self.warp.threshold, scheduler=self.scheduler,
+                             temperature=self.temperature)
 
     def stages(self) -> dict:
         """Per-batch stages (``fpdm-bench profile``): the 21-channel pose drawing, the condition
@@ -129,7 +143,7 @@ class CFLDAdapter(ModelAdapter):
     def sampler_steps(self) -> int:
         from fpdm_bench_baselines.cfld.sampler import make_scheduler
 
-        return len(make_scheduler(self.steps).timesteps)
+        return len(make_scheduler(self.steps, self.scheduler).timesteps)
 
     def info(self) -> dict:
         from fpdm_bench.io import files_sha256
@@ -145,7 +159,8 @@ class CFLDAdapter(ModelAdapter):
         parts = {"condition_network": p.conditioner, "unet": p.unet, "vae": p.vae}
         by_part = {k: sum(x.numel() for x in m.parameters()) for k, m in parts.items()}
         return {"name": self.name, "parameters": sum(by_part.values()), "parameters_by_part": by_part,
-                "nfe": 3 * self.steps + 1, "steps": self.steps, "scheduler": "ddpm",
+                "nfe": 3 * self.steps + 1, "steps": self.steps, "scheduler": self.scheduler,
+                "temperature": self.temperature,
                 "guidance": self.guidance, "pose_guidance": self.pose_guidance, "resolution": list(self.resolution),
                 "dtype": str(p.dtype).replace("torch.", ""), "checkpoint": str(root) if root is not None else None,
                 "checkpoint_sha256": self._sha, "checkpoint_sha256_of": [f.relative_to(root).as_posix() for f in files],

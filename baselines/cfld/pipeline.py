@@ -98,17 +98,19 @@ class CFLDPipeline:
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, out_size, steps: int = 50,
                  pose_scale: float = 2.0, appearance_scale: float = 2.0, latents: torch.Tensor | None = None,
                  progress=None, prior: torch.Tensor | None = None,
-                 residual_threshold: float | None = None) -> torch.Tensor:
+                 residual_threshold: float | None = None, scheduler: str = "ddpm",
+                 temperature: float = 1.0) -> torch.Tensor:
         """source [B,3,S,S] in [-1,1], pose [B,21,P,P] in [0,1] (with a prior: and its 3 channels) ->
         images [B,3,*out_size] in [0,1], 8-bit. ``prior``: the prior images at ``out_size`` (a folder
-        with a prior only); ``residual_threshold``: None = the folder's."""
+        with a prior only); ``residual_threshold``: None = the folder's; ``temperature``: the initial
+        noise's scale; ``scheduler``: ddpm (the official) or ddim."""
         null, text, pose_res, app = self.conditioner(source.to(self.device, self.dtype), pose.to(self.device, self.dtype))
         if latents is None:
             f = latent_factor(self.vae)
             latents = per_sample_randn((self.unet.model.config.in_channels, self.gen_size[0] // f, self.gen_size[1] // f),
-                                       generators, self.device, self.dtype)
+                                       generators, self.device, self.dtype) * float(temperature)
         latents = sample(self.unet, latents, null, text, pose_res, app, generators, steps, pose_scale,
-                         appearance_scale, progress)
+                         appearance_scale, progress, scheduler)
         decoded = self.vae.decode(latents / self.vae.config.scaling_factor).sample
         if self.warp.enabled:
             if prior is None or tuple(prior.shape[-2:]) != tuple(out_size):

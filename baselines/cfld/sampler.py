@@ -13,15 +13,23 @@ step noise come from its own generator (diffusers draws per generator when given
 from __future__ import annotations
 
 import torch
-from diffusers import DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 
 SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
              "clip_sample": False, "steps_offset": 1, "timestep_spacing": "leading", "prediction_type": "epsilon",
              "variance_type": "fixed_small", "thresholding": False}
 
 
-def make_scheduler(steps: int = 50) -> DDPMScheduler:
-    scheduler = DDPMScheduler(**SCHEDULER)
+#: ddpm = the official; ddim = the same schedule and timesteps sampled deterministically (eta 0), an
+#: fpdm-bench option for the sampling search every tiny model gets (docs/training.md)
+SCHEDULERS = ("ddpm", "ddim")
+
+
+def make_scheduler(steps: int = 50, kind: str = "ddpm"):
+    if kind == "ddim":
+        scheduler = DDIMScheduler(**{k: v for k, v in SCHEDULER.items() if k != "variance_type"}, set_alpha_to_one=False)
+    else:
+        scheduler = DDPMScheduler(**SCHEDULER)
     scheduler.set_timesteps(int(steps))
     return scheduler
 
@@ -39,8 +47,8 @@ def guided_eps(unet, latents, t, null_text, text, pose, appearance, pose_scale: 
 
 @torch.no_grad()
 def sample(unet, latents, null_text, text, pose, appearance, generators, steps: int = 50,
-           pose_scale: float = 2.0, appearance_scale: float = 2.0, progress=None) -> torch.Tensor:
-    scheduler = make_scheduler(steps)
+           pose_scale: float = 2.0, appearance_scale: float = 2.0, progress=None, scheduler: str = "ddpm") -> torch.Tensor:
+    scheduler = make_scheduler(steps, scheduler)
     for t in scheduler.timesteps:
         eps = guided_eps(unet, latents, t, null_text, text, pose, appearance, pose_scale, appearance_scale)
         latents = scheduler.step(eps, t, latents, generator=generators).prev_sample

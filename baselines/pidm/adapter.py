@@ -33,13 +33,13 @@ from fpdm_bench.io import checkpoint_sha256
 from fpdm_bench.modeling.warp_prior import WarpPrior
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
-from fpdm_bench.seeding import per_sample_randn
+from fpdm_bench.seeding import check_temperature, per_sample_randn
 from fpdm_bench_baselines.pidm.diffusion import SAMPLERS, GaussianDiffusion, ancestral_sample, ddim_sample
 from fpdm_bench_baselines.pidm.pose import render_batch
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
 #: the official sampler (utils/gen.py: DDIM, 100 steps, guidance 2); ddpm = the full ancestral loop
-SAMPLING_DEFAULTS = {"scheduler": "ddim", "steps": 100, "guidance": 2.0}
+SAMPLING_DEFAULTS = {"scheduler": "ddim", "steps": 100, "guidance": 2.0, "temperature": 1.0}
 OFFICIAL = {"canvas": [256, 256], "output_resize": "pil-bicubic"}
 OUTPUT_RESIZES = {"pil-bicubic": ("pil", "bicubic", True), "bicubic": ("torch", "bicubic", True)}
 
@@ -52,7 +52,8 @@ class PIDMAdapter(ModelAdapter):
 
     def __init__(self, model, checkpoint: str | Path | None, canvas, output_resize: str, device="cpu",
                  dtype=torch.float32, scheduler: str = "ddim", steps: int = 100, guidance: float = 2.0,
-                 info: dict | None = None, init_seed: int | None = None, warp: WarpPrior = WarpPrior()):
+                 info: dict | None = None, init_seed: int | None = None, warp: WarpPrior = WarpPrior(),
+                 temperature: float = 1.0):
         from fpdm_bench.errors import BenchError
 
         super().__init__(device=device, dtype=dtype if torch.device(device).type == "cuda" else torch.float32)
@@ -60,6 +61,7 @@ class PIDMAdapter(ModelAdapter):
             raise BenchError(f"pidm: unknown scheduler {scheduler!r} (expected one of {', '.join(SAMPLERS)})")
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"pidm: steps must be in 1..1000, got {steps}")
+        self.temperature = check_temperature(temperature, "pidm")
         if output_resize not in OUTPUT_RESIZES:
             raise BenchError(f"pidm: unknown output_resize {output_resize!r} (expected one of {', '.join(OUTPUT_RESIZES)})")
         d = model.config.downsampling
@@ -85,17 +87,18 @@ class PIDMAdapter(ModelAdapter):
                         dtype: torch.dtype = torch.float32, scheduler: str | None = None, steps: int | None = None,
                         guidance: float | None = None, weights: str = "ema", canvas=None,
                         output_resize: str | None = None, num_heads: int | None = None,
-                        residual_threshold: float | None = None) -> "PIDMAdapter":
+                        residual_threshold: float | None = None, temperature: float | None = None) -> "PIDMAdapter":
         """path_or_config: an official last.pt or our folder (None = the shipped tiny PIDM). Sampling
         settings left None come from the folder's ``sampling`` (else the official ones). ``num_heads``:
         the attention heads of a last.pt whose pickled config does not say them (the weights cannot).
-        ``residual_threshold``: a folder with a warp prior only (default: its own)."""
+        ``residual_threshold``: a folder with a warp prior only (default: its own). ``temperature``: the
+        scale of the initial noise (1 = the official; 0 with DDIM = one deterministic path)."""
         from fpdm_bench_baselines.pidm.checkpoint import load_any
 
         path = Path(path_or_config) if path_or_config else TINY_CHECKPOINT
         model, meta = load_any(path, weights=weights, num_heads=num_heads)
         saved = {**SAMPLING_DEFAULTS, **(meta.get("sampling") or {})}
-        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance}
+        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance, "temperature": temperature}
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         canvas = canvas or meta.get("canvas") or OFFICIAL["canvas"]
         output_resize = output_resize or meta.get("output_resize") or OFFICIAL["output_resize"]
@@ -138,7 +141,7 @@ class PIDMAdapter(ModelAdapter):
             prior = self.warp.images(source.float().cpu(), batch["source_kp"], batch["target_kp"])
             pose = self.warp.condition_input(pose, prior)
         src, pose = src.to(self.device, self.dtype), pose.to(self.device, self.dtype)
-        noise = per_sample_randn((3, *canvas), generators, self.device, torch.float32)
+        noise = per_sample_randn((3, *canvas), generators, self.device, torch.float32) * self.temperature
         if self.scheduler == "ddim":
             x = ddim_sample(self.model, src, pose, noise, self.steps, self.guidance, self.diffusion)
         else:
@@ -184,7 +187,7 @@ class PIDMAdapter(ModelAdapter):
         return {"name": self.name, "parameters": total,
                 "parameters_by_part": {"unet": total - encoder, "source_encoder": encoder},
                 "nfe": self.nfe(), "steps": self.steps, "scheduler": self.scheduler, "guidance": self.guidance,
-                "resolution": list(self.resolution), "output_resize": self.output_resize,
+                "temperature": self.temperature, "resolution": list(self.resolution), "output_resize": self.output_resize,
                 "dtype": str(self.dtype).replace("torch.", ""), "architecture": self.model.config.to_dict(),
                 "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
                 "checkpoint_sha256": self._sha,

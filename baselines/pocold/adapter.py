@@ -36,6 +36,7 @@ import torch
 from fpdm_bench.errors import BenchError, DataError, WeightsMissing
 from fpdm_bench.models.base import ModelAdapter
 from fpdm_bench.models.random_init import random_info
+from fpdm_bench.seeding import check_temperature
 from fpdm_bench_baselines.pocold.parts import densepose_one_hot, one_hot, render_parts
 
 if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built, not to read the class's facts
@@ -62,8 +63,9 @@ class PoCoLDAdapter(ModelAdapter):
 
     def __init__(self, pipeline: PoCoLDPipeline, checkpoint: str | Path | None, steps: int, guidance: float,
                  end_guidance: float, decay: bool, densepose: str | Path | None = None,
-                 init_seed: int | None = None, residual_threshold: float | None = None):
+                 init_seed: int | None = None, residual_threshold: float | None = None, temperature: float = 1.0):
         super().__init__(device=pipeline.device, dtype=pipeline.dtype)
+        self.temperature = check_temperature(temperature, "pocold")
         if not 1 <= int(steps) <= 1000:
             raise BenchError(f"pocold: steps must be in 1..1000, got {steps}")
         self.pipeline, self.checkpoint = pipeline, Path(checkpoint) if checkpoint is not None else None
@@ -79,10 +81,12 @@ class PoCoLDAdapter(ModelAdapter):
     def from_pretrained(cls, path_or_config: str | Path | None = None, device: str = "cpu",
                         dtype: torch.dtype = torch.float32, steps: int | None = None, guidance: float | None = None,
                         scheduler: str | None = None, end_guidance: float | None = None, decay=None,
-                        densepose: str | None = None, residual_threshold: float | None = None) -> "PoCoLDAdapter":
+                        densepose: str | None = None, residual_threshold: float | None = None,
+                        temperature: float | None = None) -> "PoCoLDAdapter":
         """path_or_config: a pipeline folder (None = the shipped tiny PoCoLD). Sampling settings left
         None come from the folder's ``fpdm_bench.json`` (else the official ones). ``residual_threshold``:
-        a folder with a warp prior only (default: its own)."""
+        a folder with a warp prior only (default: its own). ``temperature``: the initial noise's scale
+        (1 = the official; PNDM is deterministic after it)."""
         from fpdm_bench_baselines.pocold.pipeline import PUBLISHED_SAMPLING, PoCoLDPipeline
 
         if scheduler not in (None, "pndm"):
@@ -92,8 +96,9 @@ class PoCoLDAdapter(ModelAdapter):
             raise WeightsMissing("the shipped tiny PoCoLD", str(path / "unet" / "config.json"),
                                  f"{path} (make train-tiny-pocold POCOLD_OUT={path.parent}), or pass --checkpoint DIR")
         pipe = PoCoLDPipeline.from_pretrained(path, device=device, dtype=dtype)
-        saved = {**PUBLISHED_SAMPLING, **(pipe.meta.get("sampling") or {})}
-        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay}
+        saved = {"temperature": 1.0, **PUBLISHED_SAMPLING, **(pipe.meta.get("sampling") or {})}
+        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay,
+                 "temperature": temperature}
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
         chosen["decay"] = _flag(chosen["decay"])
         return cls(pipe, path, densepose=densepose, residual_threshold=residual_threshold, **chosen)
@@ -165,7 +170,7 @@ class PoCoLDAdapter(ModelAdapter):
             prior = self.warp.images(source, batch["source_kp"], batch["target_kp"])
             pose = self.warp.condition_input(pose, prior, self.pipeline.latent_factor())
         img = self.pipeline(src, pose, generators, self.steps, self.guidance, self.end_guidance, self.decay,
-                            prior=prior, residual_threshold=self.warp.threshold)
+                            prior=prior, residual_threshold=self.warp.threshold, temperature=self.temperature)
         if tuple(img.shape[-2:]) == frame:
             return img
         return resize(img.cpu(), frame, "pil", "bicubic")
@@ -201,7 +206,7 @@ class PoCoLDAdapter(ModelAdapter):
         parts = {"unet": p.unet, "rie": p.rie, "channel_mapper": p.cm, "vae": p.vae}
         by_part = {k: sum(x.numel() for x in m.parameters()) for k, m in parts.items()}
         return {"name": self.name, "parameters": sum(by_part.values()), "parameters_by_part": by_part,
-                "nfe": self.nfe(), "steps": self.steps, "scheduler": "pndm",
+                "nfe": self.nfe(), "steps": self.steps, "scheduler": "pndm", "temperature": self.temperature,
                 "guidance": self.guidance, "end_guidance": self.end_guidance, "decay": self.decay,
                 "resolution": list(self.resolution), "dtype": str(p.dtype).replace("torch.", ""),
                 "checkpoint": str(root) if root is not None else None, "checkpoint_sha256": self._sha,

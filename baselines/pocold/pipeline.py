@@ -189,15 +189,16 @@ class PoCoLDPipeline:
     def __call__(self, source: torch.Tensor, pose: torch.Tensor, generators, steps: int = 50, guidance: float = 5.0,
                  end_guidance: float = 3.0, decay: bool = True, ref_latents: torch.Tensor | None = None,
                  latents: torch.Tensor | None = None, progress=None, prior: torch.Tensor | None = None,
-                 residual_threshold: float | None = None) -> torch.Tensor:
+                 residual_threshold: float | None = None, temperature: float = 1.0) -> torch.Tensor:
         """source [B,3,*gen_size] in [-1,1], pose one-hot [B,25,h,w] (with a prior: and its channels) ->
         images [B,3,*gen_size] in [0,1], 8-bit; with a prior at the size of ``prior`` (its images),
-        soft-thresholded by ``residual_threshold`` (None = the folder's)."""
+        soft-thresholded by ``residual_threshold`` (None = the folder's). ``temperature``: the initial
+        noise's scale (PNDM is deterministic after it, so 0 = one path)."""
         if ref_latents is None:
             ref_latents = self.encode_reference(source, generators)
         references = self.rie(ref_latents.to(self.device, self.dtype))
         if latents is None:
-            latents = per_sample_randn(tuple(ref_latents.shape[1:]), generators, self.device, self.dtype)
+            latents = per_sample_randn(tuple(ref_latents.shape[1:]), generators, self.device, self.dtype) * float(temperature)
         latents = latents.to(self.device, self.dtype)
         pose = pose.to(self.device, self.dtype)
         scheduler = self.make_scheduler(steps)
