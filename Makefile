@@ -192,24 +192,30 @@ LFL_FPDM_STEPS := 2000
 LFL_FPDM_paper := --set stage2.prior=none --set 'stage2.sampling={scheduler: ddpm, steps: 20, guidance: 2.0, source_strength: 1.0}'
 LFL_FPDM_prior :=
 LFL_SETS := paper prior
+# every model of a set, once: MODEL:FOLDER:DATASET (FOLDER under LFL_OUT/SET; FPDM's fpdm-CONFIG trains
+# its shipped tiny config CONFIG, a baseline its configs/tiny-SET.yaml)
+LFL_MODELS := fpdm:fpdm-tiny:synthetic fpdm:fpdm-tiny-phoenix:synthetic-phoenix pidm:pidm:synthetic \
+  cfld:cfld:synthetic pocold:pocold:synthetic
+# $(call lfl_on,DATASET): the set's MODEL:FOLDER entries on DATASET
+lfl_on = $(patsubst %:$(1),%,$(filter %:$(1),$(LFL_MODELS)))
 lfl_check = @case " $(LFL_SETS) " in *" $(SET) "*) ;; *) echo "usage: make $@ SET=paper|prior [LFL_OUT=dir]" >&2; exit 2;; esac
 
 train-like-for-like: install
 	$(lfl_check)
 	@set -e; out=$(LFL_OUT)/$(SET); mkdir -p $$out; times=""; \
-	for c in tiny tiny-phoenix; do \
-	  d=synthetic; [ $$c = tiny ] || d=synthetic-phoenix; f=$$out/fpdm-$$c; \
-	  test -f $$f/stage2/train_info.json && continue; start=$$(date +%s); \
-	  rm -rf $$f/stage1 && mkdir -p $$f && cp -r $(TINY_DIR)/$$c/stage1 $$f/stage1; \
-	  $(BIN)/fpdm-bench train stage2 --config $$c --dataset $$d --seed 0 --stage1 $$f/stage1 --out $$f/stage2 \
-	    --set train.max_steps=$(LFL_FPDM_STEPS) $(LFL_FPDM_$(SET)) --set train.save_dtype=float16 \
-	    --set train.keep_checkpoint=false --quiet $(LFL_ARGS); \
-	  s=$$(( $$(date +%s) - start )); times="$$times""fpdm-$$c: $$((s / 60)) min $$((s % 60)) s\n"; \
-	done; \
-	for m in pidm cfld pocold; do \
-	  test -f $$out/$$m/train_info.json && continue; start=$$(date +%s); \
-	  $(BIN)/fpdm-bench $$m train --config tiny-$(SET) --dataset synthetic --seed 0 --out $$out/$$m --quiet $(LFL_ARGS); \
-	  s=$$(( $$(date +%s) - start )); times="$$times$$m: $$((s / 60)) min $$((s % 60)) s\n"; \
+	for mfd in $(LFL_MODELS); do \
+	  m=$${mfd%%:*}; rest=$${mfd#*:}; f=$${rest%%:*}; d=$${rest#*:}; \
+	  if [ $$m = fpdm ]; then \
+	    c=$${f#fpdm-}; test -f $$out/$$f/stage2/train_info.json && continue; start=$$(date +%s); \
+	    rm -rf $$out/$$f/stage1 && mkdir -p $$out/$$f && cp -r $(TINY_DIR)/$$c/stage1 $$out/$$f/stage1; \
+	    $(BIN)/fpdm-bench train stage2 --config $$c --dataset $$d --seed 0 --stage1 $$out/$$f/stage1 \
+	      --out $$out/$$f/stage2 --set train.max_steps=$(LFL_FPDM_STEPS) $(LFL_FPDM_$(SET)) \
+	      --set train.save_dtype=float16 --set train.keep_checkpoint=false --quiet $(LFL_ARGS); \
+	  else \
+	    test -f $$out/$$f/train_info.json && continue; start=$$(date +%s); \
+	    $(BIN)/fpdm-bench $$m train --config tiny-$(SET) --dataset $$d --seed 0 --out $$out/$$f --quiet $(LFL_ARGS); \
+	  fi; \
+	  s=$$(( $$(date +%s) - start )); times="$$times$$f: $$((s / 60)) min $$((s % 60)) s\n"; \
 	done; if [ -n "$$times" ]; then printf "$$times" | tee -a $$out/wall_times.txt; else echo "$$out: every model already trained"; fi
 
 # $(call lfl_bench,DATASET,MODEL:FOLDER ...): the floors (the `make bench` runs, reused) and each model of
@@ -240,8 +246,7 @@ endef
 # LFL_SEARCH_PAIRS training pairs, lowest MAE kept; bench-like-for-like then runs each at its choice.
 search-like-for-like: install
 	$(lfl_check)
-	@set -e; for mfd in fpdm:fpdm-tiny:synthetic fpdm:fpdm-tiny-phoenix:synthetic-phoenix pidm:pidm:synthetic \
-	    cfld:cfld:synthetic pocold:pocold:synthetic; do \
+	@set -e; for mfd in $(LFL_MODELS); do \
 	  m=$${mfd%%:*}; rest=$${mfd#*:}; f=$${rest%%:*}; d=$${rest#*:}; \
 	  $(BIN)/python tools/sampling_search.py --model $$m --checkpoint $(LFL_OUT)/$(SET)/$$f --dataset $$d \
 	    --out $(LFL_OUT)/$(SET)/search/$$f --limit $(LFL_SEARCH_PAIRS) $(if $(filter prior,$(SET)),--prior); \
@@ -249,8 +254,8 @@ search-like-for-like: install
 
 bench-like-for-like: install
 	$(lfl_check)
-	$(call lfl_bench,synthetic,fpdm:fpdm-tiny pidm:pidm cfld:cfld pocold:pocold)
-	$(call lfl_bench,synthetic-phoenix,fpdm:fpdm-tiny-phoenix)
+	$(call lfl_bench,synthetic,$(call lfl_on,synthetic))
+	$(call lfl_bench,synthetic-phoenix,$(call lfl_on,synthetic-phoenix))
 
 # The qualitative grids of the README and docs/embedded-benchmark.md: source | target | copy-source | keypoint-warp | fpdm (| pidm | cfld |
 # pocold on the DeepFashion-style set, the only one the tiny baselines were trained on), six pairs evenly

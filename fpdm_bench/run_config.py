@@ -66,7 +66,8 @@ class RunConfig:
         "Deterministic per (seed, pair); part of the run's identity.", identity=True, metavar="NAME:SEVERITY"))
     workers: int = field(default=2, metadata=option(
         "DataLoader workers decoding the next batches while the model runs (0: in the main process).", min=0))
-    progress: bool = field(default=True, metadata=option("No progress bar.", kind="negated_flag"))
+    progress: bool = field(default=True, metadata=option(
+        "No progress bars: neither the generation's nor a metric weight's first-use fetch.", kind="negated_flag"))
 
     @classmethod
     def identity_fields(cls) -> list[str]:

@@ -40,6 +40,15 @@ from fpdm_bench.seeding import make_generators, sample_seed
 def run(cfg: RunConfig, log=print) -> dict | None:
     """Run (or resume) one shard. Returns the results dict once every shard is done, else None
     (and None on ranks other than 0 under torchrun)."""
+    from fpdm_bench import distributed, weights_fetch
+
+    dist = distributed.context()
+    # a metric's weight fetched while scoring draws its bar only where the run draws one
+    with weights_fetch.progress_bars(cfg.progress and (dist is None or dist.rank == 0)):
+        return _run(cfg, log)
+
+
+def _run(cfg: RunConfig, log) -> dict | None:
     from fpdm_bench import distributed
     from fpdm_bench.data import DATASETS
     from fpdm_bench.models import MODELS

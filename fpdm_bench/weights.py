@@ -149,7 +149,7 @@ def find(name: str | WeightSpec, path: str | Path | None = None, fetch: bool = T
     where = " or ".join(str(d / spec.filename) for d in search_dirs())
     if spec.hf_repo:
         where += f", or the Hugging Face cache of {spec.hf_repo}"
-    if fetch and not weights_fetch.is_offline() and (spec.hf_repo or weights_fetch.source_url(spec)):
+    if fetch and not weights_fetch.is_offline() and weights_fetch.fetch_source(spec):
         try:
             return weights_fetch.fetch(spec)
         except BenchError as e:  # FetchFailed, or WeightsMissing of its own
@@ -179,8 +179,7 @@ def status(paths: dict[str, str | Path] | None = None, hash_files: bool = True) 
             p = find(spec, paths.get(name), fetch=False)
         except WeightsMissing as e:
             row["missing"] = str(e)
-            row["fetch_from"] = (f"the Hugging Face hub ({spec.hf_repo})" if spec.hf_repo
-                                 else weights_fetch.source_url(spec))
+            row["fetch_from"] = weights_fetch.fetch_source(spec)
         else:
             row.update(present=True, path=str(p))
             if hash_files:

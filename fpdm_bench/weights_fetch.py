@@ -23,6 +23,7 @@ import os
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from fpdm_bench.errors import BenchError, WeightsMissing
@@ -60,10 +61,34 @@ def source_url(spec, mirror: str | None = None) -> str | None:
     return f"{mirror.rstrip('/')}/{spec.filename}" if mirror else spec.url
 
 
+def fetch_source(spec, mirror: str | None = None) -> str | None:
+    """Where :func:`fetch` would get ``spec`` from, in words (the Hugging Face repo, or the URL); None
+    when nowhere: the one answer to "is it fetchable?"."""
+    if spec.hf_repo:
+        return f"the Hugging Face hub ({spec.hf_repo})"
+    return source_url(spec, mirror)
+
+
+# whether a fetch draws progress bars when its caller does not say: a metric fetches its weight deep
+# inside scoring, so `run --no-progress` says it once, around the run (progress_bars)
+_BARS = ContextVar("fpdm_bench_fetch_bars", default=True)
+
+
+@contextmanager
+def progress_bars(on: bool):
+    """Fetches inside this block draw progress bars only if ``on`` (unless a call says otherwise)."""
+    token = _BARS.set(bool(on))
+    try:
+        yield
+    finally:
+        _BARS.reset(token)
+
+
 def fetch(spec, mirror: str | None = None, offline: bool | None = None, timeout: float = 20,
-          progress: bool = True) -> Path:
+          progress: bool | None = None) -> Path:
     """Fetch ``spec``'s weight and return its path (an installed file already there is returned as is).
-    Raises WeightsMissing when offline or when the spec names no source, FetchFailed otherwise."""
+    Raises WeightsMissing when offline or when the spec names no source, FetchFailed otherwise.
+    ``progress`` None: as the enclosing :func:`progress_bars` says (default on)."""
     from fpdm_bench import weights as W
 
     if is_offline(offline):
@@ -96,7 +121,7 @@ def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> N
 
 
 def download(url: str, target: Path, *, label: str, sha256: str | None = None, timeout: float = 20,
-             progress: bool = True) -> str:
+             progress: bool | None = None) -> str:
     """Stream ``url`` into ``<target>.part`` (continuing a part left by an interrupted transfer with
     a Range request), check its sha256 against ``sha256`` (a full digest or a prefix; None: no known
     digest, nothing to check), then rename it onto ``target``; return the digest. ``label`` names the
@@ -114,7 +139,7 @@ def download(url: str, target: Path, *, label: str, sha256: str | None = None, t
             total = int(total) + start if total else None
             with open(part, "ab" if start else "wb") as f, \
                     tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=label,
-                         disable=not progress, leave=False) as bar:
+                         disable=not _bars(progress), leave=False) as bar:
                 while chunk := resp.read(CHUNK):
                     f.write(chunk)
                     bar.update(len(chunk))
@@ -148,10 +173,31 @@ def hf_snapshot(label: str, repo: str, files, offline: bool, timeout: float) -> 
         from huggingface_hub import snapshot_download
 
         # its etag and read timeouts bound the wait; HF_ENDPOINT selects a mirror
-        return Path(snapshot_download(repo, allow_patterns=list(files), local_files_only=offline, etag_timeout=timeout))
+        with _hf_bars(_bars(None)):
+            return Path(snapshot_download(repo, allow_patterns=list(files), local_files_only=offline,
+                                          etag_timeout=timeout))
     except Exception as e:  # noqa: BLE001  (huggingface_hub raises many kinds; all mean "not fetched")
         why = "offline, and it is not in the Hugging Face cache" if offline else first_line(e)
         raise FetchFailed(f"{label}: cannot fetch Hugging Face repo {repo}: {why}") from None
+
+
+def _bars(progress: bool | None) -> bool:
+    return _BARS.get() if progress is None else bool(progress)
+
+
+@contextmanager
+def _hf_bars(on: bool):
+    """huggingface_hub's own bars off inside the block when ``on`` is false (its setting restored after)."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_off = are_progress_bars_disabled()
+    if not on:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not on and not was_off:
+            enable_progress_bars()
 
 
 def first_line(e: BaseException) -> str:

@@ -138,6 +138,17 @@ def test_load_model_builds_random_with_sampling_arguments(model):
     assert info["init"] == "random" and info["init_seed"] == 3 and info["steps"] == 2
 
 
+@pytest.mark.parametrize("model", sorted(ADAPTERS))
+def test_random_build_takes_temperature_like_a_checkpoint(model):
+    """--model-arg temperature reaches a random build as it reaches from_pretrained (default 1, the
+    official), and an out-of-range one is refused by the same check."""
+    with torch.device("meta"):
+        assert load_model(model, init="random", device="meta").info()["temperature"] == 1.0
+        assert load_model(model, init="random", device="meta", temperature=0.5).info()["temperature"] == 0.5
+        with pytest.raises(BenchError, match="temperature"):
+            load_model(model, init="random", device="meta", temperature=-1)
+
+
 @pytest.mark.parametrize("model, file_arg", [("pidm", "weights"), ("cfld", "vae"), ("pocold", "densepose")])
 def test_random_build_takes_no_file_arguments(model, file_arg):
     with pytest.raises(BenchError, match=f"takes no argument '{file_arg}'"):

@@ -65,6 +65,17 @@ def test_fetch_on_first_use_installs_the_verified_file_once(server):
     assert len(server.seen) == 1  # found, not downloaded again
 
 
+@pytest.mark.parametrize("on", [True, False])
+def test_a_fetch_draws_its_bar_as_the_enclosing_run_says(server, capsys, on):
+    """A metric's weight is fetched deep inside scoring (find, no progress argument), so the run's
+    --no-progress reaches it through progress_bars."""
+    from fpdm_bench.weights_fetch import progress_bars
+
+    with progress_bars(on):
+        W.find(spec_at(f"{server.url}/models/{FILE}"))
+    assert (f"{FILE}:" in capsys.readouterr().err) is on
+
+
 def test_checksum_mismatch_installs_nothing(server):
     server.wrong = True
     spec = spec_at(f"{server.url}/models/{FILE}")
@@ -242,6 +253,7 @@ def test_run_under_the_pidm_protocol_fetches_verifies_and_uses_the_inception(ser
     lines = res.output.splitlines()
     header, row = (next(line for line in lines if line.startswith(w)) for w in ("model  ", "copy-source  "))
     assert header.split()[4] == "fid" and float(row.split()[4]) == pytest.approx(fid["value"], abs=0.01)  # printed
+    assert "%|" not in res.output  # --no-progress: no bar, the fetch's included
 
 
 def test_run_with_a_corrupted_inception_served_installs_nothing(server, served_inception, people64, tmp_path,

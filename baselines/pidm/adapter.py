@@ -108,16 +108,17 @@ class PIDMAdapter(ModelAdapter):
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
                     scheduler: str | None = None, steps: int | None = None, guidance: float | None = None,
-                    canvas=None, output_resize: str | None = None) -> "PIDMAdapter":
+                    canvas=None, output_resize: str | None = None,
+                    temperature: float | None = None) -> "PIDMAdapter":
         """The published DeepFashion PIDM (``PIDMConfig()``, 256x256 canvas, PIL bicubic back to the
         frame) with random weights, seeded, sampled as the official ``gen.py`` does (DDIM, 100 steps,
-        guidance 2) unless told otherwise: ``--model-arg init=random``."""
+        guidance 2, temperature 1) unless told otherwise: ``--model-arg init=random``."""
         from fpdm_bench.models.random_init import seeded
         from fpdm_bench_baselines.pidm.network import PIDMConfig, PIDMUNet
 
         with seeded(seed):
             model = PIDMUNet(PIDMConfig())
-        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance}
+        given = {"scheduler": scheduler, "steps": steps, "guidance": guidance, "temperature": temperature}
         chosen = {k: v if v is not None else SAMPLING_DEFAULTS[k] for k, v in given.items()}
         return cls(model, None, canvas or OFFICIAL["canvas"], output_resize or OFFICIAL["output_resize"],
                    device=device, dtype=dtype, info={"format": None}, init_seed=int(seed), **chosen)

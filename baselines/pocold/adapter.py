@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the pipeline (diffusers) is imported when a model is built,
     from fpdm_bench_baselines.pocold.pipeline import PoCoLDPipeline
 
 TINY_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny"
+# fpdm-bench's own sampling option, at the official behaviour (the published ones: pipeline.PUBLISHED_SAMPLING)
+EXTRA_SAMPLING_DEFAULTS = {"temperature": 1.0}
 
 
 def _flag(value) -> bool:
@@ -96,7 +98,7 @@ class PoCoLDAdapter(ModelAdapter):
             raise WeightsMissing("the shipped tiny PoCoLD", str(path / "unet" / "config.json"),
                                  f"{path} (make train-tiny-pocold POCOLD_OUT={path.parent}), or pass --checkpoint DIR")
         pipe = PoCoLDPipeline.from_pretrained(path, device=device, dtype=dtype)
-        saved = {"temperature": 1.0, **PUBLISHED_SAMPLING, **(pipe.meta.get("sampling") or {})}
+        saved = {**EXTRA_SAMPLING_DEFAULTS, **PUBLISHED_SAMPLING, **(pipe.meta.get("sampling") or {})}
         given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay,
                  "temperature": temperature}
         chosen = {k: v if v is not None else saved[k] for k, v in given.items()}
@@ -106,17 +108,21 @@ class PoCoLDAdapter(ModelAdapter):
     @classmethod
     def from_random(cls, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
                     steps: int | None = None, guidance: float | None = None, scheduler: str | None = None,
-                    end_guidance: float | None = None, decay=None) -> "PoCoLDAdapter":
+                    end_guidance: float | None = None, decay=None,
+                    temperature: float | None = None) -> "PoCoLDAdapter":
         """The published PoCoLD (UNet, reference encoder, channel mapper, SD VAE, 512x384) with random
         weights, seeded, sampled as the official ``inference.py`` does (PNDM, 50 steps, w = max(5 t /
-        1000, 3)) unless told otherwise: ``--model-arg init=random``. Poses are rendered part maps."""
+        1000, 3), temperature 1) unless told otherwise: ``--model-arg init=random``. Poses are rendered
+        part maps."""
         from fpdm_bench_baselines.pocold.pipeline import PUBLISHED_SAMPLING, PoCoLDPipeline
 
         if scheduler not in (None, "pndm"):
             raise BenchError(f"pocold: the official sampler is PNDM; scheduler {scheduler!r} is not offered")
         pipe = PoCoLDPipeline.from_random(seed, device=device, dtype=dtype)
-        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay}
-        chosen = {k: v if v is not None else PUBLISHED_SAMPLING[k] for k, v in given.items()}
+        given = {"steps": steps, "guidance": guidance, "end_guidance": end_guidance, "decay": decay,
+                 "temperature": temperature}
+        defaults = {**EXTRA_SAMPLING_DEFAULTS, **PUBLISHED_SAMPLING}
+        chosen = {k: v if v is not None else defaults[k] for k, v in given.items()}
         chosen["decay"] = _flag(chosen["decay"])
         return cls(pipe, None, init_seed=int(seed), **chosen)
 

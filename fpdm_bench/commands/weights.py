@@ -106,7 +106,7 @@ def fetch_cmd(names, fetch_all, mirror, offline, out, parts):
       fpdm-bench weights fetch pidm --out checkpoints/pidm
     """
     from fpdm_bench import weights as W
-    from fpdm_bench.weights_fetch import fetch, source_url
+    from fpdm_bench.weights_fetch import fetch, fetch_source
 
     known = W.specs()
     releases = _release_names(set(known))
@@ -133,7 +133,7 @@ def fetch_cmd(names, fetch_all, mirror, offline, out, parts):
             continue
         except BenchError:
             pass
-        if not names and not (spec.hf_repo or source_url(spec, mirror)):
+        if not names and not fetch_source(spec, mirror):
             click.echo(f"{name:22s} MISSING  no source to fetch it from (put it in {W.hub_dir()})")
             continue
         try:
