@@ -177,7 +177,7 @@ train-tiny-all: install
 	  start=$$(date +%s); $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; s=$$(( $$(date +%s) - start )); \
 	  times="$$times$$t: $$((s / 60)) min $$((s % 60)) s\n"; \
 	done; printf "\nwall time per target (this machine, $$(nproc) cores):\n$$times"; \
-	echo "shipped tiny weights: $$(du -ch --apparent-size $(SHIPPED_WEIGHTS) | tail -1 | cut -f1) in $(words $(SHIPPED_WEIGHTS)) files"; \
+	echo "shipped tiny weights: $$(cat $(SHIPPED_WEIGHTS) | wc -c) bytes in $(words $(SHIPPED_WEIGHTS)) files"; \
 	test -z "$$failed" || { echo "failed:$$failed" >&2; exit 1; }
 
 # The like-for-like sets (issue 29, docs/training.md "The like-for-like sets"): every model trained on
