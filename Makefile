@@ -198,13 +198,15 @@ LFL_MODELS := fpdm:fpdm-tiny:synthetic fpdm:fpdm-tiny-phoenix:synthetic-phoenix 
   cfld:cfld:synthetic pocold:pocold:synthetic
 # $(call lfl_on,DATASET): the set's MODEL:FOLDER entries on DATASET
 lfl_on = $(patsubst %:$(1),%,$(filter %:$(1),$(LFL_MODELS)))
+# shell: split the loop variable mfd (an LFL_MODELS entry) into m, f and d
+lfl_fields = m=$${mfd%%:*}; rest=$${mfd\#*:}; f=$${rest%%:*}; d=$${rest\#*:}
 lfl_check = @case " $(LFL_SETS) " in *" $(SET) "*) ;; *) echo "usage: make $@ SET=paper|prior [LFL_OUT=dir]" >&2; exit 2;; esac
 
 train-like-for-like: install
 	$(lfl_check)
 	@set -e; out=$(LFL_OUT)/$(SET); mkdir -p $$out; times=""; \
 	for mfd in $(LFL_MODELS); do \
-	  m=$${mfd%%:*}; rest=$${mfd#*:}; f=$${rest%%:*}; d=$${rest#*:}; \
+	  $(lfl_fields); \
 	  if [ $$m = fpdm ]; then \
 	    c=$${f#fpdm-}; test -f $$out/$$f/stage2/train_info.json && continue; start=$$(date +%s); \
 	    rm -rf $$out/$$f/stage1 && mkdir -p $$out/$$f && cp -r $(TINY_DIR)/$$c/stage1 $$out/$$f/stage1; \
@@ -247,7 +249,7 @@ endef
 search-like-for-like: install
 	$(lfl_check)
 	@set -e; for mfd in $(LFL_MODELS); do \
-	  m=$${mfd%%:*}; rest=$${mfd#*:}; f=$${rest%%:*}; d=$${rest#*:}; \
+	  $(lfl_fields); \
 	  $(BIN)/python tools/sampling_search.py --model $$m --checkpoint $(LFL_OUT)/$(SET)/$$f --dataset $$d \
 	    --out $(LFL_OUT)/$(SET)/search/$$f --limit $(LFL_SEARCH_PAIRS) $(if $(filter prior,$(SET)),--prior); \
 	done

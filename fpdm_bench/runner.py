@@ -43,22 +43,20 @@ def run(cfg: RunConfig, log=print) -> dict | None:
     from fpdm_bench import distributed, weights_fetch
 
     dist = distributed.context()
-    # a metric's weight fetched while scoring draws its bar only where the run draws one
-    with weights_fetch.progress_bars(cfg.progress and (dist is None or dist.rank == 0)):
-        return _run(cfg, log)
-
-
-def _run(cfg: RunConfig, log) -> dict | None:
-    from fpdm_bench import distributed
-    from fpdm_bench.data import DATASETS
-    from fpdm_bench.models import MODELS
-
-    dist = distributed.context()
     if dist is not None:
         if cfg.shard != "0/1":
             raise BenchError("--shard and torchrun do not combine: under torchrun each rank is a shard")
         cfg.shard, cfg.device = f"{dist.rank}/{dist.world}", dist.device(cfg.device)
         cfg.progress = cfg.progress and dist.rank == 0
+    # a metric's weight fetched while scoring draws its bar only where the run draws one
+    with weights_fetch.progress_bars(cfg.progress):
+        return _run(cfg, dist, log)
+
+
+def _run(cfg: RunConfig, dist, log) -> dict | None:
+    from fpdm_bench.data import DATASETS
+    from fpdm_bench.models import MODELS
+
     cfg.validate()
     shard_i, shard_n = cfg.shard_index()
     MODELS.check(cfg.model)

@@ -116,7 +116,7 @@ def locked(target: Path):
         yield
 
 
-def _download(spec, url: str, target: Path, timeout: float, progress: bool) -> None:
+def _download(spec, url: str, target: Path, timeout: float, progress: bool | None) -> None:
     download(url, target, label=spec.filename, sha256=spec.sha256_prefix, timeout=timeout, progress=progress)
 
 
