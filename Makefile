@@ -25,6 +25,8 @@ CFLD_DIR := baselines/cfld/checkpoints
 CFLD_OUT ?= runs/train-tiny-cfld
 POCOLD_DIR := baselines/pocold/checkpoints
 POCOLD_OUT ?= runs/train-tiny-pocold
+# the train-tiny* targets' seed (stage 1 and 2 alike); the shipped checkpoints are seed 0
+SEED ?= 0
 # the like-for-like sets (docs/training.md): SET=paper|prior, trained into $(LFL_OUT)/$(SET)
 SET ?=
 LFL_OUT ?= runs/like-for-like
@@ -128,8 +130,8 @@ regress: install
 # $(call train_tiny,NAME,DATASET): stage 1, stage 2 (config NAME), stage-1 eval, bench, then compare with the
 # shipped metrics (or, when writing into $(TINY_DIR) itself, store them as the shipped ones).
 define train_tiny
-	$(BIN)/fpdm-bench train stage1 --config tiny --dataset $(2) --seed 0 --out $(TINY_OUT)/$(1)/stage1 --quiet
-	$(BIN)/fpdm-bench train stage2 --config $(1) --dataset $(2) --seed 0 --stage1 $(TINY_OUT)/$(1)/stage1 \
+	$(BIN)/fpdm-bench train stage1 --config tiny --dataset $(2) --seed $(SEED) --out $(TINY_OUT)/$(1)/stage1 --quiet
+	$(BIN)/fpdm-bench train stage2 --config $(1) --dataset $(2) --seed $(SEED) --stage1 $(TINY_OUT)/$(1)/stage1 \
 	  --out $(TINY_OUT)/$(1)/stage2 --set train.save_dtype=float16 --set train.keep_checkpoint=false --quiet
 	$(BIN)/fpdm-bench eval stage1 --checkpoint $(TINY_OUT)/$(1)/stage1 --dataset $(2) --out $(TINY_OUT)/$(1)/stage1-eval
 	$(BIN)/fpdm-bench run --model fpdm --checkpoint $(TINY_OUT)/$(1) --dataset $(2) --out $(TINY_OUT)/$(1)-bench \
@@ -148,7 +150,7 @@ train-tiny: install
 # compared with the shipped metrics (same tolerance as train-tiny).
 # $(call train_baseline,MODEL,DIR,OUT): train MODEL's tiny config, bench it, compare or store.
 define train_baseline
-	$(BIN)/fpdm-bench $(1) train --config tiny --dataset synthetic --seed 0 --out $(3)/tiny --quiet
+	$(BIN)/fpdm-bench $(1) train --config tiny --dataset synthetic --seed $(SEED) --out $(3)/tiny --quiet
 	$(BIN)/fpdm-bench run --model $(1) --checkpoint $(3)/tiny --dataset synthetic --out $(3)/tiny-bench \
 	  --protocol paired --no-progress > /dev/null
 	$(if $(filter $(2),$(3)),cp $(3)/tiny-bench/results.json $(2)/tiny/bench-paired.json && \
