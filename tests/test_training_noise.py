@@ -57,11 +57,13 @@ def test_tolerance_is_the_distance_to_a_99_percent_prediction_bound_or_the_defau
     assert (out["ssim"]["min"], out["ssim"]["max"], out["ssim"]["n"]) == (1.0, 3.0, 4)
 
 
-def test_few_trainings_or_no_direction_are_refused():
+def test_few_trainings_no_direction_or_a_bad_alpha_are_refused():
     with pytest.raises(BenchError, match="at least 3"):
         tolerances({"ssim": 1.0}, [{"ssim": 1.0}, {"ssim": 2.0}], {"ssim": True})
     with pytest.raises(BenchError, match="no direction"):
         tolerances({"x": 1.0}, [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}], {"x": None})
+    with pytest.raises(BenchError, match="between 0 and 0.5"):
+        tolerances({"x": 1.0}, [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}], {"x": True}, alpha=1.0)
 
 
 def _results(path: Path, pairs="abc", **values):

@@ -36,6 +36,8 @@ def tolerances(shipped: dict[str, float], trainings: list[dict[str, float]], hig
     include the shipped one). Needs at least 3 trainings per metric."""
     from scipy.stats import t as student_t
 
+    if not 0 < alpha < 0.5:
+        raise BenchError(f"alpha is the chance a correct retrain fails, between 0 and 0.5; got {alpha}")
     atol, rtol = DEFAULT_WITHOUT_CI
     out = {}
     for key, base in shipped.items():
