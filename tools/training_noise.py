@@ -28,6 +28,13 @@ def values(results: Results) -> dict[str, float]:
     return {k: float(results.value(k)) for k in results.shown() if results.value(k) is not None}
 
 
+def write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise BenchError(f"{path}: cannot write the tolerance file ({e.strerror or e})") from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shipped", required=True, help="the shipped checkpoint's bench-paired.json")
@@ -53,9 +60,18 @@ def main(argv=None) -> int:
             trainings.append((label.strip(), path, values(r)))
         directions = {k: shipped.higher_is_better(k) for k in trainings[0][2]}
         stats = tolerances(trainings[0][2], [t[2] for t in trainings], directions, a.alpha)
+        write(Path(a.out), document(stats, trainings, a))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for k, s in stats.items():
+        print(f"{k:<12} sd {s['sd']:.4g} over {s['n']} trainings  range [{s['min']:.4g}, {s['max']:.4g}]  "
+              f"bound {s['bound']:.4g}  tolerance {s['tolerance']:.4g}")
+    print(f"wrote {a.out}")
+    return 0
+
+
+def document(stats: dict, trainings: list, a) -> str:
     doc = {
         "tolerance": {k: s["tolerance"] for k, s in stats.items()},
         "rule": rule(a.alpha),
@@ -67,12 +83,7 @@ def main(argv=None) -> int:
     head = (f"# {a.title}\n" if a.title else "") + (
         "# Reproduction tolerance (absolute, per metric) for `compare --no-ci` of a retrain against the shipped\n"
         "# bench-paired.json; written by tools/training_noise.py from the trainings listed below.\n")
-    Path(a.out).write_text(head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    for k, s in stats.items():
-        print(f"{k:<12} sd {s['sd']:.4g} over {s['n']} trainings  range [{s['min']:.4g}, {s['max']:.4g}]  "
-              f"bound {s['bound']:.4g}  tolerance {s['tolerance']:.4g}")
-    print(f"wrote {a.out}")
-    return 0
+    return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 if __name__ == "__main__":
