@@ -106,10 +106,11 @@ def test_tool_refuses_other_pairs_and_writes_nothing(tmp_path, capsys):
                        "--out", str(out)])
     assert rc == 2 and not out.exists()
     assert f"{other}" in capsys.readouterr().err
-
-
-def _metric_values(path: Path) -> dict[str, float]:
-    return {k: e["value"] for k, e in json.loads(path.read_text())["metrics"].items()}
+    # another model on the same pairs is no training of this recipe
+    data = json.loads((a / "results.json").read_text())
+    (a / "results.json").write_text(json.dumps({**data, "model": {"name": "cfld"}}))
+    rc = _tool().main(["--shipped", str(base), "--training", f"s1={a}", "--training", f"s2={a}", "--out", str(out)])
+    assert rc == 2 and not out.exists() and "not a training of the shipped" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("folder", sorted(SHIPPED))
@@ -119,7 +120,8 @@ def test_shipped_tolerance_matches_its_trainings(folder):
     lists, and whose spread is what they give."""
     d = ROOT / folder
     doc = yaml.safe_load((d / "reproduce-tolerance.yaml").read_text())
-    shipped = _metric_values(d / "bench-paired.json")
+    results = Results.load(d / "bench-paired.json")
+    shipped = {k: e["value"] for k, e in results.metrics.items()}
     first = doc["trainings"][0]
     assert Path(first["results"]).as_posix().endswith(f"{folder}/bench-paired.json")
     for k, v in shipped.items():
@@ -127,7 +129,7 @@ def test_shipped_tolerance_matches_its_trainings(folder):
         assert first[k] == pytest.approx(v, rel=1e-5), k
     assert len(doc["trainings"]) >= 3
     # recomputed from the 6-digit values the file lists: the tolerance agrees to 0.1 %
-    directions = {k: Results.load(d / "bench-paired.json").higher_is_better(k) for k in shipped}
+    directions = {k: results.higher_is_better(k) for k in shipped}
     again = tolerances(shipped, [{k: t[k] for k in shipped} for t in doc["trainings"]], directions)
     tol = V.load_file(d / "reproduce-tolerance.yaml")
     for k in shipped:

@@ -21,6 +21,7 @@ import yaml
 
 from fpdm_bench.errors import BenchError
 from fpdm_bench.results import Results
+from fpdm_bench.stats.rundata import RunData, check_comparable
 from fpdm_bench.stats.training_noise import ALPHA, rule, tolerances
 
 
@@ -54,13 +55,20 @@ def main(argv=None) -> int:
             if not sep or not label.strip():
                 raise BenchError(f"--training takes LABEL=RESULTS, got {item!r}")
             r = Results.load(path)
-            if r.pairs_sha256 != shipped.pairs_sha256 or r.protocol != shipped.protocol:
-                raise BenchError(f"{path}: not the shipped run's test pairs and protocol ({r.protocol}, "
-                                 f"pairs {r.pairs_sha256} vs {shipped.protocol}, {shipped.pairs_sha256})")
+            # compare's own rule (protocol, dataset, pairs, perturbation, ...); a training noise also
+            # needs the pairs' hash on both sides, which that rule lets pass when one lacks it
+            if r.model != shipped.model:
+                raise BenchError(f"{path}: a {r.model} run, not a training of the shipped {shipped.model}")
+            if not (r.pairs_sha256 and shipped.pairs_sha256):
+                raise BenchError(f"{path}: no pairs_sha256 here or in {a.shipped}, so not provably the same test pairs")
+            try:
+                check_comparable(RunData(shipped), RunData(r))
+            except BenchError as e:
+                raise BenchError(f"{path}: {e}") from None
             trainings.append((label.strip(), path, values(r)))
         directions = {k: shipped.higher_is_better(k) for k in trainings[0][2]}
         stats = tolerances(trainings[0][2], [t[2] for t in trainings], directions, a.alpha)
-        write(Path(a.out), document(stats, trainings, a))
+        write(Path(a.out), document(stats, trainings, a.alpha, a.title))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -71,16 +79,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def document(stats: dict, trainings: list, a) -> str:
+def document(stats: dict, trainings: list, alpha: float, title: str) -> str:
     doc = {
         "tolerance": {k: s["tolerance"] for k, s in stats.items()},
-        "rule": rule(a.alpha),
+        "rule": rule(alpha),
         "spread": {k: {f: (float(f"{v:.6g}") if isinstance(v, float) else v) for f, v in s.items() if f != "tolerance"}
                    for k, s in stats.items()},
         "trainings": [{"label": label, "results": str(path), **{k: float(f"{v:.6g}") for k, v in vals.items()}}
                       for label, path, vals in trainings],
     }
-    head = (f"# {a.title}\n" if a.title else "") + (
+    head = (f"# {title}\n" if title else "") + (
         "# Reproduction tolerance (absolute, per metric) for `compare --no-ci` of a retrain against the shipped\n"
         "# bench-paired.json; written by tools/training_noise.py from the trainings listed below.\n")
     return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
